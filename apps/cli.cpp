@@ -1,0 +1,171 @@
+#include "cli.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "epitem/error.hpp"
+#include "epitem/output.hpp"
+
+namespace epitem::cli {
+
+std::vector<Command>& commands() {
+  static std::vector<Command> table;
+  return table;
+}
+
+bool parse_command_line(int argc, char** argv, const std::string& usage,
+                        po::options_description& options,
+                        const po::positional_options_description& positional,
+                        po::variables_map& vm, CommonOptions& common) {
+  po::options_description general("General options");
+  general.add_options()
+    ("help,h", "show this help")
+    ("dry-run", po::bool_switch(&common.dry_run),
+     "print the resolved parameters (and memory estimate) without computing")
+    ("quiet,q", po::bool_switch(&common.quiet), "no parameter echo, no progress bar")
+    ("threads", po::value<int>(&common.threads)->default_value(0),
+     "worker threads (0 = $EPITEM_THREADS or all cores)");
+  po::options_description all;
+  all.add(options).add(general);
+  po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+  if (vm.count("help")) {
+    std::cout << usage << "\n\n" << all << "\n";
+    return false;
+  }
+  po::notify(vm);
+  if (common.threads < 0)
+    throw po::error("--threads must be ≥ 0");
+  if (common.threads > 0)
+    setenv("EPITEM_THREADS", std::to_string(common.threads).c_str(), 1);
+  return true;
+}
+
+int run_guarded(const char* command_name, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const po::error& e) {
+    std::cerr << "usage error: epitem " << command_name << ": " << e.what()
+              << " (see 'epitem " << command_name << " --help')\n";
+    return EXIT_USAGE;
+  } catch (const epitem::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return EXIT_INPUT;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: epitem " << command_name
+              << ": out of memory (use --dry-run to see the estimate; reduce the grid or model)\n";
+    return EXIT_INPUT;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: epitem " << command_name << ": " << e.what() << "\n";
+    return EXIT_INTERNAL;
+  }
+}
+
+bool get_quantity(const po::variables_map& vm, const std::string& option, Dimension dim,
+                  double& value, double bare_unit) {
+  if (!vm.count(option))
+    return false;
+  value = parse_quantity(vm[option].as<std::string>(), dim, "--" + option, bare_unit);
+  return true;
+}
+
+RunRecord::RunRecord(std::string command) : command_(std::move(command)) {}
+
+static std::string format_number(double v) {
+  std::ostringstream os;
+  os.precision(8);
+  os << v;
+  return os.str();
+}
+
+void RunRecord::add(const std::string& key, double value, const std::string& unit) {
+  params_.set(key, value);
+  echo_lines_.push_back(key + " = " + format_number(value) + (unit.empty() ? "" : " " + unit));
+}
+void RunRecord::add(const std::string& key, const std::string& value) {
+  params_.set(key, value);
+  echo_lines_.push_back(key + " = " + value);
+}
+void RunRecord::add(const std::string& key, Json value) {
+  echo_lines_.push_back(key + " = " + value.dump(0));
+  params_.set(key, std::move(value));
+}
+void RunRecord::result(const std::string& key, Json value) { results_.set(key, std::move(value)); }
+void RunRecord::add_output(const std::string& path) { outputs_.push_back(path); }
+
+void RunRecord::echo(std::ostream& out) const {
+  out << "# epitem " << command_ << "\n";
+  for (const auto& line : echo_lines_)
+    out << "#   " << line << "\n";
+}
+
+Json RunRecord::to_json() const {
+  Json j = Json::object();
+  j.set("program", "epitem 0.1.0");
+  j.set("command", command_);
+  j.set("conventions", "lengths Å, energies eV, beam angles mrad, crystal angles deg, "
+                       "spatial frequency 1/Å without 2π; positive defocus = underfocus");
+  j.set("parameters", params_);
+  j.set("results", results_);
+  j.set("outputs", Json(outputs_));
+  return j;
+}
+
+void RunRecord::write_sidecar(const std::string& output_path) const {
+  write_text_file(sidecar_path(output_path), to_json().dump(2) + "\n");
+}
+
+ProgressBar::ProgressBar(bool quiet)
+    : enabled_(!quiet && isatty(STDERR_FILENO)), start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
+
+ProgressBar::~ProgressBar() { finish(); }
+
+ProgressFn ProgressBar::callback() {
+  if (!enabled_)
+    return {};
+  return [this](std::size_t done, std::size_t total, const std::string& stage) {
+    auto now = std::chrono::steady_clock::now();
+    if (done < total && now - last_ < std::chrono::milliseconds(100))
+      return;
+    last_ = now;
+    const int width = 30;
+    double frac = total ? double(done) / double(total) : 1.0;
+    int filled = int(frac * width);
+    double elapsed = std::chrono::duration<double>(now - start_).count();
+    std::fprintf(stderr, "\r%-18.18s [%s%s] %3d%% %6.1fs", stage.c_str(),
+                 std::string(size_t(filled), '#').c_str(),
+                 std::string(size_t(width - filled), '.').c_str(), int(frac * 100), elapsed);
+    std::fflush(stderr);
+    drawn_ = true;
+  };
+}
+
+void ProgressBar::finish() {
+  if (drawn_) {
+    std::fprintf(stderr, "\n");
+    drawn_ = false;
+  }
+}
+
+WarnFn warn_to_stderr() {
+  return [](const std::string& msg) { std::cerr << "warning: " << msg << "\n"; };
+}
+
+std::string format_bytes(double bytes) {
+  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  while (bytes >= 1024 && i < 4) {
+    bytes /= 1024;
+    ++i;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f %s", bytes, unit[i]);
+  return buf;
+}
+
+}  // namespace epitem::cli
