@@ -208,7 +208,7 @@ RingFit fit_ring(const Image& image, const DetectorMask& mask, double cx_px, dou
   return fit;
 }
 
-FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<Spot>>& frames, int nx,
+FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<DetectedSpot>>& frames, int nx,
                                         int ny, double tolerance_px) {
   const double cell = 2.0;
   const int gx = int(std::ceil(nx / cell)) + 1, gy = int(std::ceil(ny / cell)) + 1;
@@ -272,6 +272,36 @@ FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<Spot>>& fr
   return out;
 }
 
+Vec2 direct_beam_centre_px(const Image& image, const DetectorMask& mask, double sigma_px) {
+  const Image smooth = gaussian_blur(image, sigma_px);
+  int best = -1;
+  for (int i = 0; i < int(smooth.size()); ++i)
+    if (!mask.is_excluded(i % smooth.nx, i / smooth.nx) &&
+        (best < 0 || smooth.pixels[size_t(i)] > smooth.pixels[size_t(best)]))
+      best = i;
+  if (best < 0)
+    fail("direct-beam centre: every pixel is masked");
+  const int bx = best % smooth.nx, by = best / smooth.nx;
+  const double peak = smooth.pixels[size_t(best)];
+  double floor_level = peak;
+  const int r = int(std::ceil(3 * sigma_px));
+  for (int y = std::max(0, by - r); y <= std::min(smooth.ny - 1, by + r); ++y)
+    for (int x = std::max(0, bx - r); x <= std::min(smooth.nx - 1, bx + r); ++x)
+      floor_level = std::min(floor_level, double(smooth.at(x, y)));
+  const double cut = 0.5 * (peak + floor_level);
+  double sx = 0, sy = 0, sw = 0;
+  for (int y = std::max(0, by - r); y <= std::min(smooth.ny - 1, by + r); ++y)
+    for (int x = std::max(0, bx - r); x <= std::min(smooth.nx - 1, bx + r); ++x) {
+      double w = smooth.at(x, y) - cut;
+      if (w > 0 && !mask.is_excluded(x, y)) {
+        sx += w * x;
+        sy += w * y;
+        sw += w;
+      }
+    }
+  return sw > 0 ? Vec2(sx / sw, sy / sw) : Vec2(bx, by);
+}
+
 Vec2 PatternGeometry::corrected_offset_px(double x_px, double y_px) const {
   Vec2 u(x_px - ellipse.cx_px, -(y_px - ellipse.cy_px));
   if (!correct_distortion || ellipse.semi_minor_px <= 0)
@@ -323,7 +353,7 @@ RingCalibration calibrate_from_rings(const std::vector<double>& radii_px,
         }
       }
       if (bestref) {
-        out.push_back({radii_px[i], bestref->g_invA, bestref->label});
+        out.push_back({radii_px[i], bestref->g_invA, bestref->label()});
         score += weight(i) * (1 - 0.5 * bestrel / rel_tolerance);
       }
     }
@@ -374,12 +404,15 @@ RadialProfiler::RadialProfiler(int nx, int ny, const PatternGeometry& geometry,
   if (!mask.empty() && (mask.nx != nx || mask.ny != ny))
     fail("radial profile: mask ", mask.nx, "×", mask.ny, " does not match the frame ", nx, "×", ny);
   bin_of_pixel_.assign(size_t(nx) * size_t(ny), -1);
+  radius_of_pixel_.assign(size_t(nx) * size_t(ny), 0.f);
   int max_bin = 0;
   for (int y = 0; y < ny; ++y)
     for (int x = 0; x < nx; ++x) {
       if (mask.is_excluded(x, y))
         continue;
-      int b = int(geometry.corrected_offset_px(x, y).norm() / bin_px);
+      double r = geometry.corrected_offset_px(x, y).norm();
+      radius_of_pixel_[size_t(y) * size_t(nx) + size_t(x)] = float(r);
+      int b = int(r / bin_px);
       bin_of_pixel_[size_t(y) * size_t(nx) + size_t(x)] = b;
       max_bin = std::max(max_bin, b);
     }
@@ -402,6 +435,39 @@ std::vector<double> RadialProfiler::profile(const Image& frame) const {
   for (size_t b = 0; b < sum.size(); ++b)
     sum[b] = count_[b] > 0 ? sum[b] / count_[b] : std::numeric_limits<double>::quiet_NaN();
   return sum;
+}
+
+Image RadialProfiler::subtract_profile(const Image& frame) const {
+  std::vector<double> p = profile(frame);
+  // Empty bins take the nearest filled value so interpolation never meets NaN.
+  double last = 0;
+  bool any = false;
+  for (double& v : p) {
+    if (std::isfinite(v)) {
+      last = v;
+      any = true;
+    } else if (any) {
+      v = last;
+    }
+  }
+  for (size_t b = p.size(); b-- > 0;)
+    if (std::isfinite(p[b]))
+      last = p[b];
+    else
+      p[b] = last;
+  Image out = frame;
+  const int nb = int(p.size());
+  for (size_t i = 0; i < bin_of_pixel_.size(); ++i) {
+    if (bin_of_pixel_[i] < 0) {
+      out.pixels[i] = 0;
+      continue;
+    }
+    double t = radius_of_pixel_[i] / bin_px_ - 0.5;  // bin centres at (b + 0.5)·bin
+    int b0 = std::clamp(int(std::floor(t)), 0, nb - 1), b1 = std::min(b0 + 1, nb - 1);
+    double f = std::clamp(t - b0, 0.0, 1.0);
+    out.pixels[i] = float(frame.pixels[i] - ((1 - f) * p[size_t(b0)] + f * p[size_t(b1)]));
+  }
+  return out;
 }
 
 std::vector<ProfilePeak> find_profile_peaks(const std::vector<double>& profile,

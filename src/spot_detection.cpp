@@ -146,6 +146,8 @@ void SpotDetectionSpec::validate() const {
     fail("spot detection: snr_threshold must be > 0, got ", snr_threshold);
   if (max_bin < 1)
     fail("spot detection: max_bin must be ≥ 1, got ", max_bin);
+  if (!(max_curvature_ratio > 1))
+    fail("spot detection: max_curvature_ratio must be > 1, got ", max_curvature_ratio);
   if (noise_tile_px < 8)
     fail("spot detection: noise_tile_px must be ≥ 8, got ", noise_tile_px);
 }
@@ -258,11 +260,11 @@ SpotDetector::SpotDetector(int nx, int ny, const SpotDetectionSpec& spec, Detect
   }
 }
 
-std::vector<Spot> SpotDetector::detect(const Image& frame) const {
+std::vector<DetectedSpot> SpotDetector::detect(const Image& frame) const {
   if (frame.nx != nx_ || frame.ny != ny_)
     fail("spot detection: frame is ", frame.nx, "×", frame.ny, " px but the detector was set up for ",
          nx_, "×", ny_, "; all frames of a movie must have the same size");
-  std::vector<Spot> candidates;
+  std::vector<DetectedSpot> candidates;
   std::vector<float> binned, response, sample;
   int cached_bin = 0, bx = 0, by = 0;
   for (size_t s = 0; s < sigmas_.size(); ++s) {
@@ -321,6 +323,9 @@ std::vector<Spot> SpotDetector::detect(const Image& frame) const {
         double hxx = R[i + 1] - 2.0 * v + R[i - 1], hyy = R[i + size_t(bx)] - 2.0 * v + R[i - size_t(bx)];
         double hxy = 0.25 * (R[i + size_t(bx) + 1] - R[i + size_t(bx) - 1] - R[i - size_t(bx) + 1] + R[i - size_t(bx) - 1]);
         double det = hxx * hyy - hxy * hxy;
+        const double rr = spec_.max_curvature_ratio;
+        if (det <= 0 || (hxx + hyy) * (hxx + hyy) * rr >= (rr + 1) * (rr + 1) * det)
+          continue;  // a ridge (ring, streak, beam-stop edge), not a blob
         double dx = 0, dy = 0, peak = v;
         if (det > 0 && hxx < 0) {
           dx = -(hyy * gx - hxy * gy) / det;
@@ -331,7 +336,7 @@ std::vector<Spot> SpotDetector::detect(const Image& frame) const {
             peak = v + 0.5 * (gx * dx + gy * dy);
         }
         const int b = level.bin;
-        Spot spot;
+        DetectedSpot spot;
         spot.x_px = (x + dx) * b + 0.5 * (b - 1);
         spot.y_px = (y + dy) * b + 0.5 * (b - 1);
         spot.sigma_px = sigmas_[s];
@@ -343,11 +348,11 @@ std::vector<Spot> SpotDetector::detect(const Image& frame) const {
   // Scale selection: the strongest normalised response wins; weaker maxima of the same blob
   // at neighbouring scales lie within ~σ of it.
   std::sort(candidates.begin(), candidates.end(),
-            [](const Spot& a, const Spot& b) { return a.response > b.response; });
-  std::vector<Spot> spots;
-  for (const Spot& c : candidates) {
+            [](const DetectedSpot& a, const DetectedSpot& b) { return a.response > b.response; });
+  std::vector<DetectedSpot> spots;
+  for (const DetectedSpot& c : candidates) {
     bool taken = false;
-    for (const Spot& s : spots) {
+    for (const DetectedSpot& s : spots) {
       double r = 1.5 * std::max(s.sigma_px, c.sigma_px) + 1.0;
       if ((c.x_px - s.x_px) * (c.x_px - s.x_px) + (c.y_px - s.y_px) * (c.y_px - s.y_px) < r * r) {
         taken = true;
@@ -360,7 +365,7 @@ std::vector<Spot> SpotDetector::detect(const Image& frame) const {
   // Integrated intensity on the full-resolution frame: disc of 2σ minus the median of the
   // 3σ–4σ annulus (local background: diffuse scattering, rings).
   std::vector<float> ring;
-  for (Spot& s : spots) {
+  for (DetectedSpot& s : spots) {
     const double r_in = 2 * s.sigma_px, r_lo = 3 * s.sigma_px, r_hi = 4 * s.sigma_px;
     const int x0 = std::max(0, int(std::floor(s.x_px - r_hi))), x1 = std::min(nx_ - 1, int(std::ceil(s.x_px + r_hi)));
     const int y0 = std::max(0, int(std::floor(s.y_px - r_hi))), y1 = std::min(ny_ - 1, int(std::ceil(s.y_px + r_hi)));
@@ -382,7 +387,7 @@ std::vector<Spot> SpotDetector::detect(const Image& frame) const {
       }
     s.intensity = sum - n_in * median_of(ring);
   }
-  std::sort(spots.begin(), spots.end(), [](const Spot& a, const Spot& b) {
+  std::sort(spots.begin(), spots.end(), [](const DetectedSpot& a, const DetectedSpot& b) {
     return a.y_px != b.y_px ? a.y_px < b.y_px : a.x_px < b.x_px;
   });
   return spots;

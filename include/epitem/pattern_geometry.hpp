@@ -60,8 +60,13 @@ struct FriedelCentre {
 /// a 2-px grid; the densest cell is refined by the mean of the midpoints within tolerance_px of
 /// it whose two spots lie at equal radius. An affine (elliptical) distortion keeps the
 /// midpoints at the centre. Each inner vector is one frame. Throws Error with < 3 pairs.
-FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<Spot>>& frames, int nx,
+FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<DetectedSpot>>& frames, int nx,
                                         int ny, double tolerance_px = 1.5);
+
+/// Rough centre from an unblocked direct beam: the maximum of the image blurred by sigma_px
+/// over unmasked pixels, refined by the centroid of the blurred image above half that maximum
+/// within 3σ [px]. Only a starting point for fit_ring.
+Vec2 direct_beam_centre_px(const Image& image, const DetectorMask& mask, double sigma_px = 4);
 
 /// Centre, distortion and calibration of a pattern. g vectors have y pointing up on screen.
 struct PatternGeometry {
@@ -84,8 +89,10 @@ double pixel_size_from_camera_length_invA(double wavelength_A, double camera_len
 
 /// A reference reflection ring for calibration and indexing.
 struct ReferenceRing {
-  std::string label;   ///< "Au 220"
+  std::string phase;   ///< "Au"
+  std::string hkl;     ///< "220" (family representative)
   double g_invA = 0;   ///< |g| = 1/d [1/Å]
+  std::string label() const { return phase + " " + hkl; }
 };
 
 struct RingCalibration {
@@ -114,6 +121,9 @@ public:
                  double bin_px = 1.0);
   /// Mean intensity per bin (NaN where no unmasked pixel falls).
   std::vector<double> profile(const Image& frame) const;
+  /// The frame minus its own azimuthal mean (linearly interpolated in radius): removes rings
+  /// and diffuse background so only spots remain. Masked pixels become 0.
+  Image subtract_profile(const Image& frame) const;
   /// Bin centres [px of corrected radius].
   const std::vector<double>& radius_px() const { return radius_px_; }
   double bin_px() const { return bin_px_; }
@@ -122,6 +132,7 @@ private:
   int nx_, ny_;
   double bin_px_;
   std::vector<int> bin_of_pixel_;  // −1 = masked
+  std::vector<float> radius_of_pixel_;
   std::vector<int> count_;
   std::vector<double> radius_px_;
 };

@@ -18,6 +18,9 @@ struct SpotDetectionSpec {
   /// A scale is computed on the image binned by the largest power of two ≤ max_bin that keeps
   /// the filter σ ≥ 0.9 binned px (coarser bins are faster; finer σ is undersampled).
   int max_bin = 4;
+  /// Ridge rejection (Lowe 2004, §4.1): a peak is kept only when the principal curvatures of
+  /// the response differ by less than this ratio, so rings and streaks do not give spots.
+  double max_curvature_ratio = 10.0;
   int noise_tile_px = 64;       ///< noise (MAD) is estimated per tile of this size [binned px]
   void validate() const;        ///< throws Error for σ ≤ 0, σ_min > σ_max, n_scales < 1...
 };
@@ -44,7 +47,7 @@ DetectorMask dark_region_mask(const Image& image, double fraction, double margin
 /// Union in place; throws Error when the sizes differ.
 void add_to_mask(DetectorMask& mask, const DetectorMask& other);
 
-struct Spot {
+struct DetectedSpot {
   double x_px = 0, y_px = 0;  ///< sub-pixel position [full-res px; pixel centres at integers]
   double sigma_px = 0;        ///< σ of the strongest normalised response [full-res px]
   double response = 0;        ///< −σ²∇²G at the peak [image units]
@@ -57,7 +60,7 @@ struct Spot {
 class SpotDetector {
 public:
   SpotDetector(int nx, int ny, const SpotDetectionSpec& spec, DetectorMask mask = {});
-  std::vector<Spot> detect(const Image& frame) const;
+  std::vector<DetectedSpot> detect(const Image& frame) const;
   const SpotDetectionSpec& spec() const { return spec_; }
   const DetectorMask& mask() const { return mask_; }
   /// The σ values [full-res px] and the bin factor used for each.
