@@ -154,6 +154,8 @@ Crystal read_cif(const std::string& path) {
     for (char& c : msg)
       if (c == '\n')
         c = ' ';
+    if (msg.rfind(path, 0) == 0)
+      fail("malformed CIF ", msg, " (fix the syntax at that line)");
     fail("malformed CIF ", path, ": ", msg, " (fix the syntax at that line)");
   }
   if (doc.blocks.empty())
