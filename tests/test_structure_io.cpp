@@ -50,6 +50,25 @@ TEST_CASE("CIF symmetry from Hall symbol, number, operation loop; B and aniso to
   Crystal p1bar = read_cif(dir.file("ops.cif"));
   CHECK(p1bar.sites.size() == 4);
   CHECK(p1bar.spacegroup_number == 2);
+  // Fd-3m named without its origin choice: the setting with sensible distances wins
+  // (magnetite coordinates are for origin 2, diamond Si at 000 for origin 1); ICSD's "Z" suffix.
+  std::ifstream fe3o4_file(structures_dir() + "/Fe3O4.cif");
+  std::string fe3o4_text((std::istreambuf_iterator<char>(fe3o4_file)), {});
+  for (const char* name : {"'F d -3 m'", "'Fd-3m'", "'F d -3 m Z'"}) {
+    std::string text = fe3o4_text;
+    text.replace(text.find("'F d -3 m :2'"), 13, name);
+    write_file(dir.file("fe3o4.cif"), text);
+    Crystal c = read_cif(dir.file("fe3o4.cif"));
+    CHECK(c.spacegroup_hm == "F d -3 m:2");
+    CHECK(c.sites.size() == 56);
+  }
+  write_file(dir.file("si.cif"), std::string("data_x\n") + CUBIC_CELL +
+             "_symmetry_space_group_name_H-M 'F d -3 m'\n"
+             "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
+             "_atom_site_fract_y\n_atom_site_fract_z\nSi1 Si 0 0 0\n");
+  Crystal si = read_cif(dir.file("si.cif"));
+  CHECK(si.spacegroup_hm == "F d -3 m:1");
+  CHECK(si.sites.size() == 8);
   // Anisotropic U only: U_eq = trace/3 in an orthogonal cell.
   write_file(dir.file("aniso.cif"), std::string("data_x\n") + CUBIC_CELL +
              "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
