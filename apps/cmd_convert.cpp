@@ -137,10 +137,10 @@ int convert_main(int argc, char** argv) {
         model = orient_crystal(crystal, zone, xdir, {1, 1, 1}, max_index);
     }
     // Atom count of the result; the oriented cell above is one repeat (a few hundred atoms).
-    size_t n_atoms = oriented ? model.atoms.size() * size_t(rep[0]) * size_t(rep[1]) * size_t(rep[2])
-                     : model_input ? model.atoms.size()
-                                   : crystal.sites.size() * size_t(rep[0]) * size_t(rep[1]) *
-                                         size_t(rep[2]);
+    const size_t tiles = size_t(rep[0]) * size_t(rep[1]) * size_t(rep[2]);
+    const size_t n_atoms = oriented      ? model.atoms.size() * tiles
+                           : model_input ? model.atoms.size()
+                                         : crystal.sites.size() * tiles;
     if (oriented) {
       Vec3 len = model.box_lengths_A();
       rec.add("box_A", std::to_string(len[0] * rep[0]) + " x " + std::to_string(len[1] * rep[1]) +

@@ -111,7 +111,8 @@ std::vector<Family> plane_families(const Crystal& c, double dmin_A) {
   std::sort(out.begin(), out.end(), [](const Family& a, const Family& b) {
     if (std::abs(a.d_A - b.d_A) > 1e-9)
       return a.d_A > b.d_A;
-    return std::make_tuple(a.hkl[0], a.hkl[1], a.hkl[2]) > std::make_tuple(b.hkl[0], b.hkl[1], b.hkl[2]);
+    return std::make_tuple(a.hkl[0], a.hkl[1], a.hkl[2]) >
+           std::make_tuple(b.hkl[0], b.hkl[1], b.hkl[2]);
   });
   return out;
 }
@@ -171,7 +172,8 @@ int info_main(int argc, char** argv) {
       atoms += s.occupancy;
     std::vector<Family> fams = plane_families(c, dmin_A);
     if (!all_planes)
-      fams.erase(std::remove_if(fams.begin(), fams.end(), [](const Family& f) { return !f.allowed; }),
+      fams.erase(std::remove_if(fams.begin(), fams.end(),
+                                [](const Family& f) { return !f.allowed; }),
                  fams.end());
     if (max_rows > 0 && int(fams.size()) > max_rows)
       fams.resize(size_t(max_rows));

@@ -23,7 +23,8 @@ const char* CUBIC_CELL = "_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n
 
 }  // namespace
 
-TEST_CASE("CIF symmetry from Hall symbol, number, operation loop; B and aniso to U", "[crystal][io]") {
+TEST_CASE("CIF symmetry from Hall symbol, number, operation loop; B and aniso to U",
+          "[crystal][io]") {
   testing::TempDir dir("cifsym");
   // Diamond Si through its Hall symbol (origin 1): 8 atoms.
   write_file(dir.file("hall.cif"), std::string("data_x\n") + CUBIC_CELL +
