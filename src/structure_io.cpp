@@ -223,7 +223,8 @@ AtomicModel read_extxyz(const std::string& path) {
     int col = 0;
     for (size_t i = 0; i < parts.size(); i += 3) {
       if (parts[i].empty() || parts[i + 1].size() != 1)
-        fail(path, ": line 2: Properties '", props, "': expected name:type:count, type S, R, I or L");
+        fail(path, ": line 2: Properties '", props,
+             "': expected name:type:count with type S, R, I or L");
       Column c{lower(parts[i]), char(std::toupper(static_cast<unsigned char>(parts[i + 1][0]))),
                0, col};
       c.ncols = int(to_number(parts[i + 2], path, 2, "Properties column count"));
