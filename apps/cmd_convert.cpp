@@ -60,8 +60,8 @@ int convert_main(int argc, char** argv) {
       ("zone", po::value<std::string>(),
        "zone axis [uvw] put along the beam +z, e.g. 1,1,0 or 110 (builds an orthorhombic model)")
       ("x", po::value<std::string>(),
-       "lattice direction along +x, perpendicular to --zone (default: automatic; cubic [110] → "
-       "-1,1,0). A leading minus needs --x=-1,1,0")
+       "lattice direction along +x, perpendicular to --zone (default: smallest cell; cubic "
+       "[110] → x ∥ -1,1,0, y ∥ 0,0,1)")
       ("repeat", po::value<std::string>(),
        "repeats along x,y,z of the oriented cell (or a,b,c without --zone), e.g. 3,4,10")
       ("max-index", po::value<int>()->default_value(12),

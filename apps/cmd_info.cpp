@@ -142,8 +142,9 @@ int info_main(int argc, char** argv) {
                             "usage: epitem info STRUCTURE [--dmin 1.2A] [--max-rows N] "
                             "[--all] [--out planes.csv]\n"
                             "Cell, space group, formula, Z, density and lattice-plane "
-                            "d-spacings (families merged by symmetry; CSV h,k,l,d_A,"
-                            "multiplicity,allowed).",
+                            "d-spacings\n(families merged by symmetry; CSV h,k,l,d_A,"
+                            "multiplicity,allowed). allowed = 0 marks\na space-group absence; "
+                            "special-position extinctions (Si 222) show in epitem reflections.",
                             opts, pos, vm, common))
       return EXIT_OK;
     const double dmin_A = parse_spacing_A(vm["dmin"].as<std::string>(), "--dmin");
