@@ -112,8 +112,10 @@ struct SaedSpec {
 enum class DoubleDiffraction { None = 0, WithinPhase = 1, BetweenPhases = 2 };
 
 struct SaedSpot {
-  int phase = 0;                ///< index into SaedPattern::phase_names (between phases: phase of g1)
-  Miller hkl{};                 ///< of g1 + g2 within a phase; of g1 between phases
+  int phase = 0;                ///< index into SaedPattern::phase_names (between phases: of g1)
+  Miller hkl{};                 ///< of the spot (within a phase: g1 + g2); between phases: of g1
+  int phase_b = -1;             ///< between phases: the phase of g2, else −1
+  Miller hkl_b{};               ///< between phases: hkl of g2
   Vec3 g_lab_invA = Vec3::Zero();  ///< g in the lab frame [1/Å]; x, y = pattern position
   double g_invA = 0;            ///< |g| [1/Å]
   double d_A = 0;               ///< 1/|g| [Å] (0 for the direct beam)
@@ -131,7 +133,8 @@ struct SaedPattern {
   std::vector<Vec3> phase_zones_uvw;
   double wavelength_A = 0;
   double g_max_invA = 0;
-  std::vector<SaedSpot> spots;  ///< direct beam first, then by phase and increasing |g|
+  /// Direct beam first, then kinematic spots by phase and |g|, then double-diffraction spots.
+  std::vector<SaedSpot> spots;
 };
 
 /// Kinematic SAED of one or more phases: s_g = −(2k0·g + g²)/(2|k0 + g|) with |k0| = 1/λ,
@@ -142,6 +145,14 @@ SaedPattern kinematic_saed(const std::vector<SaedPhase>& phases, const SaedSpec&
 /// nife_rotation_deg about the beam (the paper's NiFe/Fe3O4 interface pattern).
 std::vector<SaedPhase> nife_fe3o4_phases(const Crystal& nife, const Crystal& fe3o4,
                                          double nife_rotation_deg = 4.2);
+
+/// CSV `h,k,l,d_A,multiplicity,F_abs,intensity,g_invA,powder_intensity,two_theta_mrad`
+/// (F_abs in Å; 2θ = 2 asin(λ/2d) at energy_eV).
+std::string reflections_csv(const std::vector<Reflection>& reflections, double energy_eV);
+/// CSV `phase,h,k,l,gx,gy,g,d_A,excitation_error,intensity,F_abs,laue_zone,double_diffraction,
+/// dd_path` (g's and s in 1/Å, F_abs in Å; double_diffraction 0/1/2 = DoubleDiffraction; the
+/// direct beam has phase "direct"; between-phase spots have phase "A+B" and empty h,k,l).
+std::string saed_spots_csv(const SaedPattern& pattern);
 
 struct SaedRenderSpec {
   int size_px = 512;              ///< square image, direct beam at pixel (size/2, size/2)
