@@ -177,3 +177,71 @@ TEST_CASE("bad crystal input throws one line naming the file", "[crystal][io]") 
   one_line_error("does_not_exist.cif", "not found");
   CHECK_THROWS_WITH(read_crystal("NoSuchPhase"), Contains("NoSuchPhase") && Contains("Fe3O4"));
 }
+
+TEST_CASE("COD-style CIF: esd values, symmetry loop with ids, extra columns", "[crystal][io]") {
+  // Rutile TiO2 as COD/VESTA write it (P 42/m n m, No. 136; a = 4.5937, c = 2.9587 Å,
+  // O 4f x = 0.3048: Burdett et al., J. Am. Chem. Soc. 109 (1987) 3639).
+  testing::TempDir dir("cod");
+  write_file(dir.file("rutile.cif"), R"(#------------------------------------------------------
+data_9015662
+_chemical_name_mineral 'Rutile'
+_cell_length_a 4.5937(1)
+_cell_length_b 4.5937(1)
+_cell_length_c 2.9587(2)
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 42/m n m'
+loop_
+_space_group_symop_id
+_space_group_symop_operation_xyz
+1 x,y,z
+2 -x,-y,z
+3 -y+1/2,x+1/2,z+1/2
+4 y+1/2,-x+1/2,z+1/2
+5 -x+1/2,y+1/2,-z+1/2
+6 x+1/2,-y+1/2,-z+1/2
+7 y,x,-z
+8 -y,-x,-z
+9 -x,-y,-z
+10 x,y,-z
+11 y+1/2,-x+1/2,-z+1/2
+12 -y+1/2,x+1/2,-z+1/2
+13 x+1/2,-y+1/2,z+1/2
+14 -x+1/2,y+1/2,z+1/2
+15 -y,-x,z
+16 y,x,z
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_symmetry_multiplicity
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+_atom_site_B_iso_or_equiv
+Ti1 Ti4+ 2 0.00000 0.00000 0.00000 1.0 0.42(2)
+O1 O2- 4 0.3048(3) 0.3048(3) 0.00000 1.0 0.60(3)
+)");
+  Crystal r = read_cif(dir.file("rutile.cif"));
+  CHECK(r.spacegroup_number == 136);  // gemmi recognises the 16 operations
+  CHECK(r.symops.size() == 16);
+  CHECK(r.lattice.c_A() == Approx(2.9587));
+  REQUIRE(r.sites.size() == 6);
+  CHECK(r.cell_formula() == "O4 Ti2");
+  CHECK(r.sites[0].u_iso_A2 == Approx(0.42 / (8 * PI * PI)));
+  // Shortest contact: the 4 equatorial Ti–O bonds, √(2(a(1/2 − x))² + (c/2)²) = 1.948 Å
+  // (the 2 apical ones are x·a·√2 = 1.980 Å).
+  double shortest = 1e9;
+  for (const Site& s : r.sites)
+    for (const Site& t : r.sites) {
+      Vec3 d = s.frac - t.frac;
+      for (int k = 0; k < 3; ++k)
+        d[k] -= std::round(d[k]);
+      double len = r.lattice.direction_A(d).norm();
+      if (len > 0.01)
+        shortest = std::min(shortest, len);
+    }
+  const double a = 4.5937, c = 2.9587, x = 0.3048;
+  CHECK(shortest == Approx(std::sqrt(2 * std::pow(a * (0.5 - x), 2) + c * c / 4)).epsilon(1e-9));
+}
