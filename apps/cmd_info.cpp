@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "cli.hpp"
@@ -88,21 +89,23 @@ std::vector<Family> plane_families(const Crystal& c, double dmin_A) {
   for (int i = 0; i < 3; ++i)  // |h_i| = |g·a_i| ≤ |a_i| / d_min
     hmax[i] = std::floor(lat.direct_A().col(i).norm() / dmin_A);
   std::vector<Family> out;
-  std::vector<Vec3> seen;
+  std::set<std::array<long, 3>> seen;
+  auto key = [](const Vec3& v) {
+    return std::array<long, 3>{std::lround(v[0]), std::lround(v[1]), std::lround(v[2])};
+  };
   for (double h = -hmax[0]; h <= hmax[0]; ++h)
     for (double k = -hmax[1]; k <= hmax[1]; ++k)
       for (double l = -hmax[2]; l <= hmax[2]; ++l) {
         Vec3 hkl(h, k, l);
         if (hkl.isZero() || lat.d_spacing_A(hkl) < dmin_A * (1 - 1e-12))
           continue;
-        if (std::any_of(seen.begin(), seen.end(),
-                        [&](const Vec3& s) { return (s - hkl).isZero(); }))
+        if (seen.count(key(hkl)))
           continue;
         auto eq = equivalent_reflections(c, hkl);
         // Representative: the lexicographically largest member (cubic: 311, not -1-1-3).
         Vec3 rep = hkl;
         for (const auto& e : eq) {
-          seen.push_back(e);
+          seen.insert(key(e));
           if (std::make_tuple(e[0], e[1], e[2]) > std::make_tuple(rep[0], rep[1], rep[2]))
             rep = e;
         }
