@@ -23,7 +23,7 @@ Miller sub(const Miller& a, const Miller& b) { return {a[0] - b[0], a[1] - b[1],
 /// Integer zone axis with coprime indices; throws for a zero or non-integer vector.
 Vec3 integer_zone(const Vec3& uvw, const char* what) {
   if (uvw.cwiseAbs().maxCoeff() < 0.5)
-    fail(what, ": zone axis [0 0 0] is not a direction; give three integers, at least one non-zero");
+    fail(what, ": zone axis [0 0 0] is not a direction; give three integers, at least one non-zero (e.g. 1,1,0)");
   for (int i = 0; i < 3; ++i)
     if (std::abs(uvw[i] - std::round(uvw[i])) > 1e-6)
       fail(what, ": zone axis [", uvw.transpose(), "] must have integer indices");

@@ -181,8 +181,8 @@ Canvas render_saed_png(const SaedPattern& pattern, const SaedRenderSpec& spec) {
     return s.double_diffraction == DoubleDiffraction::BetweenPhases;
   });
   if (any_within) {
-    canvas.draw_circle(10, ly + 4, 4, colors::white);
-    canvas.draw_label(18, ly, "double diffraction (forbidden, same phase)", colors::white);
+    canvas.draw_circle(10, ly + 4, 4, colors::gray);
+    canvas.draw_label(18, ly, "open: forbidden, by double diffraction in its phase", colors::white);
     ly += 14;
   }
   if (any_between) {

@@ -10,6 +10,7 @@
 #include "epitem/error.hpp"
 #include "epitem/kinematic.hpp"
 #include "epitem/model.hpp"
+#include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
 #include "testing.hpp"
 
@@ -563,4 +564,49 @@ TEST_CASE("kinematic input errors are clear", "[kinematic]") {
   spec.energy_eV = 0;
   CHECK_THROWS_AS(spec.validate(), Error);
   CHECK_THROWS_AS(kinematic_saed({}, SaedSpec{}), Error);
+}
+
+TEST_CASE("bundled structures through the CIF reader give the same kinematic answers", "[kinematic]") {
+  // structures/Fe3O4.cif (gemmi symmetry expansion) vs the Wyckoff-list crystal: same atoms,
+  // same U, so F agrees to round-off; and against the Python reference at 1e-4.
+  const Crystal cif = read_crystal("Fe3O4");
+  const Crystal code = fe3o4_in_code();
+  REQUIRE(cif.sites.size() == 56);
+  for (Miller m : {Miller{1, 1, 1}, Miller{2, 2, 0}, Miller{3, 1, 1}, Miller{2, 2, 2}, Miller{4, 4, 0},
+                   Miller{-5, 3, 1}, Miller{6, 4, 2}})
+    CHECK(std::abs(structure_factor_A(cif, m)) ==
+          Approx(std::abs(structure_factor_A(code, m))).epsilon(1e-9));
+  for (const auto& r : read_csv(testing::source_path("reference/saed/fe3o4_structure_factors.csv"))) {
+    const Miller m{std::stoi(r[0]), std::stoi(r[1]), std::stoi(r[2])};
+    const double F_ref = std::stod(r[4]);
+    INFO(miller_label(m));
+    if (F_ref < 1e-6)
+      CHECK(is_kinematically_forbidden(cif, m));
+    else
+      CHECK(std::abs(structure_factor_A(cif, m)) == Approx(F_ref).epsilon(1e-4));
+  }
+  // The CIF's own symmetry operations merge the same families.
+  const auto list = list_reflections(cif, 1.2);
+  CHECK(list.size() == 16);
+  CHECK(find_family(list, {3, 1, 1}).multiplicity == 24);
+  CHECK(find_family(list, {5, 3, 1}).multiplicity == 48);
+  // fcc NiFe, Au and diamond Si from their CIFs: the extinction rules hold.
+  for (const char* name : {"NiFe", "Au", "Ni"}) {
+    const Crystal c = read_crystal(name);
+    INFO(name);
+    CHECK(is_kinematically_forbidden(c, {1, 0, 0}));
+    CHECK(is_kinematically_forbidden(c, {1, 1, 0}));
+    CHECK_FALSE(is_kinematically_forbidden(c, {1, 1, 1}));
+    CHECK_FALSE(is_kinematically_forbidden(c, {2, 0, 0}));
+  }
+  const Crystal si = read_crystal("Si");
+  CHECK(is_kinematically_forbidden(si, {2, 0, 0}));
+  CHECK(is_kinematically_forbidden(si, {2, 2, 2}));
+  CHECK_FALSE(is_kinematically_forbidden(si, {4, 0, 0}));
+  // The preset's two phases from the bundled files: NiFe (−111) at +4.2° from +x.
+  const auto phases = nife_fe3o4_phases(read_crystal("NiFe"), cif);
+  const Vec3 g = phases[0].orientation * phases[0].crystal.lattice.g_invA(Vec3(-1, 1, 1));
+  CHECK(std::atan2(g.y(), g.x()) / units::deg_to_rad == Approx(4.2).epsilon(1e-9));
+  const Vec3 g_ox = phases[1].orientation * cif.lattice.g_invA(Vec3(-1, 1, 1));
+  CHECK(std::atan2(g_ox.y(), g_ox.x()) == Approx(0).margin(1e-12));
 }

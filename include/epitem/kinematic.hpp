@@ -95,7 +95,7 @@ struct SaedSpec {
   RelrodShape shape = RelrodShape::Sinc;
   ScatteringTable table = ScatteringTable::Kirkland;
   bool double_diffraction = true;  ///< add the double-diffraction spots (see DoubleDiffraction)
-  int dd_n_strongest = 8;          ///< between phases: sums of each phase's n strongest spots
+  int dd_n_strongest = 4;          ///< between phases: sums of each phase's n strongest spots
   double dd_min_intensity = 1.0;   ///< within a phase: g1, g2 must have intensity ≥ this (of 100)
   double coincidence_tol_invA = 0.01;  ///< a between-phase sum this close to a spot is not new
 
