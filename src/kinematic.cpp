@@ -30,6 +30,13 @@ Vec3 integer_zone(const Vec3& uvw, const char* what) {
   return reduce_indices(uvw.array().round().matrix());
 }
 
+void require_table_range(double q_invA, ScatteringTable table, const char* what) {
+  if (q_invA > scattering_table_q_max_invA(table))
+    fail(what, ": |g| = ", q_invA, " 1/Å exceeds the ", scattering_table_name(table),
+         " table's range (q ≤ ", scattering_table_q_max_invA(table),
+         " 1/Å); use a larger d_min / smaller g_max or the kirkland table");
+}
+
 void require_atoms(const Crystal& crystal, const char* what) {
   if (crystal.sites.empty())
     fail(what, ": crystal '", crystal.name, "' has no atoms");
@@ -111,6 +118,7 @@ std::vector<Reflection> list_reflections(const Crystal& crystal, double d_min_A,
   if (!(d_min_A > 0))
     fail("reflection list: d_min must be > 0 Å, got ", d_min_A, " Å");
   require_atoms(crystal, "reflection list");
+  require_table_range(1 / d_min_A, table, "reflection list");
   Vec3 zone = Vec3::Zero();
   if (options.use_zone)
     zone = integer_zone(options.zone_uvw, "reflection list");
@@ -297,6 +305,7 @@ std::vector<Candidate> phase_candidates(const SaedPhase& phase, int phase_index,
         const double s = excitation_error(k0, g);
         if (n != 0 && std::abs(s) > spec.holz_s_max_invA)
           continue;
+        require_table_range(g.norm(), spec.table, "SAED");
         const auto value = evaluate(c, hkl, spec.table);
         Candidate cand;
         cand.is_forbidden = value.is_forbidden;

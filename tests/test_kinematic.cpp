@@ -550,6 +550,22 @@ TEST_CASE("rendered pattern: calibrated, centro-symmetric, peak pixel = spot int
   CHECK(log_img.at(128, 128) == Approx(std::log10(1 + 100 / SAED_LOG_FLOOR)).epsilon(1e-5));
 }
 
+TEST_CASE("Peng/ITC scattering factors give nearly the same F; out of range is refused",
+          "[kinematic]") {
+  const Crystal c = fe3o4_in_code();
+  for (Miller m : {Miller{1, 1, 1}, Miller{2, 2, 0}, Miller{3, 1, 1}, Miller{4, 0, 0}, Miller{4, 4, 0}}) {
+    const double fk = std::abs(structure_factor_A(c, m, ScatteringTable::Kirkland));
+    const double fp = std::abs(structure_factor_A(c, m, ScatteringTable::Peng));
+    // Two fits of the same Hartree–Fock f_e (physics.md §3): a few %; a q/s mix-up in the
+    // Peng route would change high-angle F by far more.
+    CHECK(std::abs(fk - fp) / fk < 0.05);
+  }
+  const Crystal si = si_in_code();  // small cell: a fast list down to 0.2 Å
+  CHECK_THROWS_WITH(list_reflections(si, 0.2, ScatteringTable::Peng), Catch::Contains("peng"));
+  CHECK_NOTHROW(list_reflections(si, 0.26, ScatteringTable::Peng));
+  CHECK_NOTHROW(list_reflections(si, 0.2, ScatteringTable::Kirkland));
+}
+
 TEST_CASE("kinematic input errors are clear", "[kinematic]") {
   const Crystal c = fe3o4_in_code();
   CHECK_THROWS_WITH(saed_phase_for_zone(c, Vec3::Zero()), Catch::Contains("[0 0 0]"));
