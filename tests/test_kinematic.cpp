@@ -544,6 +544,18 @@ TEST_CASE("rendered pattern: calibrated, centro-symmetric, peak pixel = spot int
   for (int iy = 1; iy < 256; ++iy)
     for (int ix = 1; ix < 256; ++ix)
       REQUIRE(img.at(ix, iy) == Approx(img.at(256 - ix, 256 - iy)).margin(1e-4));
+  // PNG preview: white direct beam at the centre, each phase's strongest spot in its colour.
+  const Canvas png = render_saed_png(p, spec);
+  CHECK(png.width() == 256);
+  const Rgb centre = png.get(128, 128);
+  CHECK((centre.r == 255 && centre.g == 255 && centre.b == 255));
+  const SaedSpot* strongest_spot = kinematic_spots(p).front();
+  for (const SaedSpot* s : kinematic_spots(p))
+    if (s->intensity > strongest_spot->intensity)
+      strongest_spot = s;
+  const Rgb at_spot = png.get(int(std::lround(128 + strongest_spot->g_lab_invA.x() / spec.pixel_size_invA)),
+                              int(std::lround(128 - strongest_spot->g_lab_invA.y() / spec.pixel_size_invA)));
+  CHECK((at_spot.r == colors::yellow.r && at_spot.g == colors::yellow.g && at_spot.b == colors::yellow.b));
   // Log scale maps the strongest (100) to log10(1 + 100/0.01) = 4.
   spec.log_scale = true;
   const Image log_img = render_saed_image(p, spec);
