@@ -91,7 +91,7 @@ int saed_main(int argc, char** argv) {
             "usage: epitem saed STRUCTURE --zone u,v,w [--x u,v,w] [--energy 200kV] "
             "[--thickness 20nm] [--gmax 1.5] [--tilt 2mrad[,0mrad]] --out spots.csv "
             "[--image pattern.tif] [--png pattern.png]\n"
-            "       epitem saed --phase A --zone u,v,w --phase B --zone u,v,w [--rotate 0,4.2deg] "
+            "       epitem saed --phase A --zone u,v,w [--rotate 4.2deg] --phase B --zone u,v,w [--rotate 0] "
             "--out spots.csv\n"
             "       epitem saed --preset nife-fe3o4\n"
             "Kinematic SAED: spots g of the zero-order (and --holz) Laue zones with excitation "

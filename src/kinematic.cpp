@@ -149,16 +149,12 @@ std::vector<Reflection> list_reflections(const Crystal& crystal, double d_min_A,
     if (assigned.count(hkl))
       continue;
     std::vector<Miller> members{hkl};
-    if (options.merge_families) {
-      members.clear();
+    if (options.merge_families)
       for (const Vec3& e : equivalent_reflections(crystal, to_vec3(hkl))) {
         const Miller m = round_miller(e);
-        if (candidates.count(m) && !assigned.count(m))
+        if (m != hkl && candidates.count(m) && !assigned.count(m))
           members.push_back(m);
       }
-      if (members.empty())  // equivalent_reflections always contains hkl itself; be safe
-        members.push_back(hkl);
-    }
     for (const Miller& m : members)
       assigned[m] = true;
     if (value.is_forbidden && !options.include_forbidden)
