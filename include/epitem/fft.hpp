@@ -26,6 +26,9 @@ public:
   void forward(AlignedVector<cfloat>& data) const { forward(data.data()); }
   void inverse(AlignedVector<cfloat>& data, bool normalise = true) const { inverse(data.data(), normalise); }
 
+  /// Makes the in-place plans now (planning allocates a scratch array: do it before big buffers).
+  void prepare() const;
+
   int nx() const { return nx_; }
   int ny() const { return ny_; }
   int threads() const { return threads_; }
