@@ -218,7 +218,38 @@ BandRows make_band_rows(const Grid& g) {
   return b;
 }
 
+// ψ ← P·ψ in Fourier space, zero outside the band limit (rows split over threads).
+void apply_propagator(cfloat* psi, const Grid& g, const Propagator& p, const BandRows& band, int threads) {
+  const std::size_t nx = std::size_t(g.nx);
+  parallel_for(std::size_t(g.ny), threads, [&](std::size_t y0, std::size_t y1) {
+    for (std::size_t iy = y0; iy < y1; ++iy) {
+      cfloat* row = psi + iy * nx;
+      const cfloat py = p.py[iy];
+      const std::size_t pe = std::size_t(band.pos_end[iy]), nb = std::size_t(band.neg_begin[iy]);
+      for (std::size_t ix = 0; ix < pe; ++ix)
+        row[ix] *= py * p.px[ix];
+      std::fill(row + pe, row + nb, cfloat(0.f, 0.f));
+      for (std::size_t ix = nb; ix < nx; ++ix)
+        row[ix] *= py * p.px[ix];
+    }
+  });
+}
+
 }  // namespace
+
+void fresnel_propagate(Wave& wave, double dz_A, double tilt_x_mrad, double tilt_y_mrad, int threads) {
+  const Grid& g = wave.grid;
+  if (g.size() == 0 || wave.psi.size() != g.size())
+    fail("fresnel_propagate: the wave has ", wave.psi.size(), " values for a ", g.nx, " x ", g.ny, " grid");
+  threads = threads > 0 ? threads : default_thread_count();
+  const Fft2D fft(g.nx, g.ny, threads);
+  const Propagator p = make_propagator(g, dz_A, electron_wavelength_A(wave.energy_eV),
+                                       std::tan(tilt_x_mrad * units::mrad_to_rad),
+                                       std::tan(tilt_y_mrad * units::mrad_to_rad));
+  fft.forward(wave.psi.data());
+  apply_propagator(wave.psi.data(), g, p, make_band_rows(g), threads);
+  fft.inverse(wave.psi.data(), false);
+}
 
 void MultisliceSpec::validate() const {
   if (!(energy_eV >= 10e3 && energy_eV <= 3e6))
@@ -471,25 +502,13 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
       const auto t1 = Clock::now();
       const Propagator& p = propagator_for(slicing.thickness_A(k));
       cfloat* psi = wave.psi.data();
-      const std::size_t nx = std::size_t(grid.nx);
       if (t)
         parallel_for(grid.size(), threads, [&](std::size_t b, std::size_t e) {
           for (std::size_t i = b; i < e; ++i)
             psi[i] *= t[i];
         });
       fft.forward(psi);
-      parallel_for(std::size_t(grid.ny), threads, [&](std::size_t y0, std::size_t y1) {
-        for (std::size_t iy = y0; iy < y1; ++iy) {
-          cfloat* row = psi + iy * nx;
-          const cfloat py = p.py[iy];
-          const std::size_t pe = std::size_t(band.pos_end[iy]), nb = std::size_t(band.neg_begin[iy]);
-          for (std::size_t ix = 0; ix < pe; ++ix)
-            row[ix] *= py * p.px[ix];
-          std::fill(row + pe, row + nb, cfloat(0.f, 0.f));
-          for (std::size_t ix = nb; ix < nx; ++ix)
-            row[ix] *= py * p.px[ix];
-        }
-      });
+      apply_propagator(psi, grid, p, band, threads);
       fft.inverse(psi, false);
       rep.propagation_seconds += seconds_since(t1);
       if (progress)

@@ -78,6 +78,10 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
                                 const ExitWaveFn& on_exit_wave, ProgressFn progress = {},
                                 WarnFn warn = {});
 
+/// Free-space Fresnel propagation of `wave` by dz_A (negative: backwards) with the multislice
+/// propagator and band limit, optional beam tilt [mrad].
+void fresnel_propagate(Wave& wave, double dz_A, double tilt_x_mrad = 0, double tilt_y_mrad = 0, int threads = 0);
+
 /// MemAvailable from /proc/meminfo [bytes] (0 if unreadable).
 double available_memory_bytes();
 /// Peak resident set size of this process [bytes].
