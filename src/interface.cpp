@@ -165,25 +165,40 @@ Repeat lattice_repeat(const Crystal& c, const Vec3& e) {
 
 // Position of the widest gap between atomic layers parallel to (hkl), as an offset along the
 // normal in [0, d): cutting there terminates the crystal between layers, never through atoms.
+// Gaps within 5 % of the widest tie; the tie goes to the cut whose top layer has the smallest
+// atoms (covalent radius): anions in an oxide, which is what a metal overlayer bonds to.
 double termination_offset_A(const Crystal& c, const Vec3& hkl_in) {
   const Vec3 hkl = reduced(hkl_in);
   if (!all_integer(hkl) || c.sites.empty())
     return 0;
   const Vec3 n = plane_normal(c, hkl);
   const double d = c.lattice.d_spacing_A(hkl);
-  std::vector<double> h;
+  std::vector<std::pair<double, double>> h;  // height mod d, covalent radius
   for (const Site& s : c.sites) {
     const double p = n.dot(c.lattice.frac_to_cart_A(s.frac));
-    h.push_back(p - d * std::floor(p / d));
+    h.push_back({p - d * std::floor(p / d), covalent_radius_A(s.Z)});
   }
   std::sort(h.begin(), h.end());
-  double best_gap = h.front() + d - h.back(), best_mid = h.back() + 0.5 * best_gap;
-  for (std::size_t i = 1; i < h.size(); ++i)
-    if (h[i] - h[i - 1] > best_gap) {
-      best_gap = h[i] - h[i - 1];
-      best_mid = h[i - 1] + 0.5 * best_gap;
-    }
-  return best_mid - d * std::floor(best_mid / d);
+  struct Cut {
+    double gap, mid, top_radius;
+  };
+  std::vector<Cut> cuts;
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    const double lo = h[i].first;
+    const double hi = i + 1 < h.size() ? h[i + 1].first : h.front().first + d;
+    if (hi - lo > 1e-3)
+      cuts.push_back({hi - lo, 0.5 * (lo + hi), h[i].second});
+  }
+  if (cuts.empty())
+    return 0;
+  double widest = 0;
+  for (const Cut& cut : cuts)
+    widest = std::max(widest, cut.gap);
+  const Cut* best = nullptr;
+  for (const Cut& cut : cuts)
+    if (cut.gap >= 0.95 * widest && (!best || cut.top_radius < best->top_radius - 1e-9))
+      best = &cut;
+  return best->mid - d * std::floor(best->mid / d);
 }
 
 // Shortest distance between each pair of species inside the bulk crystal (27 cell images).
