@@ -92,11 +92,14 @@ struct ZoneSolution {
   /// Proper rotation: crystal Cartesian frame → screen frame (x right, y up, z to the viewer).
   Mat3 rotation = Mat3::Identity();
   double scale = 1;              ///< g_meas / g_calc fitted (1 unless fit_scale)
+  Mat3 reciprocal_invA = Mat3::Identity();  ///< the phase's reciprocal basis (columns a*, b*, c*)
   std::vector<IndexedSpot> spots;///< explained spots
   double residual_rel = 0;       ///< RMS |g_meas − g_calc| / |g_calc| over explained spots
   double completeness = 0;       ///< predicted allowed reflections in the measured range that were seen
   double score = 0;              ///< ranking figure of merit (higher is better)
-  /// Direction of g_hkl on screen, CCW from +x [deg], for this orientation.
+  /// Screen vector of g_hkl [1/Å] (x right, y up; z ≈ 0 for in-zone reflections).
+  Vec3 screen_g_invA(const Vec3& hkl) const { return scale * (rotation * (reciprocal_invA * hkl)); }
+  /// Direction of g_hkl on screen, CCW from +x [deg], in (−180, 180].
   double direction_deg(const Vec3& hkl) const;
 };
 
@@ -120,7 +123,6 @@ struct OrientationRelationship {
   /// Rotation of phase b relative to a about the beam (CCW positive, screen frame) [deg]:
   /// the signed angle from g(plane_a) to g(plane_b).
   double relative_rotation_deg = 0;
-  Vec3 direction_a = Vec3::Zero(), direction_b = Vec3::Zero(); ///< in-plane directions ∥ (within the rotation)
   std::string describe(const std::string& name_a, const std::string& name_b) const;
 };
 
