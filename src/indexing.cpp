@@ -1,8 +1,10 @@
 #include "epitem/indexing.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <complex>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <set>
@@ -10,7 +12,8 @@
 #include <tuple>
 
 #include "epitem/error.hpp"
-#include "epitem/scattering.hpp"
+#include "epitem/kinematic.hpp"
+#include "epitem/output.hpp"
 #include "epitem/units.hpp"
 
 namespace epitem {
@@ -21,25 +24,7 @@ using Key = std::tuple<int, int, int>;
 Key key_of(const Vec3& h) { return {int(std::lround(h[0])), int(std::lround(h[1])), int(std::lround(h[2]))}; }
 
 std::string hkl_string(const Vec3& h) {
-  std::ostringstream os;
-  bool wide = h.cwiseAbs().maxCoeff() > 9;
-  for (int i = 0; i < 3; ++i) {
-    if (wide && i)
-      os << ",";
-    os << std::lround(h[i]);
-  }
-  return os.str();
-}
-
-// Kinematic |F|² (physics.md §7): F = Σ occ f_e(g) exp(−B g²/4) exp(2πi h·x).
-double intensity(const Crystal& c, const Vec3& hkl, double g_invA) {
-  std::complex<double> F = 0;
-  for (const auto& s : c.sites) {
-    const double dw = std::exp(-u_to_b_A2(s.u_iso_A2) * g_invA * g_invA / 4);
-    F += s.occupancy * scattering_factor_A(s.Z, g_invA) * dw *
-         std::polar(1.0, 2 * PI * hkl.dot(s.frac));
-  }
-  return std::norm(F);
+  return miller_label({int(std::lround(h[0])), int(std::lround(h[1])), int(std::lround(h[2]))});
 }
 
 // Nicest representative of a set of equivalent index triples: most non-negative entries,
@@ -64,34 +49,18 @@ Phase make_phase(const Crystal& crystal, const PhaseSpec& spec) {
   if (crystal.sites.empty())
     fail("make_phase: crystal '", crystal.name, "' has no atoms");
   const Lattice& L = crystal.lattice;
-  const double g_max = 1.0 / spec.d_min_A;
-  int hmax[3];
-  for (int i = 0; i < 3; ++i)
-    hmax[i] = int(std::ceil(L.direct_A().col(i).norm() * g_max));
-  if (double(2 * hmax[0] + 1) * (2 * hmax[1] + 1) * (2 * hmax[2] + 1) > 2e6)
-    fail("make_phase: d_min ", spec.d_min_A, " Å gives too many reflections for '", crystal.name,
-         "'; use a larger d_min (e.g. 1 Å)");
-  std::map<Key, double> I;
-  double i_max = 0;
-  for (int h = -hmax[0]; h <= hmax[0]; ++h)
-    for (int k = -hmax[1]; k <= hmax[1]; ++k)
-      for (int l = -hmax[2]; l <= hmax[2]; ++l) {
-        if (!h && !k && !l)
-          continue;
-        const Vec3 hkl(h, k, l);
-        const double g = L.g_length_invA(hkl);
-        if (g > g_max * (1 + 1e-9))
-          continue;
-        const double v = intensity(crystal, hkl, g);
-        I[{h, k, l}] = v;
-        i_max = std::max(i_max, v);
-      }
-  if (!(i_max > 0))
-    fail("make_phase: all reflections of '", crystal.name, "' have zero intensity");
+  ReflectionOptions all;
+  all.merge_families = false;
+  all.include_forbidden = true;
+  const auto list = list_reflections(crystal, spec.d_min_A, ScatteringTable::Kirkland, all);
+  std::map<Key, double> I;  // intensity, strongest = 1; forbidden = −1
   std::set<Key> allowed;
-  for (const auto& [k, v] : I)
-    if (v >= spec.min_intensity_rel * i_max)
+  for (const auto& r : list) {
+    const Key k{r.hkl[0], r.hkl[1], r.hkl[2]};
+    I[k] = r.is_forbidden ? -1.0 : r.intensity / 100;
+    if (!r.is_forbidden && r.intensity / 100 >= spec.min_intensity_rel)
       allowed.insert(k);
+  }
   auto is_dd = [&](const Key& k) {
     for (const auto& a : allowed) {
       const Key b{std::get<0>(k) - std::get<0>(a), std::get<1>(k) - std::get<1>(a), std::get<2>(k) - std::get<2>(a)};
@@ -122,7 +91,7 @@ Phase make_phase(const Crystal& crystal, const PhaseSpec& spec) {
       continue;
     f.hkl = nicest(f.members);
     f.d_A = L.d_spacing_A(hkl);
-    f.intensity_rel = f.kinematic_allowed ? v / i_max : 0.0;
+    f.intensity_rel = f.kinematic_allowed ? v : 0.0;
     phase.families.push_back(std::move(f));
   }
   std::sort(phase.families.begin(), phase.families.end(), [](const auto& a, const auto& b) {
@@ -381,6 +350,15 @@ std::vector<ZoneSolution> solve_phase(const std::vector<Spot>& all_spots, const 
                 zr.push_back(int(r));
           if (!eval.evaluate(sol, zr))
             continue;
+          // g → −g for every spot (180° about the beam) fits equally: prefer positive labels.
+          double sign_sum = 0;
+          for (const auto& s : sol.spots)
+            sign_sum += s.hkl.sum();
+          if (sign_sum < 0) {
+            sol.rotation = rotation_about_axis(Vec3::UnitZ(), 180) * sol.rotation;
+            for (auto& s : sol.spots)
+              s.hkl = -s.hkl;
+          }
           for (auto& s : sol.spots)
             s.spot = subset[size_t(s.spot)];
           Candidate c{sol, {}};
@@ -617,6 +595,69 @@ Calibration calibrate_scale(const std::vector<double>& measured, const Phase& re
   if (best.n_matched < 1)
     fail("calibration: no measured value matches a ", reference.name, " reflection");
   return best;
+}
+
+}  // namespace epitem
+
+namespace epitem {
+
+std::vector<Spot> read_spots_csv(const std::string& path) {
+  require_readable(path, "spot list");
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line))
+    fail(path, ": empty file; expected a CSV header with kx,ky (epitem fft) or gx,gy (epitem saed)");
+  auto split = [](const std::string& l) {
+    std::vector<std::string> f;
+    std::stringstream ss(l);
+    std::string x;
+    while (std::getline(ss, x, ','))
+      f.push_back(x);
+    return f;
+  };
+  const auto head = split(line);
+  int ix = -1, iy = -1, ii = -1;
+  for (int i = 0; i < int(head.size()); ++i) {
+    std::string h = head[size_t(i)];
+    h.erase(std::remove_if(h.begin(), h.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }), h.end());
+    if (h == "kx" || h == "gx" || h == "kx_invA" || h == "gx_invA")
+      ix = i;
+    else if (h == "ky" || h == "gy" || h == "ky_invA" || h == "gy_invA")
+      iy = i;
+    else if (h == "intensity")
+      ii = i;
+  }
+  if (ix < 0 || iy < 0)
+    fail(path, ": no kx,ky (or gx,gy) columns in the header '", line, "'; use the CSV of epitem fft or epitem saed");
+  std::vector<Spot> spots;
+  int n = 1;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line[0] == '#')
+      continue;
+    const auto f = split(line);
+    auto num = [&](int col, const char* what) {
+      if (col >= int(f.size()))
+        fail(path, " line ", n, ": missing column ", what);
+      try {
+        size_t used = 0;
+        const double v = std::stod(f[size_t(col)], &used);
+        if (!std::isfinite(v))
+          throw std::invalid_argument("not finite");
+        return v;
+      } catch (const std::exception&) {
+        fail(path, " line ", n, ": ", what, " is not a number: '", f[size_t(col)], "'");
+      }
+    };
+    Spot s;
+    s.kx_invA = num(ix, "kx");
+    s.ky_invA = num(iy, "ky");
+    if (ii >= 0)
+      s.intensity = num(ii, "intensity");
+    if (std::hypot(s.kx_invA, s.ky_invA) > 1e-9)
+      spots.push_back(s);
+  }
+  return spots;
 }
 
 }  // namespace epitem

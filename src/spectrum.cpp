@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <mutex>
 #include <numeric>
 
@@ -356,6 +357,76 @@ Image log_spectrum_image(const PowerSpectrum& s) {
   for (size_t i = 0; i < s.power.size(); ++i)
     out.pixels[i] = float(std::log1p(double(s.power[i]) / median));
   return out;
+}
+
+}  // namespace epitem
+
+namespace epitem {
+
+std::string peaks_csv(const std::vector<Peak>& peaks) {
+  std::string out = "kx,ky,g,d_A,angle_deg,intensity,snr\n";
+  char buf[256];
+  for (const auto& p : peaks) {
+    std::snprintf(buf, sizeof buf, "%.7g,%.7g,%.7g,%.6g,%.4f,%.6g,%.4g\n", p.kx_invA, p.ky_invA,
+                  p.g_invA, p.d_A, p.angle_deg, p.intensity, p.snr);
+    out += buf;
+  }
+  return out;
+}
+
+Canvas spectrum_canvas(const PowerSpectrum& s, const std::vector<Peak>& peaks) {
+  const Image full = log_spectrum_image(s);
+  // Show the centre out to 1.3× the farthest peak, in whole pixels, binned to ≤ 1024 px.
+  double r_px = std::min(s.nx, s.ny) / 2.0;
+  if (!peaks.empty()) {
+    double far = 0;
+    for (const auto& p : peaks)
+      far = std::max({far, std::abs(p.kx_invA) / s.dkx_invA, std::abs(p.ky_invA) / s.dky_invA});
+    r_px = std::min(r_px, std::max(32.0, 1.3 * far));
+  }
+  const int half = int(std::ceil(r_px));
+  const int cx = s.nx / 2, cy = s.ny / 2;
+  const int x0 = std::max(0, cx - half), y0 = std::max(0, cy - half);
+  const int w = std::min(s.nx, cx + half) - x0, h = std::min(s.ny, cy + half) - y0;
+  const int bin = std::max(1, (std::max(w, h) + 1023) / 1024);
+  Image view(w / bin, h / bin);
+  for (int y = 0; y < view.ny; ++y)
+    for (int x = 0; x < view.nx; ++x) {
+      float m = -1e30f;  // max over the bin keeps sharp peaks visible
+      for (int dy = 0; dy < bin; ++dy)
+        for (int dx = 0; dx < bin; ++dx)
+          m = std::max(m, full.at(x0 + x * bin + dx, y0 + y * bin + dy));
+      view.at(x, y) = m;
+    }
+  Contrast contrast;
+  contrast.low_percentile = 1;
+  contrast.high_percentile = 99.9;
+  Canvas c = canvas_from_image(view, contrast);
+  const int zoom = std::max(1, 512 / std::max(view.nx, view.ny));
+  if (zoom > 1)
+    c = upscale(c, zoom);
+  const double px_per_col = double(zoom) / bin;
+  char label[64];
+  for (size_t i = 0; i < peaks.size(); ++i) {
+    const auto& p = peaks[i];
+    for (int sign : {1, -1}) {
+      const double col = cx + sign * p.kx_invA / s.dkx_invA, row = cy - sign * p.ky_invA / s.dky_invA;
+      const double X = (col - x0 + 0.5) * px_per_col, Y = (row - y0 + 0.5) * px_per_col;
+      c.draw_circle(X, Y, 7, i < 9 ? colors::yellow : colors::cyan, 1);
+      if (sign == 1) {
+        std::snprintf(label, sizeof label, "%zu: %.3f A", i + 1, p.d_A);
+        c.draw_label(int(X) + 9, int(Y) - 4, label, colors::yellow, 1);
+      }
+    }
+  }
+  // Scale bar: 1/nm in display pixels.
+  const double px_per_inv_nm = px_per_col / s.dkx_invA / units::nm;
+  double bar = 1;
+  while (bar * px_per_inv_nm < c.width() / 8.0)
+    bar *= 2;
+  std::snprintf(label, sizeof label, "%g 1/nm", bar);
+  c.draw_scale_bar(px_per_inv_nm, bar, label);
+  return c;
 }
 
 }  // namespace epitem

@@ -70,6 +70,11 @@ struct Spot {
   double intensity = 1;
 };
 
+/// Spots from a CSV with a header: columns kx,ky (epitem fft) or gx,gy (epitem saed) in 1/Å,
+/// optional intensity; rows with a zero vector (direct beam) are skipped. Throws Error naming
+/// the file, line and column at fault.
+std::vector<Spot> read_spots_csv(const std::string& path);
+
 struct ZoneSpec {
   int max_index = 5;             ///< largest |u|,|v|,|w| of candidate zone axes
   double tolerance_rel = 0.02;   ///< allowed |g_meas − g_calc| / |g_calc|

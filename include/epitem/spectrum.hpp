@@ -2,9 +2,11 @@
 // background from the radial median of log P plus a smoothed anisotropic residual, local maxima
 // refined by the three-bin Hann interpolation (exact for a pure tone), one per Friedel pair.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "epitem/image.hpp"
+#include "epitem/png.hpp"
 
 namespace epitem {
 
@@ -51,5 +53,12 @@ std::vector<Peak> find_peaks(const PowerSpectrum& spectrum, const PeakSpec& spec
 
 /// log(1 + P/P_median) as an image with the spectrum's reciprocal pixel, for display/TIFF.
 Image log_spectrum_image(const PowerSpectrum& spectrum);
+
+/// CSV `kx,ky,g,d_A,angle_deg,intensity,snr` (k and g in 1/Å, y up; angle CCW from +x).
+std::string peaks_csv(const std::vector<Peak>& peaks);
+
+/// Log spectrum (central region out to 1.3× the farthest peak, at most 1024 px) with the peaks
+/// and their Friedel mates circled and labelled "n: d Å", and a 1/nm scale bar.
+Canvas spectrum_canvas(const PowerSpectrum& spectrum, const std::vector<Peak>& peaks);
 
 }  // namespace epitem
