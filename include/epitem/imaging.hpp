@@ -23,13 +23,29 @@ const char* coherence_model_name(CoherenceModel model);
 
 struct CoherenceSpec {
   CoherenceModel model = CoherenceModel::Envelope;
-  int defocus_nodes = 7;  ///< Gauss–Hermite nodes over the focal spread (integrate)
-  int tilt_nodes = 5;     ///< Gauss–Hermite nodes per tilt axis over the cone (integrate)
+  /// Gauss–Hermite nodes over the focal spread / per tilt axis (integrate); 0 = automatic:
+  /// enough nodes to integrate the largest phase spread below the information limit to ~1e-3.
+  int defocus_nodes = 0;
+  int tilt_nodes = 0;
+  /// Integrate: beams where the linear envelope E_t·E_s < this (past the information limit,
+  /// where a finite quadrature would alias them back in) add their intensity as a uniform
+  /// background instead of interfering (incoherent limit; the image mean is kept).
+  double information_limit = 1e-3;
   void validate() const;
 };
 
-/// One line saying which model produced an image, for --help, the echo and the sidecar.
-std::string coherence_description(const Lens& lens, const CoherenceSpec& coherence);
+/// The node counts and cutoff the integrate model uses for a lens on a grid.
+struct CoherenceNodes {
+  int defocus = 1, tilt_per_axis = 1;
+  int total = 1;              ///< defocus × tilts kept after pruning the cone's corners
+  double max_phase_defocus_rad = 0, max_phase_tilt_rad = 0;  ///< per unit node coordinate
+  double cutoff_invA = 0;     ///< largest |k| still interfering (information limit, aperture)
+};
+CoherenceNodes coherence_nodes(const Lens& lens, const CoherenceSpec& coherence, const Grid& grid);
+
+/// One line saying which model produced an image, for the echo and the sidecar.
+std::string coherence_description(const Lens& lens, const CoherenceSpec& coherence,
+                                  const Grid& grid);
 
 /// Nodes x and weights w of the n-point Gauss–Hermite rule ∫e^{−x²}f(x)dx ≈ Σ w f(x)
 /// (Golub–Welsch; weights sum to √π).
@@ -53,8 +69,7 @@ public:
   Wave image_wave(const Lens& lens);
   /// FFTs executed so far (the forward one included): the cost claim of the issue.
   long fft_count() const { return fft_count_; }
-  /// Number of (defocus, tilt) nodes the integrate model uses for this lens.
-  static int node_count(const Lens& lens, const CoherenceSpec& coherence);
+  const Grid& grid() const { return grid_; }
 
 private:
   struct Plan;
@@ -64,7 +79,8 @@ private:
   std::unique_ptr<Plan> plan_;
   long fft_count_ = 0;
   void add_node(const Lens& lens, double defocus_shift_A, double bx_invA, double by_invA,
-                double weight, bool envelopes, std::vector<double>& acc);
+                double weight, bool envelopes, const std::vector<unsigned char>& pass,
+                std::vector<double>& acc);
 };
 
 /// One image from one exit wave (convenience for ImageFormer).
