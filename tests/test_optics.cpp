@@ -1,8 +1,11 @@
 // Objective lens: χ(k) conventions, Scherzer defocus, envelopes, focal-spread conversions.
 #include "testing.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <random>
+#include <sstream>
 
 #include "epitem/error.hpp"
 #include "epitem/optics.hpp"
@@ -138,4 +141,30 @@ TEST_CASE("lens validation: negative focal spread is an error", "[optics][errors
   CHECK_NOTHROW(lens.validate());
   lens.aperture_mrad = 10;
   CHECK(lens.aperture_invA() == Approx(0.01 / LAMBDA_200KV));
+}
+
+TEST_CASE("chi and envelopes match the independent Python table", "[optics][reference]") {
+  // reference/imaging/ctf_200kV.csv from make_ctf_reference.py (physics.md formulas, double).
+  std::ifstream in(testing::source_path("reference/imaging/ctf_200kV.csv"));
+  REQUIRE(in);
+  std::string line;
+  std::getline(in, line);
+  Aberrations ab;
+  ab.defocus_A = 500;
+  ab.Cs_A = 1.2 * units::mm;
+  const double lam = electron_wavelength_A(200e3);
+  int rows = 0;
+  while (std::getline(in, line)) {
+    std::replace(line.begin(), line.end(), ',', ' ');
+    std::istringstream is(line);
+    double k, chi, et, es;
+    is >> k >> chi >> et >> es;
+    // 1e-9 relative: both sides are double precision evaluations of the same closed forms.
+    CHECK(chi_rad(ab, lam, k, 0) == Approx(chi).epsilon(1e-9).margin(1e-12));
+    CHECK(temporal_envelope(lam, 30, k) == Approx(et).epsilon(1e-9).margin(1e-300));
+    CHECK(spatial_envelope(ab, lam, 0.3, k / std::sqrt(2.0), k / std::sqrt(2.0)) ==
+          Approx(es).epsilon(1e-8).margin(1e-300));
+    ++rows;
+  }
+  CHECK(rows == 41);
 }
