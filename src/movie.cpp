@@ -100,6 +100,27 @@ void require_movie(const std::vector<Image>& frames, std::size_t min_frames, con
            "x", frames[0].ny, "; all frames must have the same size");
 }
 
+Image bin_image(const Image& image, int factor) {
+  if (factor < 1)
+    fail("binning factor must be >= 1, got ", factor);
+  if (image.nx / factor < 1 || image.ny / factor < 1)
+    fail("binning factor ", factor, " is larger than the ", image.nx, "x", image.ny, " image");
+  if (factor == 1)
+    return image;
+  Image out(image.nx / factor, image.ny / factor);
+  for (int y = 0; y < out.ny; ++y)
+    for (int x = 0; x < out.nx; ++x) {
+      double sum = 0;
+      for (int j = 0; j < factor; ++j)
+        for (int i = 0; i < factor; ++i)
+          sum += image.at(x * factor + i, y * factor + j);
+      out.at(x, y) = float(sum / (factor * factor));
+    }
+  out.pixel_size_A = image.pixel_size_A * factor;
+  out.pixel_size_invA = image.pixel_size_invA * factor;
+  return out;
+}
+
 FrameTimes frame_times_from_fps(std::size_t n_frames, double fps_Hz) {
   if (!(fps_Hz > 0) || !std::isfinite(fps_Hz))
     fail("--fps must be a positive frame rate in frames per second, got ", fps_Hz);

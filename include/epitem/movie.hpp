@@ -17,6 +17,10 @@ std::vector<Image> read_movie(const std::string& path);
 /// input in the message).
 void require_movie(const std::vector<Image>& frames, std::size_t min_frames, const std::string& what);
 
+/// Box-averages `factor`×`factor` pixel blocks (trailing rows/columns that do not fill a block
+/// are dropped); the pixel sizes grow by `factor`. factor 1 returns a copy.
+Image bin_image(const Image& image, int factor);
+
 /// Per-frame times and an optional covariate sampled at each frame.
 struct FrameTimes {
   std::vector<double> time_s;        ///< acquisition time of each frame [s], increasing
