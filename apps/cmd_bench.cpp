@@ -134,6 +134,7 @@ int bench_multislice(int argc, char** argv) {
         spec.threads = t;
         // Plans and wisdom first: FFTW_MEASURE planning is a one-time cost per machine, not per run.
         Fft2D(n, n, t).prepare();
+        prepare_multislice_plans(model, spec);
         const double pair = fft_pair_seconds(n, t);
         const double t0 = now_seconds();
         Wave exit;
@@ -169,7 +170,7 @@ int bench_multislice(int argc, char** argv) {
       spec.nx = spec.ny = potential_gpts;
       spec.slice_thickness_A = 8.396 * std::sqrt(2.0) / 8;
       spec.threads = t;
-      Fft2D(potential_gpts, potential_gpts, t).prepare();
+      prepare_multislice_plans(big, spec);
       const MultisliceReport rep = run_multislice(big, spec, {});
       std::printf("# potential: Fe3O4 [110] 6x8x%d, %zu atoms, %d^2, %d slices, %d threads\n", rz, big.atoms.size(),
                   potential_gpts, rep.slicing.n_slices(), t);

@@ -2,6 +2,7 @@
 // frozen phonons, thickness series) → float32 TIFF (real/imag pages), optional average
 // diffraction pattern, JSON sidecar with every parameter and the slicing report.
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 
 #include "cli.hpp"
@@ -79,8 +80,11 @@ int multislice_main(int argc, char** argv) {
       throw po::error("give the grid: --gpts N[xM] or --sampling 0.05A");
     if (!vm["slices"].defaulted() && !vm["slice"].defaulted())
       throw po::error("give either --slice or --slices, not both");
-    if (out == model_path || (!dp_path.empty() && dp_path == model_path))
-      throw po::error("an output path equals the input model " + model_path + ": choose another name");
+    for (const std::string& o : {out, dp_path}) {
+      std::error_code ec;
+      if (!o.empty() && std::filesystem::weakly_canonical(o, ec) == std::filesystem::weakly_canonical(model_path, ec))
+        fail("output ", o, " is the input model ", model_path, ": choose another output name");
+    }
     if ((vm.count("x") || !vm["repeat"].defaulted()) && !vm.count("zone"))
       throw po::error("--x and --repeat need --zone (they orient a crystal)");
 

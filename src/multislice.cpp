@@ -454,6 +454,13 @@ Json MultisliceReport::to_json() const {
   return j;
 }
 
+void prepare_multislice_plans(const AtomicModel& model, const MultisliceSpec& spec) {
+  const Grid grid = multislice_grid(model, spec);
+  const int threads = spec.threads > 0 ? spec.threads : default_thread_count();
+  const BandFft step(grid, make_band_rows(grid), threads);
+  Fft2D(grid.nx, grid.ny, threads).prepare();
+}
+
 MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& spec,
                                 const ExitWaveFn& on_exit_wave, ProgressFn progress, WarnFn warn) {
   const auto t_start = Clock::now();

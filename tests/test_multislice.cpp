@@ -351,3 +351,64 @@ TEST_CASE("norm is conserved per slice apart from what the band limit removes", 
   // The band limit removed ~1e-4 in all (~1e-5 per slice, 100× the mismatch): not vacuous.
   CHECK(removed > 5e-5);
 }
+
+TEST_CASE("frozen phonons: seeded, reproducible, every slice recomputed", "[multislice]") {
+  const AtomicModel m = fe3o4_110(1, 1, 1);
+  MultisliceSpec spec = reference_spec();
+  spec.nx = spec.ny = 64;
+  spec.phonon_configs = 2;
+  spec.seed = 11;
+  std::vector<Wave> a, b, c;
+  const MultisliceReport rep = run_multislice(m, spec, [&](int, int, double, const Wave& w) { a.push_back(w); });
+  run_multislice(m, spec, [&](int, int, double, const Wave& w) { b.push_back(w); });
+  spec.seed = 12;
+  run_multislice(m, spec, [&](int, int, double, const Wave& w) { c.push_back(w); });
+  REQUIRE(a.size() == 2);
+  CHECK(rep.phonon_configs == 2);
+  CHECK(rep.transmission_functions_computed == 16);  // 8 non-empty slices × 2 configurations
+  auto differ = [](const Wave& x, const Wave& y) {
+    double d = 0;
+    for (std::size_t i = 0; i < x.psi.size(); ++i)
+      d = std::max(d, double(std::abs(x.psi[i] - y.psi[i])));
+    return d;
+  };
+  CHECK(differ(a[0], b[0]) == 0.0);
+  CHECK(differ(a[1], b[1]) == 0.0);
+  CHECK(differ(a[0], a[1]) > 1e-3);  // configurations differ
+  CHECK(differ(a[0], c[0]) > 1e-3);  // seeds differ
+}
+
+TEST_CASE("multislice refuses bad input with clear errors", "[multislice]") {
+  AtomicModel m = fe3o4_110(1, 1, 1);
+  MultisliceSpec spec = reference_spec();
+  spec.nx = spec.ny = 64;
+  AtomicModel empty = m;
+  empty.atoms.clear();
+  CHECK_THROWS_WITH(run_multislice(empty, spec, {}), Catch::Contains("no atoms"));
+  AtomicModel outside = m;
+  outside.atoms[3].pos_A.z() = -0.5;
+  CHECK_THROWS_WITH(run_multislice(outside, spec, {}), Catch::Contains("outside the box along the beam"));
+  MultisliceSpec coarse = spec;
+  coarse.nx = coarse.ny = 16;
+  CHECK_THROWS_WITH(run_multislice(m, coarse, {}), Catch::Contains("coarser than 0.5"));
+  coarse.nx = coarse.ny = 0;
+  coarse.sampling_A = 0.7;
+  CHECK_THROWS_WITH(coarse.validate(), Catch::Contains("sampling_A (--sampling)"));
+  MultisliceSpec huge = spec;
+  huge.nx = huge.ny = 32768;
+  const double need = estimate_multislice_memory_bytes(m, huge);
+  if (available_memory_bytes() > need) {
+    WARN("this machine has " << available_memory_bytes() << " B free, more than a 32768² run needs: skipped");
+  } else {
+    CHECK_THROWS_WITH(run_multislice(m, huge, {}), Catch::Contains("MemAvailable"));
+  }
+  MultisliceSpec tilted = spec;
+  tilted.beam_tilt_x_mrad = 150;  // beyond the 64² band limit (~ 90 mrad)
+  CHECK_THROWS_WITH(run_multislice(m, tilted, {}), Catch::Contains("outside the band limit"));
+  MultisliceSpec series = spec;
+  series.thickness_series_A = {5, 3};
+  CHECK_THROWS_WITH(series.validate(), Catch::Contains("must increase"));
+  AtomicModel skew = m;
+  skew.cell_A(0, 1) = 1.0;
+  CHECK_THROWS_WITH(run_multislice(skew, spec, {}), Catch::Contains("orthorhombic"));
+}
