@@ -70,7 +70,7 @@ Json interface_report_json(const InterfaceSpec& spec, const InterfaceReport& rep
     e.set("overlayer_repeat_A", m.overlayer_repeat_A);
     e.set("n_overlayer_per_substrate_repeat", m.n_overlayer);
     e.set("mismatch_percent", 100 * m.mismatch);
-    e.set("coincidence", std::to_string(m.coincidence_substrate) + ":" +
+    e.set("coincidence_substrate_overlayer", std::to_string(m.coincidence_substrate) + ":" +
                              std::to_string(m.coincidence_overlayer));
     e.set("coincidence_strain_percent", 100 * m.coincidence_strain);
     mm.push(e);
