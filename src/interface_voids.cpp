@@ -222,6 +222,9 @@ std::vector<InterfaceVoid> find_interface_voids(const AtomicModel& model,
     v.volume_A3 = double(covered.size()) * step[0] * step[1] * step[2];
     voids.push_back(v);
   }
+  std::stable_sort(voids.begin(), voids.end(), [](const InterfaceVoid& a, const InterfaceVoid& b) {
+    return a.volume_A3 > b.volume_A3;  // largest first
+  });
   return voids;
 }
 
