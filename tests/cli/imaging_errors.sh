@@ -82,5 +82,18 @@ grep -q "warning: objective aperture 40 mrad" "$DIR/err.txt" \
 "$EPITEM" image --help | grep -q "POSITIVE defocus = UNDERFOCUS" \
   || { echo "FAIL: --help lacks the sign convention"; fails=$((fails + 1)); }
 
+# Seeded noise is reproducible bit for bit; a defocus series makes one page per value.
+mkdir -p "$DIR/a" "$DIR/b"
+for run in a b; do  # same file name in two folders: the sidecar copy in the TIFF names it
+  "$EPITEM" image "$DIR/good.tif" "${S[@]}" --dose 1000e/A2 --seed 7 --defocus-series 0,50,100nm \
+    --out "$DIR/$run/noisy.tif" --quiet || { echo "FAIL: noisy series run $run"; fails=$((fails + 1)); }
+done
+cmp -s "$DIR/a/noisy.tif" "$DIR/b/noisy.tif" || { echo "FAIL: seeded runs differ"; fails=$((fails + 1)); }
+grep -q '"page": 2' "$DIR/a/noisy.json" || { echo "FAIL: series sidecar lacks page 2"; fails=$((fails + 1)); }
+
+# epitem ctf: Scherzer focus at 200 kV, Cs 1 mm has its first CTF zero at sqrt(2*df/(Cs*lambda^2)).
+"$EPITEM" ctf --cs 1mm --quiet | grep -q "first CTF zero 0.4416" \
+  || { echo "FAIL: epitem ctf first zero"; fails=$((fails + 1)); }
+
 [ $fails -eq 0 ] && echo "imaging_errors: all passed"
 exit $fails
