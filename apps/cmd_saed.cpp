@@ -33,8 +33,10 @@ int saed_main(int argc, char** argv) {
     po::options_description opts("saed options");
     std::string structure, out, image_path, png_path, preset, shape_name, table_name;
     std::vector<std::string> phases, zones, x_dirs, rotations;
-    int holz = 0, size_px = 512, dd_strongest = 8;
-    double spot_sigma_px = 1.5, direct_beam = 100;
+    const SaedSpec spec_defaults;
+    const SaedRenderSpec render_defaults;
+    int holz = 0, size_px = 0, dd_strongest = 0;
+    double spot_sigma_px = 0, direct_beam = 0;
     bool log_scale = false, no_dd = false;
     opts.add_options()
       ("structure", po::value<std::string>(&structure),
@@ -67,18 +69,18 @@ int saed_main(int argc, char** argv) {
       ("table", po::value<std::string>(&table_name)->default_value("kirkland"),
        "electron scattering factors: kirkland | peng")
       ("no-double-diffraction", po::bool_switch(&no_dd), "do not add double-diffraction spots")
-      ("dd-strongest", po::value<int>(&dd_strongest)->default_value(8),
+      ("dd-strongest", po::value<int>(&dd_strongest)->default_value(spec_defaults.dd_n_strongest),
        "between phases: sums of each phase's N strongest spots")
       ("out,o", po::value<std::string>(&out), "spot table CSV (required except with --preset)")
       ("image", po::value<std::string>(&image_path), "float32 TIFF of the pattern (calibrated 1/Å)")
       ("png", po::value<std::string>(&png_path), "PNG preview with hkl labels")
-      ("size", po::value<int>(&size_px)->default_value(512), "image size [px] (square)")
+      ("size", po::value<int>(&size_px)->default_value(render_defaults.size_px), "image size [px] (square)")
       ("pixel", po::value<std::string>()->default_value("0"),
        "reciprocal pixel size [1/Å] (0 = fit ±1.05·gmax)")
-      ("spot-sigma", po::value<double>(&spot_sigma_px)->default_value(1.5),
+      ("spot-sigma", po::value<double>(&spot_sigma_px)->default_value(render_defaults.spot_sigma_px),
        "Gaussian spot σ [px]; a spot's peak pixel equals its intensity")
       ("log", po::bool_switch(&log_scale), "TIFF pixels log10(1 + I/0.01) instead of I")
-      ("direct-beam", po::value<double>(&direct_beam)->default_value(100),
+      ("direct-beam", po::value<double>(&direct_beam)->default_value(render_defaults.direct_beam_intensity),
        "drawn intensity of the direct beam (strongest spot = 100; kinematics cannot give it)");
     po::positional_options_description pos;
     pos.add("structure", 1);
@@ -89,7 +91,7 @@ int saed_main(int argc, char** argv) {
             "usage: epitem saed STRUCTURE --zone u,v,w [--x u,v,w] [--energy 200kV] "
             "[--thickness 20nm] [--gmax 1.5] [--tilt 2mrad[,0mrad]] --out spots.csv "
             "[--image pattern.tif] [--png pattern.png]\n"
-            "       epitem saed --phase A --zone u,v,w --phase B --zone u,v,w [--rotate 0,4.2deg] "
+            "       epitem saed --phase A --zone u,v,w [--rotate 4.2deg] --phase B --zone u,v,w [--rotate 0] "
             "--out spots.csv\n"
             "       epitem saed --preset nife-fe3o4\n"
             "Kinematic SAED: spots g of the zero-order (and --holz) Laue zones with excitation "

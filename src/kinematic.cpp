@@ -23,11 +23,18 @@ Miller sub(const Miller& a, const Miller& b) { return {a[0] - b[0], a[1] - b[1],
 /// Integer zone axis with coprime indices; throws for a zero or non-integer vector.
 Vec3 integer_zone(const Vec3& uvw, const char* what) {
   if (uvw.cwiseAbs().maxCoeff() < 0.5)
-    fail(what, ": zone axis [0 0 0] is not a direction; give three integers, at least one non-zero");
+    fail(what, ": zone axis [0 0 0] is not a direction; give three integers, at least one non-zero (e.g. 1,1,0)");
   for (int i = 0; i < 3; ++i)
     if (std::abs(uvw[i] - std::round(uvw[i])) > 1e-6)
       fail(what, ": zone axis [", uvw.transpose(), "] must have integer indices");
   return reduce_indices(uvw.array().round().matrix());
+}
+
+void require_table_range(double q_invA, ScatteringTable table, const char* what) {
+  if (q_invA > scattering_table_q_max_invA(table))
+    fail(what, ": |g| = ", q_invA, " 1/Å exceeds the ", scattering_table_name(table),
+         " table's range (q ≤ ", scattering_table_q_max_invA(table),
+         " 1/Å); use a larger d_min / smaller g_max or the kirkland table");
 }
 
 void require_atoms(const Crystal& crystal, const char* what) {
@@ -111,6 +118,7 @@ std::vector<Reflection> list_reflections(const Crystal& crystal, double d_min_A,
   if (!(d_min_A > 0))
     fail("reflection list: d_min must be > 0 Å, got ", d_min_A, " Å");
   require_atoms(crystal, "reflection list");
+  require_table_range(1 / d_min_A, table, "reflection list");
   Vec3 zone = Vec3::Zero();
   if (options.use_zone)
     zone = integer_zone(options.zone_uvw, "reflection list");
@@ -141,16 +149,12 @@ std::vector<Reflection> list_reflections(const Crystal& crystal, double d_min_A,
     if (assigned.count(hkl))
       continue;
     std::vector<Miller> members{hkl};
-    if (options.merge_families) {
-      members.clear();
+    if (options.merge_families)
       for (const Vec3& e : equivalent_reflections(crystal, to_vec3(hkl))) {
         const Miller m = round_miller(e);
-        if (candidates.count(m) && !assigned.count(m))
+        if (m != hkl && candidates.count(m) && !assigned.count(m))
           members.push_back(m);
       }
-      if (members.empty())  // equivalent_reflections always contains hkl itself; be safe
-        members.push_back(hkl);
-    }
     for (const Miller& m : members)
       assigned[m] = true;
     if (value.is_forbidden && !options.include_forbidden)
@@ -297,6 +301,7 @@ std::vector<Candidate> phase_candidates(const SaedPhase& phase, int phase_index,
         const double s = excitation_error(k0, g);
         if (n != 0 && std::abs(s) > spec.holz_s_max_invA)
           continue;
+        require_table_range(g.norm(), spec.table, "SAED");
         const auto value = evaluate(c, hkl, spec.table);
         Candidate cand;
         cand.is_forbidden = value.is_forbidden;

@@ -135,16 +135,26 @@ Canvas render_saed_png(const SaedPattern& pattern, const SaedRenderSpec& spec) {
     }
   }
 
-  // hkl labels, strongest first, skipping any that would overlap a label already placed.
+  // hkl labels, strongest first: right, left, above or below the spot, wherever the text
+  // covers neither a label already placed nor a visible spot; otherwise the label is skipped.
   struct Box {
     int x0, y0, x1, y1;
+    bool overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
   };
-  std::vector<Box> placed;
+  std::vector<Box> taken;
   std::vector<const SaedSpot*> labelled;
-  for (const auto& s : pattern.spots)
+  for (const auto& s : pattern.spots) {
+    if (s.is_direct_beam || s.double_diffraction != DoubleDiffraction::None || s.intensity >= 1e-4) {
+      const auto [x, y] = to_px(s.g_lab_invA);
+      const double r = s.is_direct_beam ? disc_radius_px(100) + 1
+                       : s.double_diffraction != DoubleDiffraction::None ? 4
+                                                                          : disc_radius_px(s.intensity);
+      taken.push_back({int(x - r), int(y - r), int(x + r) + 1, int(y + r) + 1});
+    }
     if (!s.is_direct_beam && s.double_diffraction == DoubleDiffraction::None &&
         s.intensity >= spec.label_min_intensity)
       labelled.push_back(&s);
+  }
   std::stable_sort(labelled.begin(), labelled.end(), [](const SaedSpot* a, const SaedSpot* b) {
     return a->intensity > b->intensity;
   });
@@ -152,18 +162,21 @@ Canvas render_saed_png(const SaedPattern& pattern, const SaedRenderSpec& spec) {
     const auto [x, y] = to_px(s->g_lab_invA);
     const std::string text = miller_label(s->hkl);
     const int w = 6 * int(text.size()), h = 8;  // stb_easy_font: ~6 px per glyph at scale 1
-    Box box{int(x + disc_radius_px(s->intensity)) + 2, int(y) - h / 2, 0, 0};
-    box.x1 = box.x0 + w;
-    box.y1 = box.y0 + h;
-    if (box.x0 < 0 || box.y0 < 0 || box.x1 >= n || box.y1 >= n)
-      continue;
-    const bool overlaps = std::any_of(placed.begin(), placed.end(), [&](const Box& o) {
-      return box.x0 < o.x1 && o.x0 < box.x1 && box.y0 < o.y1 && o.y0 < box.y1;
-    });
-    if (overlaps)
-      continue;
-    placed.push_back(box);
-    canvas.draw_label(box.x0, box.y0, text, phase_color(s->phase));
+    const int r = int(std::ceil(disc_radius_px(s->intensity))) + 2;
+    const Box options[] = {{int(x) + r, int(y) - h / 2, int(x) + r + w, int(y) + h / 2},
+                           {int(x) - r - w, int(y) - h / 2, int(x) - r, int(y) + h / 2},
+                           {int(x) - w / 2, int(y) - r - h, int(x) + w / 2, int(y) - r},
+                           {int(x) - w / 2, int(y) + r, int(x) + w / 2, int(y) + r + h}};
+    for (const Box& box : options) {
+      if (box.x0 < 0 || box.y0 < 0 || box.x1 >= n || box.y1 >= n)
+        continue;
+      // The options sit outside the spot's own disc, so it never blocks its label.
+      if (std::any_of(taken.begin(), taken.end(), [&](const Box& o) { return box.overlaps(o); }))
+        continue;
+      taken.push_back(box);
+      canvas.draw_label(box.x0, box.y0, text, phase_color(s->phase));
+      break;
+    }
   }
 
   // Legend: one line per phase, then the marker meanings.
@@ -181,8 +194,8 @@ Canvas render_saed_png(const SaedPattern& pattern, const SaedRenderSpec& spec) {
     return s.double_diffraction == DoubleDiffraction::BetweenPhases;
   });
   if (any_within) {
-    canvas.draw_circle(10, ly + 4, 4, colors::white);
-    canvas.draw_label(18, ly, "double diffraction (forbidden, same phase)", colors::white);
+    canvas.draw_circle(10, ly + 4, 4, colors::gray);
+    canvas.draw_label(18, ly, "open: forbidden, by double diffraction in its phase", colors::white);
     ly += 14;
   }
   if (any_between) {

@@ -10,6 +10,7 @@
 #include "epitem/error.hpp"
 #include "epitem/kinematic.hpp"
 #include "epitem/model.hpp"
+#include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
 #include "testing.hpp"
 
@@ -543,10 +544,38 @@ TEST_CASE("rendered pattern: calibrated, centro-symmetric, peak pixel = spot int
   for (int iy = 1; iy < 256; ++iy)
     for (int ix = 1; ix < 256; ++ix)
       REQUIRE(img.at(ix, iy) == Approx(img.at(256 - ix, 256 - iy)).margin(1e-4));
+  // PNG preview: white direct beam at the centre, each phase's strongest spot in its colour.
+  const Canvas png = render_saed_png(p, spec);
+  CHECK(png.width() == 256);
+  const Rgb centre = png.get(128, 128);
+  CHECK((centre.r == 255 && centre.g == 255 && centre.b == 255));
+  const SaedSpot* strongest_spot = kinematic_spots(p).front();
+  for (const SaedSpot* s : kinematic_spots(p))
+    if (s->intensity > strongest_spot->intensity)
+      strongest_spot = s;
+  const Rgb at_spot = png.get(int(std::lround(128 + strongest_spot->g_lab_invA.x() / spec.pixel_size_invA)),
+                              int(std::lround(128 - strongest_spot->g_lab_invA.y() / spec.pixel_size_invA)));
+  CHECK((at_spot.r == colors::yellow.r && at_spot.g == colors::yellow.g && at_spot.b == colors::yellow.b));
   // Log scale maps the strongest (100) to log10(1 + 100/0.01) = 4.
   spec.log_scale = true;
   const Image log_img = render_saed_image(p, spec);
   CHECK(log_img.at(128, 128) == Approx(std::log10(1 + 100 / SAED_LOG_FLOOR)).epsilon(1e-5));
+}
+
+TEST_CASE("Peng/ITC scattering factors give nearly the same F; out of range is refused",
+          "[kinematic]") {
+  const Crystal c = fe3o4_in_code();
+  for (Miller m : {Miller{1, 1, 1}, Miller{2, 2, 0}, Miller{3, 1, 1}, Miller{4, 0, 0}, Miller{4, 4, 0}}) {
+    const double fk = std::abs(structure_factor_A(c, m, ScatteringTable::Kirkland));
+    const double fp = std::abs(structure_factor_A(c, m, ScatteringTable::Peng));
+    // Two fits of the same Hartree–Fock f_e (physics.md §3): a few %; a q/s mix-up in the
+    // Peng route would change high-angle F by far more.
+    CHECK(std::abs(fk - fp) / fk < 0.05);
+  }
+  const Crystal si = si_in_code();  // small cell: a fast list down to 0.2 Å
+  CHECK_THROWS_WITH(list_reflections(si, 0.2, ScatteringTable::Peng), Catch::Contains("peng"));
+  CHECK_NOTHROW(list_reflections(si, 0.26, ScatteringTable::Peng));
+  CHECK_NOTHROW(list_reflections(si, 0.2, ScatteringTable::Kirkland));
 }
 
 TEST_CASE("kinematic input errors are clear", "[kinematic]") {
@@ -563,4 +592,49 @@ TEST_CASE("kinematic input errors are clear", "[kinematic]") {
   spec.energy_eV = 0;
   CHECK_THROWS_AS(spec.validate(), Error);
   CHECK_THROWS_AS(kinematic_saed({}, SaedSpec{}), Error);
+}
+
+TEST_CASE("bundled structures through the CIF reader give the same kinematic answers", "[kinematic]") {
+  // structures/Fe3O4.cif (gemmi symmetry expansion) vs the Wyckoff-list crystal: same atoms,
+  // same U, so F agrees to round-off; and against the Python reference at 1e-4.
+  const Crystal cif = read_crystal("Fe3O4");
+  const Crystal code = fe3o4_in_code();
+  REQUIRE(cif.sites.size() == 56);
+  for (Miller m : {Miller{1, 1, 1}, Miller{2, 2, 0}, Miller{3, 1, 1}, Miller{2, 2, 2}, Miller{4, 4, 0},
+                   Miller{-5, 3, 1}, Miller{6, 4, 2}})
+    CHECK(std::abs(structure_factor_A(cif, m)) ==
+          Approx(std::abs(structure_factor_A(code, m))).epsilon(1e-9));
+  for (const auto& r : read_csv(testing::source_path("reference/saed/fe3o4_structure_factors.csv"))) {
+    const Miller m{std::stoi(r[0]), std::stoi(r[1]), std::stoi(r[2])};
+    const double F_ref = std::stod(r[4]);
+    INFO(miller_label(m));
+    if (F_ref < 1e-6)
+      CHECK(is_kinematically_forbidden(cif, m));
+    else
+      CHECK(std::abs(structure_factor_A(cif, m)) == Approx(F_ref).epsilon(1e-4));
+  }
+  // The CIF's own symmetry operations merge the same families.
+  const auto list = list_reflections(cif, 1.2);
+  CHECK(list.size() == 16);
+  CHECK(find_family(list, {3, 1, 1}).multiplicity == 24);
+  CHECK(find_family(list, {5, 3, 1}).multiplicity == 48);
+  // fcc NiFe, Au and diamond Si from their CIFs: the extinction rules hold.
+  for (const char* name : {"NiFe", "Au", "Ni"}) {
+    const Crystal c = read_crystal(name);
+    INFO(name);
+    CHECK(is_kinematically_forbidden(c, {1, 0, 0}));
+    CHECK(is_kinematically_forbidden(c, {1, 1, 0}));
+    CHECK_FALSE(is_kinematically_forbidden(c, {1, 1, 1}));
+    CHECK_FALSE(is_kinematically_forbidden(c, {2, 0, 0}));
+  }
+  const Crystal si = read_crystal("Si");
+  CHECK(is_kinematically_forbidden(si, {2, 0, 0}));
+  CHECK(is_kinematically_forbidden(si, {2, 2, 2}));
+  CHECK_FALSE(is_kinematically_forbidden(si, {4, 0, 0}));
+  // The preset's two phases from the bundled files: NiFe (−111) at +4.2° from +x.
+  const auto phases = nife_fe3o4_phases(read_crystal("NiFe"), cif);
+  const Vec3 g = phases[0].orientation * phases[0].crystal.lattice.g_invA(Vec3(-1, 1, 1));
+  CHECK(std::atan2(g.y(), g.x()) / units::deg_to_rad == Approx(4.2).epsilon(1e-9));
+  const Vec3 g_ox = phases[1].orientation * cif.lattice.g_invA(Vec3(-1, 1, 1));
+  CHECK(std::atan2(g_ox.y(), g_ox.x()) == Approx(0).margin(1e-12));
 }

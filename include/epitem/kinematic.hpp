@@ -55,7 +55,8 @@ struct ReflectionOptions {
 };
 
 /// All reflections with d ≥ d_min_A (000 excluded), sorted by decreasing d then by hkl.
-/// Throws Error for d_min_A ≤ 0, a zero zone axis or a crystal without atoms.
+/// Throws Error for d_min_A ≤ 0, 1/d_min beyond the table's range (scattering_table_q_max_invA),
+/// a zero zone axis or a crystal without atoms.
 std::vector<Reflection> list_reflections(const Crystal& crystal, double d_min_A,
                                          ScatteringTable table = ScatteringTable::Kirkland,
                                          const ReflectionOptions& options = {});
@@ -95,7 +96,7 @@ struct SaedSpec {
   RelrodShape shape = RelrodShape::Sinc;
   ScatteringTable table = ScatteringTable::Kirkland;
   bool double_diffraction = true;  ///< add the double-diffraction spots (see DoubleDiffraction)
-  int dd_n_strongest = 8;          ///< between phases: sums of each phase's n strongest spots
+  int dd_n_strongest = 4;          ///< between phases: sums of each phase's n strongest spots
   double dd_min_intensity = 1.0;   ///< within a phase: g1, g2 must have intensity ≥ this (of 100)
   double coincidence_tol_invA = 0.01;  ///< a between-phase sum this close to a spot is not new
 
@@ -122,8 +123,10 @@ struct SaedSpot {
   double excitation_error_invA = 0;  ///< s_g [1/Å]; > 0 inside the Ewald sphere
   double F_abs_A = 0;           ///< |F_hkl| [Å]
   double intensity = 0;         ///< weight·|F/Ω|²·shape(s), strongest non-000 spot = 100
-  int laue_zone = 0;            ///< hkl·zone_uvw
-  bool is_direct_beam = false;  ///< 000: intensity capped at 100 (kinematics cannot give it)
+  /// hkl·zone_uvw. [uvw] points along the beam (+z), so the Ewald sphere reaches the HOLZ
+  /// with n < 0 (texts with [uvw] towards the gun call them n > 0).
+  int laue_zone = 0;
+  bool is_direct_beam = false;  ///< 000: intensity capped at 100, F_abs = F(000) of phase 0
   DoubleDiffraction double_diffraction = DoubleDiffraction::None;
   std::string dd_path;          ///< "Fe3O4 1-11 + Fe3O4 -11-1" for double-diffraction spots
 };

@@ -1,0 +1,354 @@
+// `epitem flow MOVIE`: dense optical flow (Farnebäck) between successive drift-corrected frames
+// of an in-situ movie; per-pair speed statistics in Å/s, covariate-bin averages, PNG summary.
+// `epitem flow --bench 2048` times the flow on synthetic frames (frames/s).
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+#include "cli.hpp"
+#include "epitem/error.hpp"
+#include "epitem/flow.hpp"
+#include "epitem/movie.hpp"
+#include "epitem/output.hpp"
+#include "epitem/plot.hpp"
+#include "epitem/png.hpp"
+
+namespace epitem::cli {
+
+namespace {
+
+std::string stem_with(const std::string& path, const std::string& suffix) {
+  auto dot = path.find_last_of('.');
+  auto slash = path.find_last_of('/');
+  std::string base = (dot != std::string::npos && (slash == std::string::npos || dot > slash)) ? path.substr(0, dot) : path;
+  return base + suffix;
+}
+
+// ROI "x,y,w,h" in pixels → mask.
+std::vector<std::uint8_t> roi_mask(const std::string& text, int nx, int ny) {
+  std::vector<int> v;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      v.push_back(std::stoi(item, &used));
+      if (used != item.size())
+        throw std::invalid_argument("");
+    } catch (const std::exception&) {
+      throw po::error("--roi '" + text + "': expected x,y,w,h in pixels, e.g. 100,200,512,512");
+    }
+  }
+  if (v.size() != 4 || v[2] <= 0 || v[3] <= 0)
+    throw po::error("--roi '" + text + "': expected x,y,w,h in pixels with w, h > 0");
+  if (v[0] < 0 || v[1] < 0 || v[0] + v[2] > nx || v[1] + v[3] > ny)
+    fail("--roi ", text, " lies outside the ", nx, "x", ny, " frames");
+  std::vector<std::uint8_t> m(size_t(nx) * size_t(ny), 0);
+  for (int y = v[1]; y < v[1] + v[3]; ++y)
+    for (int x = v[0]; x < v[0] + v[2]; ++x)
+      m[size_t(y) * size_t(nx) + size_t(x)] = 1;
+  return m;
+}
+
+// Synthetic lattice frames drifting by (0.7, −0.4) px/frame with a moving particle: the flow
+// cost does not depend on the content, only on the size.
+std::vector<Image> bench_frames(int n, int frames) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> noise(0.f, 0.1f);
+  std::vector<Image> movie;
+  for (int t = 0; t < frames; ++t) {
+    Image im(n, n);
+    im.pixel_size_A = 0.25;
+    for (int y = 0; y < n; ++y)
+      for (int x = 0; x < n; ++x) {
+        double u = x - 0.7 * t, v = y + 0.4 * t;
+        double r = std::hypot(u - n / 2.0 - t, v - n / 2.0);
+        double bg = std::cos(0.7 * u + 0.1 * v) + std::cos(0.75 * v - 0.2 * u);
+        im.at(x, y) = float(r < n / 6.0 ? 1.5 * std::cos(0.9 * (u - t) + 0.5 * v) + 0.5 : bg) + noise(rng);
+      }
+    movie.push_back(std::move(im));
+  }
+  return movie;
+}
+
+int run_bench(int n, int frames, int bin, const FlowSpec& spec) {
+  if (n < 64 || frames < 2)
+    throw po::error("--bench needs a frame size >= 64 and --bench-frames >= 2");
+  std::cout << "# flow benchmark: " << frames << " synthetic frames of " << n << "x" << n << " px, "
+            << default_thread_count() << " threads, --bin " << bin << "\n";
+  std::vector<Image> movie = bench_frames(n, frames);
+  FrameTimes times = frame_times_from_fps(movie.size(), 10);
+  auto t0 = std::chrono::steady_clock::now();
+  std::clock_t c0 = std::clock();
+  if (bin > 1)
+    for (auto& f : movie)
+      f = bin_image(f, bin);  // timed: part of the cost of a binned run
+  analyze_flow(movie, times, spec);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;  // all threads of this process
+  int pairs = frames - 1;
+  std::cout << std::fixed << std::setprecision(3) << "pairs " << pairs << ", wall " << s << " s (" << s / pairs
+            << " s/frame, " << pairs / s << " frames/s), CPU " << cpu / pairs << " s/frame\n"
+            << "# wall time depends on machine load; CPU s/frame divided by the thread count is the "
+               "wall time on idle cores\n";
+  return EXIT_OK;
+}
+
+int flow_main(int argc, char** argv) {
+  return run_guarded("flow", [&]() -> int {
+    po::options_description opts("flow options");
+    std::string movie_path, out, png, field_path, times_csv, covariate, ramp, roi, mask_path;
+    double fps = 0, smooth_px = 1.0, bin_width = 0;
+    int window_px = 15, levels = 3, map_pair = -1, bench = 0, bench_frames_n = 5, bin = 1;
+    bool no_drift = false;
+    opts.add_options()
+      ("movie", po::value<std::string>(&movie_path), "multi-page TIFF or folder of numbered TIFF frames")
+      ("out,o", po::value<std::string>(&out), "per-pair CSV (+ JSON sidecar)")
+      ("fps", po::value<double>(&fps), "frame rate [frames/s]")
+      ("times", po::value<std::string>(&times_csv),
+       "CSV with a time_s (or time_ms, time_min) column, one row per frame (instead of --fps)")
+      ("covariate", po::value<std::string>(&covariate),
+       "covariate column of --times (e.g. temperature_C), or the name for --ramp")
+      ("ramp", po::value<std::string>(&ramp),
+       "linear covariate START:RATE/UNIT, e.g. 400:1/s (400 + 1 per second; UNIT s, ms, min, h)")
+      ("bin-width", po::value<double>(&bin_width),
+       "covariate bin width [covariate unit] for per-bin averages (writes OUT_bins.csv)")
+      ("pixel-size", po::value<std::string>(), "pixel size [Å] if the TIFF has none (e.g. 0.25A, 0.025nm)")
+      ("smooth", po::value<double>(&smooth_px)->default_value(1.0), "Gaussian pre-filter sigma [px] (0 = off)")
+      ("window", po::value<int>(&window_px)->default_value(15), "Farnebäck averaging window [px]")
+      ("levels", po::value<int>(&levels)->default_value(3), "Farnebäck pyramid levels")
+      ("bin", po::value<int>(&bin)->default_value(1),
+       "average N×N pixel blocks before the flow (N² fewer pixels; for oversampled 2048² frames)")
+      ("no-drift", po::bool_switch(&no_drift), "do not remove the whole-frame drift")
+      ("roi", po::value<std::string>(&roi), "statistics only inside x,y,w,h [px]")
+      ("mask", po::value<std::string>(&mask_path), "statistics only where this TIFF is nonzero")
+      ("png", po::value<std::string>(&png), "summary PNG: speed vs time (and covariate) + speed map")
+      ("map-pair", po::value<int>(&map_pair), "frame pair shown as a speed map (0-based; default middle)")
+      ("field", po::value<std::string>(&field_path), "speed maps [Å/s] as a float32 TIFF stack")
+      ("bench", po::value<int>(&bench), "benchmark: time the flow on synthetic N×N frames, write nothing")
+      ("bench-frames", po::value<int>(&bench_frames_n)->default_value(5), "frames for --bench");
+    po::positional_options_description pos;
+    pos.add("movie", 1);
+    po::variables_map vm;
+    CommonOptions common;
+    if (!parse_command_line(argc, argv,
+                            "usage: epitem flow MOVIE (--fps F | --times times.csv) --out flow.csv "
+                            "[--png flow.png] [--field speed.tif] [--covariate NAME [--ramp 400:1/s]] "
+                            "[--bin-width W] [--roi x,y,w,h | --mask mask.tif]\n"
+                            "Dense optical flow (Farnebäck) between successive frames after drift removal; "
+                            "speeds in Å/s (pixel size × frame rate).\n"
+                            "Benchmark: epitem flow --bench 2048 [--bench-frames 5]",
+                            opts, pos, vm, common))
+      return EXIT_OK;
+    FlowSpec spec;
+    spec.smooth_px = smooth_px;
+    spec.window_px = window_px;
+    spec.levels = levels;
+    spec.remove_drift = !no_drift;
+    if (smooth_px < 0)
+      throw po::error("--smooth must be >= 0 px");
+    if (window_px < 3 || levels < 0)
+      throw po::error("--window must be >= 3 px and --levels >= 0");
+    if (bin < 1)
+      throw po::error("--bin must be >= 1");
+    if (bench > 0)
+      return run_bench(bench, bench_frames_n, bin, spec);
+    if (movie_path.empty())
+      throw po::error("missing MOVIE (a multi-page TIFF or a folder of TIFF frames)");
+    if (out.empty())
+      throw po::error("missing --out flow.csv");
+    if (vm.count("fps") == vm.count("times"))
+      throw po::error("give exactly one of --fps or --times");
+    if (!roi.empty() && !mask_path.empty())
+      throw po::error("give --roi or --mask, not both");
+    if (!ramp.empty() && covariate.empty())
+      covariate = "covariate";
+    double pixel_A = 0;
+    get_quantity(vm, "pixel-size", Dimension::Length, pixel_A);
+    if (vm.count("pixel-size") && !(pixel_A > 0))
+      throw po::error("--pixel-size must be > 0");
+
+    RunRecord rec("flow");
+    rec.add("movie", movie_path);
+    if (fps > 0)
+      rec.add("fps_Hz", fps, "1/s");
+    if (!times_csv.empty())
+      rec.add("times", times_csv);
+    if (!covariate.empty())
+      rec.add("covariate", covariate);
+    if (!ramp.empty())
+      rec.add("ramp", ramp);
+    rec.add("smooth_px", smooth_px, "px");
+    rec.add("window_px", double(window_px), "px");
+    rec.add("levels", double(levels));
+    rec.add("remove_drift", Json(!no_drift));
+    rec.add("method", std::string("Farneback dense optical flow (OpenCV 4), float input, linear map of movie-wide "
+                      "0.5-99.5 percentiles to 0-255; drift: phase correlation + mode of the flow"));
+    if (common.dry_run) {
+      if (pixel_A > 0)
+        rec.add("pixel_size_A", pixel_A, "Å");
+      rec.echo(std::cout);
+      std::cout << "# dry run: reads the movie (about 5 floats per pixel per frame pair in memory); nothing computed\n";
+      return EXIT_OK;
+    }
+
+    std::vector<Image> frames = read_movie(movie_path);
+    require_movie(frames, 2, "flow " + movie_path);
+    if (pixel_A > 0)
+      for (auto& f : frames)
+        f.pixel_size_A = pixel_A;
+    if (!(frames[0].pixel_size_A > 0))
+      fail(movie_path, ": no pixel size in the TIFF; give --pixel-size (e.g. 0.25A)");
+    if (bin > 1) {
+      if (!roi.empty() || !mask_path.empty())
+        throw po::error("--bin cannot be combined with --roi/--mask (give them in binned pixels: bin the movie first)");
+      for (auto& f : frames)
+        f = bin_image(f, bin);
+    }
+    rec.add("bin", double(bin));
+    rec.add("pixel_size_A", frames[0].pixel_size_A, "Å");
+    rec.add("frames", double(frames.size()));
+    FrameTimes times = times_csv.empty() ? frame_times_from_fps(frames.size(), fps)
+                                         : read_frame_times_csv(times_csv, frames.size(), ramp.empty() ? covariate : "");
+    if (!ramp.empty())
+      apply_covariate_ramp(times, ramp, covariate);
+    if (bin_width > 0 && times.covariate.empty())
+      throw po::error("--bin-width needs a covariate (--covariate with --times, or --ramp)");
+    std::vector<std::uint8_t> mask;
+    if (!roi.empty())
+      mask = roi_mask(roi, frames[0].nx, frames[0].ny);
+    if (!mask_path.empty()) {
+      Image m = read_tiff(mask_path).at(0);
+      if (m.nx != frames[0].nx || m.ny != frames[0].ny)
+        fail(mask_path, ": mask is ", m.nx, "x", m.ny, " but the frames are ", frames[0].nx, "x", frames[0].ny);
+      for (float v : m.pixels)
+        mask.push_back(v != 0);
+    }
+    if (!common.quiet)
+      rec.echo(std::cout);
+
+    ProgressBar bar(common.quiet);
+    std::vector<Image> maps;
+    const bool want_maps = !png.empty() || !field_path.empty();
+    std::vector<FlowPair> pairs = analyze_flow(frames, times, spec, mask, want_maps ? &maps : nullptr, bar.callback());
+    bar.finish();
+
+    std::ostringstream csv;
+    csv << "# epitem flow " << movie_path << ": speeds in Å/s, drift cumulative since frame 0 in Å\n";
+    csv << "frame,time_s,dt_s," << (times.covariate.empty() ? "covariate" : times.covariate_name)
+        << ",drift_x_A,drift_y_A,mean_A_per_s,median_A_per_s,p90_A_per_s,p99_A_per_s,pixels\n";
+    csv << std::setprecision(6);
+    double sum_mean = 0;
+    for (const FlowPair& p : pairs) {
+      csv << p.frame << "," << p.time_s << "," << p.dt_s << ",";
+      if (std::isfinite(p.covariate))
+        csv << p.covariate;
+      csv << "," << p.drift_x_A << "," << p.drift_y_A << "," << p.speed_A_per_s.mean << "," << p.speed_A_per_s.median
+          << "," << p.speed_A_per_s.p90 << "," << p.speed_A_per_s.p99 << "," << p.speed_A_per_s.pixels << "\n";
+      sum_mean += p.speed_A_per_s.mean;
+    }
+    const std::vector<std::string> inputs = {movie_path, times_csv, mask_path};
+    write_text_file(out, csv.str(), inputs);
+    rec.add_output(out);
+    rec.result("pairs", double(pairs.size()));
+    rec.result("mean_speed_A_per_s", sum_mean / double(pairs.size()));
+    rec.result("total_drift_x_A", pairs.back().drift_x_A);
+    rec.result("total_drift_y_A", pairs.back().drift_y_A);
+
+    std::vector<CovariateBin> bins;
+    if (bin_width > 0) {
+      bins = bin_by_covariate(pairs, bin_width);
+      std::ostringstream b;
+      b << "# epitem flow: mean of per-pair mean speeds per " << times.covariate_name << " bin\n";
+      b << times.covariate_name << "_low," << times.covariate_name << "_high,pairs,mean_A_per_s,std_A_per_s\n";
+      for (const auto& cb : bins)
+        b << cb.low << "," << cb.high << "," << cb.pairs << "," << cb.mean_speed_A_per_s << ","
+          << cb.std_speed_A_per_s << "\n";
+      std::string bins_path = stem_with(out, "_bins.csv");
+      write_text_file(bins_path, b.str(), inputs);
+      rec.add_output(bins_path);
+      rec.result("covariate_bins", double(bins.size()));
+    }
+    if (!field_path.empty()) {
+      write_tiff(field_path, maps, rec.to_json().dump(0));
+      rec.add_output(field_path);
+    }
+    if (!png.empty()) {
+      PlotSeries mean_s, median_s, p90_s;
+      mean_s.label = "mean";
+      median_s.label = "median";
+      median_s.color = colors::green;
+      p90_s.label = "90th percentile";
+      p90_s.color = colors::orange;
+      for (const FlowPair& p : pairs) {
+        for (PlotSeries* s : {&mean_s, &median_s, &p90_s})
+          s->x.push_back(p.time_s);
+        mean_s.y.push_back(p.speed_A_per_s.mean);
+        median_s.y.push_back(p.speed_A_per_s.median);
+        p90_s.y.push_back(p.speed_A_per_s.p90);
+      }
+      Canvas time_plot = line_plot({mean_s, median_s, p90_s}, "optical-flow speed vs time", "time (s)",
+                                   "speed (A/s)", 640, 360);
+      int pair = map_pair >= 0 ? map_pair : int(pairs.size()) / 2;
+      if (pair >= int(pairs.size()))
+        fail("--map-pair ", pair, " is out of range: the movie has ", pairs.size(), " frame pairs (0-based)");
+      const Image& full = maps[size_t(pair)];
+      Image small = bin_image(full, std::max(1, (std::max(full.nx, full.ny) + 359) / 360));
+      Canvas map = colormapped_canvas(small, Contrast{0, 99.5, false});
+      std::ostringstream label;
+      label << "speed, pair " << pair << " (t=" << std::setprecision(3) << pairs[size_t(pair)].time_s << " s)";
+      map.draw_label(4, 4, label.str(), colors::white);
+      double nm = std::pow(10.0, std::floor(std::log10(small.nx * small.pixel_size_A / 10.0 / 4)));
+      std::ostringstream bar_label;
+      bar_label << nm << " nm";
+      map.draw_scale_bar(10.0 / small.pixel_size_A, nm, bar_label.str());
+      int rows = 360 + (times.covariate.empty() ? 0 : 360);
+      Canvas sheet(640 + map.width(), std::max(rows, map.height()), colors::white);
+      sheet.paste(time_plot, 0, 0);
+      if (!times.covariate.empty()) {
+        PlotSeries per_pair, per_bin;
+        per_pair.label = "per pair (mean)";
+        per_pair.lines = false;
+        for (const FlowPair& p : pairs) {
+          per_pair.x.push_back(p.covariate);
+          per_pair.y.push_back(p.speed_A_per_s.mean);
+        }
+        per_bin.label = "bin average";
+        per_bin.color = colors::red;
+        for (const auto& b : bins) {
+          per_bin.x.push_back(0.5 * (b.low + b.high));
+          per_bin.y.push_back(b.mean_speed_A_per_s);
+        }
+        std::vector<PlotSeries> s = {per_pair};
+        if (!bins.empty())
+          s.push_back(per_bin);
+        sheet.paste(line_plot(s, "speed vs " + times.covariate_name, times.covariate_name, "speed (A/s)", 640, 360),
+                    0, 360);
+      }
+      sheet.paste(map, 640, 0);
+      write_png(sheet, png);
+      rec.add_output(png);
+    }
+    rec.write_sidecar(out);
+    if (!common.quiet) {
+      std::cout << "# pairs " << pairs.size() << ", mean speed " << std::setprecision(4)
+                << sum_mean / double(pairs.size()) << " Å/s, total drift (" << pairs.back().drift_x_A << ", "
+                << pairs.back().drift_y_A << ") Å\n";
+      for (const auto& b : bins)
+        std::cout << "# " << times.covariate_name << " [" << b.low << ", " << b.high << "): " << b.pairs
+                  << " pairs, mean " << b.mean_speed_A_per_s << " Å/s\n";
+      std::cout << "# wrote " << out << " and " << sidecar_path(out) << "\n";
+    }
+    return EXIT_OK;
+  });
+}
+
+}  // namespace
+
+EPITEM_COMMAND(flow, 80, "optical-flow speeds in an in-situ movie (Farnebäck, drift removed)", flow_main);
+
+}  // namespace epitem::cli

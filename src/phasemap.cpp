@@ -1,0 +1,307 @@
+#include "epitem/phasemap.hpp"
+
+#include <fftw3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <sstream>
+
+#include "epitem/error.hpp"
+#include "epitem/output.hpp"
+#include "epitem/wave.hpp"
+
+namespace epitem {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r\"");
+  size_t b = s.find_last_not_of(" \t\r\"");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep))
+    out.push_back(trim(item));
+  return out;
+}
+
+double to_number(const std::string& text, const std::string& what) {
+  try {
+    size_t used = 0;
+    double v = std::stod(text, &used);
+    if (used == text.size() && std::isfinite(v))
+      return v;
+  } catch (const std::exception&) {
+  }
+  fail(what, ": '", text, "' is not a number");
+}
+
+Rgb named_color(const std::string& name, const std::string& what) {
+  static const std::pair<const char*, Rgb> table[] = {
+      {"blue", colors::blue},   {"red", colors::red},         {"green", colors::green},
+      {"yellow", colors::yellow}, {"orange", colors::orange}, {"cyan", colors::cyan},
+      {"magenta", colors::magenta}, {"white", colors::white}, {"gray", colors::gray}};
+  for (const auto& [n, c] : table)
+    if (name == n)
+      return c;
+  fail(what, ": unknown colour '", name, "'; use blue, red, green, yellow, orange, cyan, magenta, white or gray");
+}
+
+std::vector<Reflection> read_reflections_csv(const std::string& path, const std::string& what) {
+  require_readable(path, what);
+  std::ifstream in(path);
+  std::string line;
+  std::vector<std::string> header;
+  std::vector<Reflection> out;
+  int cx = -1, cy = -1;
+  while (std::getline(in, line)) {
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#')
+      continue;
+    std::vector<std::string> cells = split(t, ',');
+    if (header.empty()) {
+      header = cells;
+      for (size_t i = 0; i < header.size(); ++i) {
+        if (header[i] == "gx_invA")
+          cx = int(i);
+        if (header[i] == "gy_invA")
+          cy = int(i);
+      }
+      if (cx < 0 || cy < 0)
+        fail(path, ": needs columns gx_invA and gy_invA in its header line");
+      continue;
+    }
+    if (int(cells.size()) <= std::max(cx, cy))
+      fail(path, ": a row has too few columns: ", t);
+    out.push_back({to_number(cells[size_t(cx)], path), to_number(cells[size_t(cy)], path)});
+  }
+  return out;
+}
+
+std::mutex fftw_planner_mutex;  // FFTW's planner is not thread-safe
+
+// Otsu's threshold on a 256-bin histogram of v over [0, max].
+double otsu_threshold(const std::vector<float>& v) {
+  float hi = 0;
+  for (float x : v)
+    hi = std::max(hi, x);
+  if (!(hi > 0))
+    return 0;
+  const int bins = 256;
+  std::vector<double> hist(bins, 0.0);
+  for (float x : v)
+    hist[size_t(std::min(bins - 1, int(x / hi * bins)))] += 1;
+  double total = double(v.size()), sum_all = 0;
+  for (int i = 0; i < bins; ++i)
+    sum_all += i * hist[size_t(i)];
+  double w0 = 0, sum0 = 0, best = -1;
+  int best_i = 0;
+  for (int i = 0; i < bins; ++i) {
+    w0 += hist[size_t(i)];
+    sum0 += i * hist[size_t(i)];
+    double w1 = total - w0;
+    if (w0 == 0 || w1 == 0)
+      continue;
+    double m0 = sum0 / w0, m1 = (sum_all - sum0) / w1;
+    double between = w0 * w1 * (m0 - m1) * (m0 - m1);
+    if (between > best) {
+      best = between;
+      best_i = i;
+    }
+  }
+  return (best_i + 1) * double(hi) / bins;
+}
+
+}  // namespace
+
+PhaseSpec parse_phase_spec(const std::string& text) {
+  const std::string what = "--phase '" + text + "'";
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    fail(what, ": expected NAME=gx,gy;gx,gy (1/Å, y up) or NAME=reflections.csv, optionally @colour");
+  PhaseSpec p;
+  p.name = trim(text.substr(0, eq));
+  std::string rest = text.substr(eq + 1);
+  size_t at = rest.find('@');
+  if (at != std::string::npos) {
+    p.color = named_color(trim(rest.substr(at + 1)), what);
+    rest = rest.substr(0, at);
+  }
+  rest = trim(rest);
+  if (file_extension(rest) == "csv") {
+    p.reflections = read_reflections_csv(rest, what);
+  } else {
+    for (const std::string& pair : split(rest, ';')) {
+      std::vector<std::string> xy = split(pair, ',');
+      if (xy.size() != 2)
+        fail(what, ": reflection '", pair, "' must be gx,gy in 1/Å");
+      p.reflections.push_back({to_number(xy[0], what), to_number(xy[1], what)});
+    }
+  }
+  if (p.reflections.empty())
+    fail(what, ": no reflections given");
+  for (const Reflection& r : p.reflections)
+    if (std::hypot(r.gx_invA, r.gy_invA) == 0)
+      fail(what, ": reflection (0, 0) is the mean intensity, not a lattice fringe");
+  return p;
+}
+
+PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseSpec>& phases, const PhaseMapSpec& spec) {
+  if (phases.empty())
+    fail("phase map: give at least one --phase");
+  if (!(frame.pixel_size_A > 0))
+    fail("phase map: the image has no pixel size; give --pixel-size (e.g. 0.1A)");
+  require_finite(frame, "phase map input");
+  const int nx = frame.nx, ny = frame.ny;
+  const size_t n = size_t(nx) * size_t(ny);
+  const double px = frame.pixel_size_A, nyquist = 0.5 / px;
+  double g_min = std::numeric_limits<double>::infinity();
+  for (const PhaseSpec& p : phases)
+    for (const Reflection& r : p.reflections) {
+      if (std::abs(r.gx_invA) >= nyquist || std::abs(r.gy_invA) >= nyquist)
+        fail("phase ", p.name, ": reflection (", r.gx_invA, ", ", r.gy_invA, ") 1/Å is beyond Nyquist ", nyquist,
+             " 1/Å of the ", px, " Å pixels; check the units (1/Å, not 1/nm)");
+      g_min = std::min(g_min, std::hypot(r.gx_invA, r.gy_invA));
+    }
+  // Auto σ: a quarter of the smallest distance between any two of {0, ±g of every phase}, so
+  // a mask leaks < e^{-8} of a neighbouring reflection (or of the mean) into a phase.
+  std::vector<Reflection> all = {{0, 0}};
+  for (const PhaseSpec& p : phases)
+    for (const Reflection& r : p.reflections) {
+      all.push_back(r);
+      all.push_back({-r.gx_invA, -r.gy_invA});
+    }
+  double separation = g_min;
+  for (size_t i = 0; i < all.size(); ++i)
+    for (size_t j = i + 1; j < all.size(); ++j) {
+      double d = std::hypot(all[i].gx_invA - all[j].gx_invA, all[i].gy_invA - all[j].gy_invA);
+      if (d > 0)
+        separation = std::min(separation, d);
+    }
+  const double sigma = spec.mask_sigma_invA > 0 ? spec.mask_sigma_invA : separation / 4;
+  const double dkx = 1.0 / (nx * px), dky = 1.0 / (ny * px);
+  if (sigma < std::max(dkx, dky))
+    fail("phase map: mask sigma ", sigma, " 1/Å is below the FFT pixel ", std::max(dkx, dky),
+         " 1/Å; use a larger image or --mask-sigma");
+
+  AlignedVector<cfloat> spectrum(n), work(n);
+  fftwf_plan forward, backward;
+  {
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex);
+    auto* s = reinterpret_cast<fftwf_complex*>(spectrum.data());
+    auto* w = reinterpret_cast<fftwf_complex*>(work.data());
+    forward = fftwf_plan_dft_2d(ny, nx, s, s, FFTW_FORWARD, FFTW_ESTIMATE);
+    backward = fftwf_plan_dft_2d(ny, nx, w, w, FFTW_BACKWARD, FFTW_ESTIMATE);
+  }
+  double mean = 0;
+  for (float v : frame.pixels)
+    mean += v;
+  mean /= double(n);
+  for (size_t i = 0; i < n; ++i)
+    spectrum[i] = cfloat(float(frame.pixels[i] - mean), 0.f);
+  fftwf_execute(forward);
+
+  PhaseMapFrame out;
+  for (const PhaseSpec& p : phases) {
+    Image amp2(nx, ny), filt(nx, ny);
+    for (const Reflection& r : p.reflections) {
+      // Row index grows downward, so y-up gy sits at row frequency −gy.
+      const double gx = r.gx_invA, gy_row = -r.gy_invA;
+      for (int iy = 0; iy < ny; ++iy) {
+        double ky = (iy < (ny + 1) / 2 ? iy : iy - ny) * dky - gy_row;
+        for (int ix = 0; ix < nx; ++ix) {
+          double kx = (ix < (nx + 1) / 2 ? ix : ix - nx) * dkx - gx;
+          size_t i = size_t(iy) * size_t(nx) + size_t(ix);
+          work[i] = spectrum[i] * float(std::exp(-(kx * kx + ky * ky) / (2 * sigma * sigma)));
+        }
+      }
+      fftwf_execute(backward);
+      // One sideband a = (A/2)e^{iφ} of A cos φ: amplitude 2|a|; the ±g filtered image is
+      // a + conj(a) = 2 Re a for a real input (the Friedel mate's mask gives conj(a)).
+      const float norm = 1.f / float(n);
+      for (size_t i = 0; i < n; ++i) {
+        cfloat a = work[i] * norm;
+        amp2.pixels[i] += 4 * std::norm(a);
+        filt.pixels[i] += 2 * a.real();
+      }
+    }
+    for (float& v : amp2.pixels)
+      v = std::sqrt(v);
+    amp2.pixel_size_A = filt.pixel_size_A = px;
+    double t = 0;
+    if (spec.threshold_fraction > 0) {
+      std::vector<float> sorted = amp2.pixels;
+      size_t k = size_t(0.99 * double(n - 1));
+      std::nth_element(sorted.begin(), sorted.begin() + long(k), sorted.end());
+      t = spec.threshold_fraction * sorted[k];
+    } else {
+      t = otsu_threshold(amp2.pixels);
+    }
+    out.threshold.push_back(t);
+    out.amplitude.push_back(std::move(amp2));
+    out.filtered.push_back(std::move(filt));
+  }
+  {
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex);
+    fftwf_destroy_plan(forward);
+    fftwf_destroy_plan(backward);
+  }
+
+  const size_t np = phases.size();
+  out.label.assign(n, -1);
+  std::vector<double> count(np, 0), sx(np, 0), sy(np, 0);
+  for (size_t i = 0; i < n; ++i) {
+    double best = 1.0;
+    for (size_t p = 0; p < np; ++p) {
+      double ratio = out.threshold[p] > 0 ? out.amplitude[p].pixels[i] / out.threshold[p] : 0;
+      if (ratio >= best) {
+        best = ratio;
+        out.label[i] = int(p);
+      }
+    }
+    if (out.label[i] >= 0) {
+      size_t p = size_t(out.label[i]);
+      count[p] += 1;
+      sx[p] += double(i % size_t(nx)) + 0.5;
+      sy[p] += double(i / size_t(nx)) + 0.5;
+    }
+  }
+  const double px_nm = px / 10;
+  for (size_t p = 0; p < np; ++p) {
+    out.area_nm2.push_back(count[p] * px_nm * px_nm);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    out.centroid_x_nm.push_back(count[p] > 0 ? sx[p] / count[p] * px_nm : nan);
+    out.centroid_y_nm.push_back(count[p] > 0 ? sy[p] / count[p] * px_nm : nan);
+  }
+  return out;
+}
+
+Canvas phase_overlay(const Image& frame, const PhaseMapFrame& map, const std::vector<PhaseSpec>& phases) {
+  Canvas c = canvas_from_image(frame);
+  const int nx = frame.nx, ny = frame.ny;
+  auto label = [&](int x, int y) { return map.label[size_t(y) * size_t(nx) + size_t(x)]; };
+  for (int y = 0; y < ny; ++y)
+    for (int x = 0; x < nx; ++x) {
+      int l = label(x, y);
+      if (l < 0)
+        continue;
+      const Rgb col = phases[size_t(l)].color;
+      bool edge = (x > 0 && label(x - 1, y) != l) || (x + 1 < nx && label(x + 1, y) != l) ||
+                  (y > 0 && label(x, y - 1) != l) || (y + 1 < ny && label(x, y + 1) != l);
+      if (edge)
+        c.set(x, y, col);
+      else
+        c.blend(x, y, col, 0.45);
+    }
+  return c;
+}
+
+}  // namespace epitem
