@@ -60,8 +60,8 @@ int convert_main(int argc, char** argv) {
       ("zone", po::value<std::string>(),
        "zone axis [uvw] put along the beam +z, e.g. 1,1,0 or 110 (builds an orthorhombic model)")
       ("x", po::value<std::string>(),
-       "lattice direction along +x, perpendicular to --zone (default: automatic; cubic [110] → "
-       "-1,1,0). A leading minus needs --x=-1,1,0")
+       "lattice direction along +x, perpendicular to --zone (default: smallest cell; cubic "
+       "[110] → x ∥ -1,1,0, y ∥ 0,0,1)")
       ("repeat", po::value<std::string>(),
        "repeats along x,y,z of the oriented cell (or a,b,c without --zone), e.g. 3,4,10")
       ("max-index", po::value<int>()->default_value(12),
@@ -137,10 +137,10 @@ int convert_main(int argc, char** argv) {
         model = orient_crystal(crystal, zone, xdir, {1, 1, 1}, max_index);
     }
     // Atom count of the result; the oriented cell above is one repeat (a few hundred atoms).
-    size_t n_atoms = oriented ? model.atoms.size() * size_t(rep[0]) * size_t(rep[1]) * size_t(rep[2])
-                     : model_input ? model.atoms.size()
-                                   : crystal.sites.size() * size_t(rep[0]) * size_t(rep[1]) *
-                                         size_t(rep[2]);
+    const size_t tiles = size_t(rep[0]) * size_t(rep[1]) * size_t(rep[2]);
+    const size_t n_atoms = oriented      ? model.atoms.size() * tiles
+                           : model_input ? model.atoms.size()
+                                         : crystal.sites.size() * tiles;
     if (oriented) {
       Vec3 len = model.box_lengths_A();
       rec.add("box_A", std::to_string(len[0] * rep[0]) + " x " + std::to_string(len[1] * rep[1]) +

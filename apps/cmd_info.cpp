@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "cli.hpp"
@@ -88,21 +89,23 @@ std::vector<Family> plane_families(const Crystal& c, double dmin_A) {
   for (int i = 0; i < 3; ++i)  // |h_i| = |g·a_i| ≤ |a_i| / d_min
     hmax[i] = std::floor(lat.direct_A().col(i).norm() / dmin_A);
   std::vector<Family> out;
-  std::vector<Vec3> seen;
+  std::set<std::array<long, 3>> seen;
+  auto key = [](const Vec3& v) {
+    return std::array<long, 3>{std::lround(v[0]), std::lround(v[1]), std::lround(v[2])};
+  };
   for (double h = -hmax[0]; h <= hmax[0]; ++h)
     for (double k = -hmax[1]; k <= hmax[1]; ++k)
       for (double l = -hmax[2]; l <= hmax[2]; ++l) {
         Vec3 hkl(h, k, l);
         if (hkl.isZero() || lat.d_spacing_A(hkl) < dmin_A * (1 - 1e-12))
           continue;
-        if (std::any_of(seen.begin(), seen.end(),
-                        [&](const Vec3& s) { return (s - hkl).isZero(); }))
+        if (seen.count(key(hkl)))
           continue;
         auto eq = equivalent_reflections(c, hkl);
         // Representative: the lexicographically largest member (cubic: 311, not -1-1-3).
         Vec3 rep = hkl;
         for (const auto& e : eq) {
-          seen.push_back(e);
+          seen.insert(key(e));
           if (std::make_tuple(e[0], e[1], e[2]) > std::make_tuple(rep[0], rep[1], rep[2]))
             rep = e;
         }
@@ -111,7 +114,8 @@ std::vector<Family> plane_families(const Crystal& c, double dmin_A) {
   std::sort(out.begin(), out.end(), [](const Family& a, const Family& b) {
     if (std::abs(a.d_A - b.d_A) > 1e-9)
       return a.d_A > b.d_A;
-    return std::make_tuple(a.hkl[0], a.hkl[1], a.hkl[2]) > std::make_tuple(b.hkl[0], b.hkl[1], b.hkl[2]);
+    return std::make_tuple(a.hkl[0], a.hkl[1], a.hkl[2]) >
+           std::make_tuple(b.hkl[0], b.hkl[1], b.hkl[2]);
   });
   return out;
 }
@@ -141,8 +145,9 @@ int info_main(int argc, char** argv) {
                             "usage: epitem info STRUCTURE [--dmin 1.2A] [--max-rows N] "
                             "[--all] [--out planes.csv]\n"
                             "Cell, space group, formula, Z, density and lattice-plane "
-                            "d-spacings (families merged by symmetry; CSV h,k,l,d_A,"
-                            "multiplicity,allowed).",
+                            "d-spacings\n(families merged by symmetry; CSV h,k,l,d_A,"
+                            "multiplicity,allowed). allowed = 0 marks\na space-group absence; "
+                            "special-position extinctions (Si 222) show in epitem reflections.",
                             opts, pos, vm, common))
       return EXIT_OK;
     const double dmin_A = parse_spacing_A(vm["dmin"].as<std::string>(), "--dmin");
@@ -171,7 +176,8 @@ int info_main(int argc, char** argv) {
       atoms += s.occupancy;
     std::vector<Family> fams = plane_families(c, dmin_A);
     if (!all_planes)
-      fams.erase(std::remove_if(fams.begin(), fams.end(), [](const Family& f) { return !f.allowed; }),
+      fams.erase(std::remove_if(fams.begin(), fams.end(),
+                                [](const Family& f) { return !f.allowed; }),
                  fams.end());
     if (max_rows > 0 && int(fams.size()) > max_rows)
       fams.resize(size_t(max_rows));

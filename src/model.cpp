@@ -39,7 +39,8 @@ Index3 integer_indices(const Vec3& v, const char* what) {
 
 /// Primitive lattice vectors ⊥ zone with |indices| ≤ max_index, shortest first; ties go to
 /// the larger w, then v, then u (so zone [001] of a cubic cell gives [010] before [100]).
-std::vector<Index3> perpendicular_vectors(const Lattice& lat, const Vec3& zone_cart, int max_index) {
+std::vector<Index3> perpendicular_vectors(const Lattice& lat, const Vec3& zone_cart,
+                                          int max_index) {
   const Vec3 zhat = zone_cart.normalized();
   std::vector<std::pair<double, Index3>> found;
   for (long u = -max_index; u <= max_index; ++u)
@@ -84,8 +85,8 @@ struct InPlaneAxes {
 
 /// In-plane axes for zone `z`: with x_uvw given, x = x_uvw and y = the lattice vector along
 /// z × x. Otherwise (x_uvw = 000) the rule is: y = the shortest lattice vector ⊥ zone for which
-/// a lattice vector along y × z exists, minimising the area |x||y|; x ∥ y × z. For a cubic [110]
-/// zone this gives y = [001], x = [-110]; for [001] it gives x = [100], y = [010].
+/// a lattice vector along y × z exists, minimising the area |x||y|; x ∥ y × z. For a cubic
+/// [110] zone this gives y = [001], x = [-110]; for [001] it gives x = [100], y = [010].
 InPlaneAxes in_plane_axes(const Lattice& lat, const Index3& z, const Vec3& x_uvw, int max_index) {
   const Vec3 zc = lat.direction_A(as_vec(z));
   const auto cands = perpendicular_vectors(lat, zc, max_index);
@@ -137,10 +138,25 @@ bool AtomicModel::is_orthorhombic(double tol_A) const {
 }
 
 Mat3 zone_rotation(const Crystal& crystal, const Vec3& zone_uvw, const Vec3& x_uvw) {
+  const Lattice& lat = crystal.lattice;
   const Index3 z = integer_indices(zone_uvw, "zone axis");
-  const InPlaneAxes axes = in_plane_axes(crystal.lattice, z, x_uvw, 12);
-  return rotation_beam_to_z(crystal.lattice.direction_A(as_vec(z)),
-                            crystal.lattice.direction_A(as_vec(axes.x)));
+  const Vec3 zc = lat.direction_A(as_vec(z));
+  const bool automatic = x_uvw.cwiseAbs().maxCoeff() < 1e-9;
+  if (automatic && perpendicular_vectors(lat, zc, 12).empty()) {
+    // A general zone of a triclinic cell has no lattice vector ⊥ it: +x is then the
+    // projection of the shortest cell edge that is not parallel to the zone.
+    std::array<int, 3> order = {0, 1, 2};
+    std::sort(order.begin(), order.end(), [&](int i, int j) {
+      return lat.direct_A().col(i).norm() < lat.direct_A().col(j).norm();
+    });
+    for (int i : order) {
+      Vec3 e = lat.direct_A().col(i);
+      if (e.cross(zc).norm() > 1e-6 * e.norm() * zc.norm())
+        return rotation_beam_to_z(zc, e);
+    }
+  }
+  const InPlaneAxes axes = in_plane_axes(lat, z, x_uvw, 12);
+  return rotation_beam_to_z(zc, lat.direction_A(as_vec(axes.x)));
 }
 
 AtomicModel orient_crystal(const Crystal& crystal, const Vec3& zone_uvw, const Vec3& x_uvw,

@@ -1,7 +1,9 @@
 // CIF reader through gemmi (the only file that includes gemmi's CIF parser: it compiles slowly).
 // Symmetry: explicit operation loop > Hall symbol > H-M symbol > space-group number > P 1.
+#include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 // Debian's gemmi uses the system stb_sprintf and warns about it; std::snprintf is enough here.
 #define USE_STD_SNPRINTF
@@ -42,7 +44,32 @@ struct Symmetry {
   std::vector<SymOp> ops;
   std::string hm = "P 1";
   int number = 1;
+  /// The origin-choice-2 setting when the file named a group with two origins without saying
+  /// which (gemmi then picks origin 1): read_cif keeps the setting with sensible distances.
+  const gemmi::SpaceGroup* other_origin = nullptr;
 };
+
+std::vector<SymOp> symops_of(const gemmi::SpaceGroup& sg) {
+  std::vector<SymOp> out;
+  for (const gemmi::Op& op : sg.operations())
+    out.push_back(to_symop(op));
+  return out;
+}
+
+/// ICSD writes the origin choice as a trailing letter: "F d -3 m Z" (origin 2, centre at -3m),
+/// "F d -3 m S" (origin 1), "R -3 m H" (hexagonal axes). Rewrite to gemmi's ":2" / ":1" / ":H".
+std::string normalize_hm(std::string name) {
+  while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back())))
+    name.pop_back();
+  if (name.size() > 2 && name.find(':') == std::string::npos && name[name.size() - 2] == ' ') {
+    char last = name.back();
+    const char* ext = last == 'Z' ? "2" : last == 'S' ? "1" : last == 'H' ? "H"
+                      : last == 'R' ? "R" : nullptr;
+    if (ext)
+      name = name.substr(0, name.size() - 1) + ":" + ext;
+  }
+  return name;
+}
 
 Symmetry read_symmetry(cif::Block& block, const std::string& path) {
   Symmetry sym;
@@ -84,11 +111,13 @@ Symmetry read_symmetry(cif::Block& block, const std::string& path) {
     if (!sg) {
       if (const std::string* hm = first_value(
               block, {"_space_group_name_H-M_alt", "_symmetry_space_group_name_H-M"})) {
-        std::string name = cif::as_string(*hm);
+        std::string name = normalize_hm(cif::as_string(*hm));
         const std::string* alpha = block.find_value("_cell_angle_alpha");
         const std::string* gamma = block.find_value("_cell_angle_gamma");
         sg = gemmi::find_spacegroup_by_name(name, alpha ? cif::as_number(*alpha) : 90.,
                                             gamma ? cif::as_number(*gamma) : 90.);
+        if (sg && sg->ext == '1' && name.find(':') == std::string::npos)
+          sym.other_origin = gemmi::find_spacegroup_by_name(name + ":2");
         if (!sg)
           fail(path, ": unknown space group _space_group_name_H-M_alt '", name,
                "'; use a standard symbol ('F d -3 m :2') or give the symmetry operations loop");
@@ -101,11 +130,12 @@ Symmetry read_symmetry(cif::Block& block, const std::string& path) {
         if (!(n >= 1 && n <= 230 && n == std::floor(n)))
           fail(path, ": _space_group_IT_number '", *num, "' must be an integer 1-230");
         sg = gemmi::find_spacegroup_by_number(int(n));
+        if (sg && sg->ext == '1')
+          sym.other_origin = gemmi::find_spacegroup_by_name(sg->hm + std::string(":2"));
       }
     }
     if (sg)
-      for (const gemmi::Op& op : sg->operations())
-        sym.ops.push_back(to_symop(op));
+      sym.ops = symops_of(*sg);
     else
       sym.ops.push_back(SymOp{});  // no symmetry given: the sites are the whole cell (P 1)
   }
@@ -126,6 +156,55 @@ Vec3 wrap_frac(Vec3 f) {
       f[i] = 0.0;
   }
   return f;
+}
+
+/// All images of the asymmetric-unit sites under `ops`, with images closer than 0.01 Å (a
+/// special position, coordinates rounded in the file) merged. Mixed sites stay separate.
+std::vector<Site> expand(const std::vector<Site>& asym, const std::vector<SymOp>& ops,
+                         const Lattice& lat) {
+  const Mat3 metric = lat.metric_A2();
+  const double merge_tol_A = 0.01;
+  std::vector<Site> out;
+  for (const Site& s : asym) {
+    std::vector<Vec3> images;
+    for (const SymOp& op : ops) {
+      Vec3 f = wrap_frac(op.rot * s.frac + op.tran);
+      bool duplicate = false;
+      for (const Vec3& g : images) {
+        Vec3 d = f - g;
+        for (int i = 0; i < 3; ++i)
+          d[i] -= std::round(d[i]);
+        if (std::sqrt(d.dot(metric * d)) < merge_tol_A) {
+          duplicate = true;
+          break;
+        }
+      }
+      if (!duplicate)
+        images.push_back(f);
+    }
+    for (const Vec3& f : images) {
+      Site site = s;
+      site.frac = f;
+      out.push_back(site);
+    }
+  }
+  return out;
+}
+
+/// Shortest distance between atoms at different positions [Å] (orthogonal cells: minimum image
+/// by rounding fractional differences, exact below half the shortest cell edge).
+double shortest_contact_A(const std::vector<Site>& sites, const Lattice& lat) {
+  double best = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < sites.size(); ++i)
+    for (size_t j = i + 1; j < sites.size(); ++j) {
+      Vec3 d = sites[i].frac - sites[j].frac;
+      for (int k = 0; k < 3; ++k)
+        d[k] -= std::round(d[k]);
+      double r = lat.direction_A(d).norm();
+      if (r > 0.01)  // the other species of a mixed site
+        best = std::min(best, r);
+    }
+  return best;
 }
 
 /// U_eq = (1/3) Σij U^ij a*_i a*_j a_i·a_j (Fischer & Tillmanns 1988, Acta Cryst C44, 775).
@@ -202,8 +281,7 @@ Crystal read_cif(const std::string& path) {
 
   if (st.sites.empty())
     fail(path, ": the _atom_site loop has no atoms");
-  const Mat3 metric = crystal.lattice.metric_A2();
-  const double merge_tol_A = 0.01;  // special-position images coincide to rounding of x, y, z
+  std::vector<Site> asym;
   for (const auto& s : st.sites) {
     std::string symbol = s.type_symbol.empty() ? s.label : s.type_symbol;
     int z = atomic_number_or_zero(symbol);
@@ -220,32 +298,27 @@ Crystal read_cif(const std::string& path) {
     if (u == 0 && s.aniso.nonzero())
       u = u_equivalent(s.aniso, crystal.lattice);
     if (u < 0)
-      fail(path, ": site '", s.label, "': negative U_iso/B_iso ", u, " Å²; a displacement must be >= 0");
-    const Vec3 f0(s.fract.x, s.fract.y, s.fract.z);
-    std::vector<Vec3> images;
-    for (const SymOp& op : crystal.symops) {
-      Vec3 f = wrap_frac(op.rot * f0 + op.tran);
-      bool duplicate = false;
-      for (const Vec3& g : images) {
-        Vec3 d = f - g;
-        for (int i = 0; i < 3; ++i)
-          d[i] -= std::round(d[i]);
-        if (std::sqrt(d.dot(metric * d)) < merge_tol_A) {
-          duplicate = true;
-          break;
-        }
-      }
-      if (!duplicate)
-        images.push_back(f);
-    }
-    for (const Vec3& f : images) {
-      Site site;
-      site.label = s.label;
-      site.Z = z;
-      site.frac = f;
-      site.occupancy = s.occ;
-      site.u_iso_A2 = u;
-      crystal.sites.push_back(site);
+      fail(path, ": site '", s.label, "': negative U_iso/B_iso ", u,
+           " Å²; a displacement must be >= 0");
+    Site site;
+    site.label = s.label;
+    site.Z = z;
+    site.frac = Vec3(s.fract.x, s.fract.y, s.fract.z);
+    site.occupancy = s.occ;
+    site.u_iso_A2 = u;
+    asym.push_back(site);
+  }
+  crystal.sites = expand(asym, crystal.symops, crystal.lattice);
+  if (sym.other_origin) {
+    // Coordinates written for the other origin give atoms far too close (or too many images);
+    // keep the setting whose shortest interatomic contact is longer.
+    std::vector<SymOp> ops2 = symops_of(*sym.other_origin);
+    std::vector<Site> sites2 = expand(asym, ops2, crystal.lattice);
+    if (shortest_contact_A(sites2, crystal.lattice) >
+        shortest_contact_A(crystal.sites, crystal.lattice) + 1e-6) {
+      crystal.sites = std::move(sites2);
+      crystal.symops = std::move(ops2);
+      crystal.spacegroup_hm = sym.other_origin->xhm();
     }
   }
   return crystal;

@@ -222,7 +222,11 @@ AtomicModel read_extxyz(const std::string& path) {
       fail(path, ": line 2: Properties '", props, "' must be name:type:count triples");
     int col = 0;
     for (size_t i = 0; i < parts.size(); i += 3) {
-      Column c{lower(parts[i]), char(std::toupper(static_cast<unsigned char>(parts[i + 1][0]))), 0, col};
+      if (parts[i].empty() || parts[i + 1].size() != 1)
+        fail(path, ": line 2: Properties '", props,
+             "': expected name:type:count with type S, R, I or L");
+      Column c{lower(parts[i]), char(std::toupper(static_cast<unsigned char>(parts[i + 1][0]))),
+               0, col};
       c.ncols = int(to_number(parts[i + 2], path, 2, "Properties column count"));
       if (c.ncols < 1)
         fail(path, ": line 2: Properties column count must be >= 1 in '", props, "'");
@@ -235,7 +239,8 @@ AtomicModel read_extxyz(const std::string& path) {
       for (const auto& c : columns)
         if (c.name == n) {
           if (c.ncols != ncols)
-            fail(path, ": line 2: column ", c.name, " must have ", ncols, " entries, has ", c.ncols);
+            fail(path, ": line 2: column ", c.name, " must have ", ncols, " entries, has ",
+                 c.ncols);
           return &c;
         }
     return nullptr;

@@ -36,8 +36,10 @@ TEST_CASE("bundled structures expand to the full conventional cell", "[crystal]"
   CHECK(fe3o4.cell_formula() == "O32 Fe24");
   CHECK(fe3o4.spacegroup_number == 227);
   CHECK(fe3o4.symops.size() == 192);
-  // Magnetite X-ray density 5.20 g/cm³ (ICDD 19-0629 gives Dx = 5.197).
-  CHECK(fe3o4.density_g_cm3() == Approx(5.197).margin(0.005));
+  // X-ray density by hand: 8 × 231.53 g/mol / (N_A × 8.396³ Å³) = 5.197 g/cm³.
+  CHECK(fe3o4.density_g_cm3() == Approx(5.197).margin(0.001));
+  // Silicon: 2.329 g/cm³, the measured density (CRC Handbook), 3 decimals.
+  CHECK(si.density_g_cm3() == Approx(2.329).margin(0.0005));
 
   Crystal nife = read_crystal("NiFe");  // mixed site: 4 positions × (Ni 0.75 + Fe 0.25)
   CHECK(nife.sites.size() == 8);
@@ -211,6 +213,18 @@ TEST_CASE("orient_crystal: Fe3O4 [110] is a√2 × a × a√2 with [110] along z
   CHECK(l111[0] == Approx(3.5238 * std::sqrt(6.0)));  // x ∥ [-12-1]
   CHECK(l111[1] == Approx(3.5238 * std::sqrt(2.0)));  // y ∥ [-101]
   CHECK(m111.atoms.size() == size_t(std::lround(l111.prod() / std::pow(3.5238, 3) * 4)));
+  // Hexagonal [001]: the orthohexagonal cell a√3 × a × c with twice the atoms of the cell.
+  Crystal hex;
+  hex.name = "hex";
+  hex.lattice = Lattice(3.0, 3.0, 5.0, 90, 90, 120);
+  hex.sites = {Site{"A", 30, Vec3(1. / 3, 2. / 3, 0.25), 1.0, 0.01},
+               Site{"B", 30, Vec3(2. / 3, 1. / 3, 0.75), 1.0, 0.01}};
+  AtomicModel mh = orient_crystal(hex, {0, 0, 1}, {0, 0, 0}, {1, 1, 1});
+  Vec3 lh = mh.box_lengths_A();
+  CHECK(lh[0] == Approx(3.0 * std::sqrt(3.0)));
+  CHECK(lh[1] == Approx(3.0));
+  CHECK(lh[2] == Approx(5.0));
+  CHECK(mh.atoms.size() == 4);
 }
 
 TEST_CASE("orient_crystal rejects bad zones and x directions", "[crystal]") {
@@ -227,4 +241,12 @@ TEST_CASE("orient_crystal rejects bad zones and x directions", "[crystal]") {
   mono.sites.push_back(Site{"A", 8, Vec3::Zero(), 1.0, 0.0});
   CHECK_THROWS_WITH(orient_crystal(mono, {0, 1, 0}, {0, 0, 0}, {1, 1, 1}, 6),
                     Contains("orthorhombic"));
+  // zone_rotation still works there, and for a triclinic zone with no lattice vector ⊥ it.
+  Mat3 rm = zone_rotation(mono, {0, 1, 0}, {0, 0, 0});
+  CHECK((rm * mono.lattice.direction_A({0, 1, 0})).normalized().isApprox(Vec3(0, 0, 1), 1e-12));
+  Crystal tri = mono;
+  tri.lattice = Lattice(5.1, 6.3, 7.7, 78.0, 96.5, 107.2);
+  Mat3 rt = zone_rotation(tri, {1, 2, 3}, {0, 0, 0});
+  CHECK((rt * tri.lattice.direction_A({1, 2, 3})).normalized().isApprox(Vec3(0, 0, 1), 1e-12));
+  CHECK(rt.determinant() == Approx(1.0));
 }

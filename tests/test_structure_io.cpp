@@ -23,7 +23,8 @@ const char* CUBIC_CELL = "_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n
 
 }  // namespace
 
-TEST_CASE("CIF symmetry from Hall symbol, number, operation loop; B and aniso to U", "[crystal][io]") {
+TEST_CASE("CIF symmetry from Hall symbol, number, operation loop; B and aniso to U",
+          "[crystal][io]") {
   testing::TempDir dir("cifsym");
   // Diamond Si through its Hall symbol (origin 1): 8 atoms.
   write_file(dir.file("hall.cif"), std::string("data_x\n") + CUBIC_CELL +
@@ -50,6 +51,25 @@ TEST_CASE("CIF symmetry from Hall symbol, number, operation loop; B and aniso to
   Crystal p1bar = read_cif(dir.file("ops.cif"));
   CHECK(p1bar.sites.size() == 4);
   CHECK(p1bar.spacegroup_number == 2);
+  // Fd-3m named without its origin choice: the setting with sensible distances wins
+  // (magnetite coordinates are for origin 2, diamond Si at 000 for origin 1); ICSD's "Z" suffix.
+  std::ifstream fe3o4_file(structures_dir() + "/Fe3O4.cif");
+  std::string fe3o4_text((std::istreambuf_iterator<char>(fe3o4_file)), {});
+  for (const char* name : {"'F d -3 m'", "'Fd-3m'", "'F d -3 m Z'"}) {
+    std::string text = fe3o4_text;
+    text.replace(text.find("'F d -3 m :2'"), 13, name);
+    write_file(dir.file("fe3o4.cif"), text);
+    Crystal c = read_cif(dir.file("fe3o4.cif"));
+    CHECK(c.spacegroup_hm == "F d -3 m:2");
+    CHECK(c.sites.size() == 56);
+  }
+  write_file(dir.file("si.cif"), std::string("data_x\n") + CUBIC_CELL +
+             "_symmetry_space_group_name_H-M 'F d -3 m'\n"
+             "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
+             "_atom_site_fract_y\n_atom_site_fract_z\nSi1 Si 0 0 0\n");
+  Crystal si = read_cif(dir.file("si.cif"));
+  CHECK(si.spacegroup_hm == "F d -3 m:1");
+  CHECK(si.sites.size() == 8);
   // Anisotropic U only: U_eq = trace/3 in an orthogonal cell.
   write_file(dir.file("aniso.cif"), std::string("data_x\n") + CUBIC_CELL +
              "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
@@ -156,4 +176,72 @@ TEST_CASE("bad crystal input throws one line naming the file", "[crystal][io]") 
   one_line_error("badsg.cif", "Q 9 9");
   one_line_error("does_not_exist.cif", "not found");
   CHECK_THROWS_WITH(read_crystal("NoSuchPhase"), Contains("NoSuchPhase") && Contains("Fe3O4"));
+}
+
+TEST_CASE("COD-style CIF: esd values, symmetry loop with ids, extra columns", "[crystal][io]") {
+  // Rutile TiO2 as COD/VESTA write it (P 42/m n m, No. 136; a = 4.5937, c = 2.9587 Å,
+  // O 4f x = 0.3048: Burdett et al., J. Am. Chem. Soc. 109 (1987) 3639).
+  testing::TempDir dir("cod");
+  write_file(dir.file("rutile.cif"), R"(#------------------------------------------------------
+data_9015662
+_chemical_name_mineral 'Rutile'
+_cell_length_a 4.5937(1)
+_cell_length_b 4.5937(1)
+_cell_length_c 2.9587(2)
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 42/m n m'
+loop_
+_space_group_symop_id
+_space_group_symop_operation_xyz
+1 x,y,z
+2 -x,-y,z
+3 -y+1/2,x+1/2,z+1/2
+4 y+1/2,-x+1/2,z+1/2
+5 -x+1/2,y+1/2,-z+1/2
+6 x+1/2,-y+1/2,-z+1/2
+7 y,x,-z
+8 -y,-x,-z
+9 -x,-y,-z
+10 x,y,-z
+11 y+1/2,-x+1/2,-z+1/2
+12 -y+1/2,x+1/2,-z+1/2
+13 x+1/2,-y+1/2,z+1/2
+14 -x+1/2,y+1/2,z+1/2
+15 -y,-x,z
+16 y,x,z
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_symmetry_multiplicity
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+_atom_site_B_iso_or_equiv
+Ti1 Ti4+ 2 0.00000 0.00000 0.00000 1.0 0.42(2)
+O1 O2- 4 0.3048(3) 0.3048(3) 0.00000 1.0 0.60(3)
+)");
+  Crystal r = read_cif(dir.file("rutile.cif"));
+  CHECK(r.spacegroup_number == 136);  // gemmi recognises the 16 operations
+  CHECK(r.symops.size() == 16);
+  CHECK(r.lattice.c_A() == Approx(2.9587));
+  REQUIRE(r.sites.size() == 6);
+  CHECK(r.cell_formula() == "O4 Ti2");
+  CHECK(r.sites[0].u_iso_A2 == Approx(0.42 / (8 * PI * PI)));
+  // Shortest contact: the 4 equatorial Ti–O bonds, √(2(a(1/2 − x))² + (c/2)²) = 1.948 Å
+  // (the 2 apical ones are x·a·√2 = 1.980 Å).
+  double shortest = 1e9;
+  for (const Site& s : r.sites)
+    for (const Site& t : r.sites) {
+      Vec3 d = s.frac - t.frac;
+      for (int k = 0; k < 3; ++k)
+        d[k] -= std::round(d[k]);
+      double len = r.lattice.direction_A(d).norm();
+      if (len > 0.01)
+        shortest = std::min(shortest, len);
+    }
+  const double a = 4.5937, c = 2.9587, x = 0.3048;
+  CHECK(shortest == Approx(std::sqrt(2 * std::pow(a * (0.5 - x), 2) + c * c / 4)).epsilon(1e-9));
 }

@@ -32,7 +32,9 @@ struct AtomicModel {
 /// Orients `crystal` with zone axis [uvw] along +z and the in-plane direction `x_uvw`
 /// (a lattice direction perpendicular to [uvw]) along +x, and tiles it into the smallest
 /// orthorhombic repeat that is commensurate with the lattice, times `repeats` (nx, ny, nz).
-/// x_uvw = 000 picks the shortest lattice direction ⊥ [uvw]. Throws Error when no orthorhombic
+/// x_uvw = 000 picks the cell of smallest area: y = the shortest lattice vector ⊥ [uvw] that has
+/// a lattice vector along y × z, and x ∥ y × z (cubic [110]: x ∥ [-110], y ∥ [001]; [001]:
+/// x ∥ [100], y ∥ [010]; ties prefer larger w, then v). Throws Error when no orthorhombic
 /// repeat with indices ≤ max_index exists (a non-orthogonal zone) — say which in the message.
 AtomicModel orient_crystal(const Crystal& crystal, const Vec3& zone_uvw, const Vec3& x_uvw,
                            const std::array<int, 3>& repeats, int max_index = 12);

@@ -1,0 +1,128 @@
+// `epitem image exit.tif`: images an existing exit wave (2-page float32 TIFF, real/imag) through
+// the objective lens, partial coherence and detector; defocus and illumination-tilt series.
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <sstream>
+
+#include "cli.hpp"
+#include "epitem/error.hpp"
+#include "epitem/image.hpp"
+#include "epitem/output.hpp"
+#include "epitem/units.hpp"
+#include "imaging_options.hpp"
+
+namespace epitem::cli {
+namespace {
+
+// The beam energy from the exit wave's JSON sidecar ("energy_eV": number), if there is one.
+bool energy_from_sidecar(const std::string& tif, double& energy_eV, std::string& source) {
+  const std::string json = sidecar_path(tif);
+  std::ifstream in(json);
+  if (!in)
+    return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::smatch m;
+  const std::string text = ss.str();
+  if (!std::regex_search(text, m, std::regex("\"energy_eV\"\\s*:\\s*([-+0-9.eE]+)")))
+    return false;
+  energy_eV = std::stod(m[1].str());
+  source = json;
+  return true;
+}
+
+int image_main(int argc, char** argv) {
+  return run_guarded("image", [&]() -> int {
+    const std::string usage =
+        "usage: epitem image EXIT.tif [lens, coherence, detector, series options] --out image.tif "
+        "[--png image.png]\n\n"
+        "Images an exit wave (float32 TIFF with 2 pages, real and imaginary, as written by "
+        "'epitem multislice').\n\n" +
+        std::string(IMAGING_CONVENTIONS);
+    po::options_description opts("Input and output");
+    opts.add_options()
+      ("exit-wave", po::value<std::string>(), "exit wave TIFF (positional)")
+      ("out,o", po::value<std::string>(), "output float32 TIFF (one page per series value)")
+      ("png", po::value<std::string>(), "PNG preview (auto contrast, scale bar; contact sheet for series)")
+      ("energy", po::value<std::string>(), "beam energy [eV] (e.g. 200kV); default: the exit wave's sidecar, else 200 kV")
+      ("sampling", po::value<std::string>(), "exit-wave pixel [Å] when the TIFF has no calibration");
+    opts.add(imaging_options("1mm"));
+    po::positional_options_description pos;
+    pos.add("exit-wave", 1);
+    po::variables_map vm;
+    CommonOptions common;
+    if (!parse_command_line(argc, argv, usage, opts, pos, vm, common))
+      return EXIT_OK;
+    if (!vm.count("exit-wave"))
+      throw po::error("missing the exit wave TIFF (epitem image exit.tif --out image.tif)");
+    if (!vm.count("out"))
+      throw po::error("missing --out image.tif");
+    const std::string in_path = vm["exit-wave"].as<std::string>();
+    const std::string out_path = vm["out"].as<std::string>();
+    const std::string png_path = vm.count("png") ? vm["png"].as<std::string>() : "";
+    require_readable(in_path, "exit wave");
+
+    double energy_eV = 200 * units::keV;
+    std::string energy_source = "default 200 kV";
+    if (get_quantity(vm, "energy", Dimension::Energy, energy_eV))
+      energy_source = "--energy";
+    else if (energy_from_sidecar(in_path, energy_eV, energy_source))
+      energy_source = "sidecar " + energy_source;
+    double sampling_A = 0;
+    get_quantity(vm, "sampling", Dimension::Length, sampling_A);
+
+    const Wave exit = wave_from_pages(read_tiff(in_path), energy_eV, sampling_A, in_path);
+    const ImagingSetup setup = resolve_imaging_options(vm, energy_eV);
+
+    RunRecord record("image");
+    record.add("exit_wave", in_path);
+    record.add("energy_eV", energy_eV, "eV");
+    record.add("energy_source", energy_source);
+    record.add("grid", std::to_string(exit.grid.nx) + "x" + std::to_string(exit.grid.ny) + " at " +
+                           std::to_string(exit.grid.sampling_x_A()) + " A");
+    record_imaging(record, setup, exit.grid);
+    const std::size_t n_pages = setup.defocus_series_A.size() * setup.tilts_mrad.size();
+    if (!common.quiet || common.dry_run)
+      record.echo(std::cout);
+    if (common.dry_run) {
+      std::cout << "# memory estimate: " << format_bytes(imaging_memory_bytes(exit.grid, n_pages))
+                << " for " << n_pages << " page(s)\n";
+      return EXIT_OK;
+    }
+    check_lens_against_grid(setup.lens, exit.grid, warn_to_stderr());
+
+    ProgressBar bar(common.quiet);
+    ProgressFn progress = bar.callback();
+    ImageFormer former(exit);
+    std::vector<ImagingPage> pages;
+    const double az = setup.tilt_azimuth_deg * units::deg_to_rad;
+    for (double tilt : setup.tilts_mrad)
+      for (double df : setup.defocus_series_A) {
+        Lens lens = setup.lens;
+        lens.aberrations.defocus_A = df;
+        ImagingPage page;
+        page.defocus_A = df;
+        page.tilt_x_mrad = tilt * std::cos(az);
+        page.tilt_y_mrad = tilt * std::sin(az);
+        page.image = former.intensity(lens, setup.coherence, page.tilt_x_mrad, page.tilt_y_mrad);
+        pages.push_back(std::move(page));
+        if (progress)
+          progress(pages.size(), n_pages, "imaging");
+      }
+    bar.finish();
+    record.result("ffts", Json(former.fft_count()));
+    write_imaging_outputs(std::move(pages), setup, record, out_path, png_path, {in_path});
+    if (!common.quiet)
+      std::cout << "# wrote " << out_path << (png_path.empty() ? "" : " and " + png_path) << " ("
+                << n_pages << " page(s), " << former.fft_count() << " FFTs)\n";
+    return EXIT_OK;
+  });
+}
+
+}  // namespace
+
+EPITEM_COMMAND(image, 40, "image an exit wave: lens, partial coherence, detector, series", image_main);
+
+}  // namespace epitem::cli

@@ -1,0 +1,371 @@
+// `epitem interface`: epitaxial interface model (two crystals, orientation relationship, tilt,
+// ledges, slab/cap/Wulff overlayer) → extxyz/CIF/POSCAR + JSON sidecar + PNG projection.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli.hpp"
+#include "epitem/element.hpp"
+#include "epitem/error.hpp"
+#include "epitem/interface.hpp"
+#include "epitem/output.hpp"
+#include "epitem/png.hpp"
+#include "epitem/structure_io.hpp"
+
+namespace epitem::cli {
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+Vec3 triple_of(const std::string& text, const std::string& what) {
+  const std::vector<int> v = parse_int_triple(text, what);
+  return Vec3(v[0], v[1], v[2]);
+}
+
+// "h,k,l" or "h,k,l:h,k,l" (substrate:overlayer); one triple applies to both.
+std::pair<Vec3, Vec3> triple_pair(const std::string& text, const std::string& what) {
+  const auto parts = split(text, ':');
+  if (parts.size() > 2)
+    fail(what, ": '", text, "' must be h,k,l or h,k,l:h,k,l (substrate:overlayer)");
+  const Vec3 a = triple_of(parts[0], what);
+  return {a, parts.size() == 2 ? triple_of(parts[1], what) : a};
+}
+
+// "60x60x40A": a unit written on the last entry applies to bare ones.
+Vec3 parse_box(const std::string& text) {
+  const auto parts = split(text, 'x');
+  if (parts.size() != 3)
+    fail("--box: '", text, "' must be three lengths AxBxC, e.g. 60x60x40A or 6x6x4nm");
+  const std::string& last = parts[2];
+  std::size_t k = last.find_first_not_of("0123456789.+-eE");
+  const std::string unit = k == std::string::npos ? "" : last.substr(k);
+  Vec3 box;
+  for (int i = 0; i < 3; ++i) {
+    std::string p = parts[std::size_t(i)];
+    if (p.find_first_not_of("0123456789.+-eE") == std::string::npos)
+      p += unit;
+    box[i] = parse_quantity(p, Dimension::Length, "--box");
+  }
+  return box;
+}
+
+std::vector<WulffFacet> parse_facets(const std::string& text) {
+  std::vector<WulffFacet> out;
+  for (const std::string& item : split(text, ';')) {
+    const auto parts = split(item, ':');
+    if (parts.size() != 2)
+      fail("--facets: '", item, "' must be h,k,l:energy, e.g. '1,1,1:1.0;1,0,0:1.15'");
+    WulffFacet f;
+    f.hkl = triple_of(parts[0], "--facets");
+    f.relative_energy = parse_quantity(parts[1], Dimension::Dimensionless, "--facets energy");
+    out.push_back(f);
+  }
+  return out;
+}
+
+std::vector<PairCutoff> parse_cutoffs(const std::string& text) {
+  std::vector<PairCutoff> out;
+  for (const std::string& item : split(text, ',')) {
+    const auto eq = split(item, '=');
+    const auto pair = split(eq[0], '-');
+    if (eq.size() != 2 || pair.size() != 2)
+      fail("--cutoff: '", item, "' must be El-El=length, e.g. Ni-O=1.6A,Fe-O=1.5A");
+    out.push_back({atomic_number(pair[0]), atomic_number(pair[1]),
+                   parse_quantity(eq[1], Dimension::Length, "--cutoff " + eq[0])});
+  }
+  return out;
+}
+
+Vec3 parse_axis(const std::string& text) {
+  if (text == "x")
+    return Vec3::UnitX();
+  if (text == "y")
+    return Vec3::UnitY();
+  if (text == "z" || text == "beam")
+    return Vec3::UnitZ();
+  const auto v = split(text, ',');
+  if (v.size() != 3)
+    fail("--tilt-axis: '", text, "' must be x, y, z (beam) or a box-frame vector a,b,c");
+  return Vec3(parse_quantity(v[0], Dimension::Dimensionless, "--tilt-axis"),
+              parse_quantity(v[1], Dimension::Dimensionless, "--tilt-axis"),
+              parse_quantity(v[2], Dimension::Dimensionless, "--tilt-axis"));
+}
+
+std::string fmt(double v, int prec = 4) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(prec) << v;
+  return os.str();
+}
+
+std::string uvw_str(const Vec3& v) {
+  std::ostringstream os;
+  const Vec3 r = reduce_indices(v, 1e-6);
+  os << "[" << r[0] << " " << r[1] << " " << r[2] << "]";
+  return os.str();
+}
+
+double peak_rss_bytes() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
+
+void print_summary(const InterfaceSpec& spec, const InterfaceResult& res) {
+  const InterfaceReport& r = res.report;
+  std::cout << "# box            " << fmt(r.box_A[0], 3) << " x " << fmt(r.box_A[1], 3) << " x "
+            << fmt(r.box_A[2], 3) << " Å (pbc x y; beam +z)\n";
+  for (const std::string& note : r.boundary_notes)
+    std::cout << "# boundary       " << note << "\n";
+  std::cout << "# overlayer zone " << uvw_str(r.overlayer_zone_uvw) << " along the beam (tilt "
+            << r.tilt_deg << " deg)\n";
+  for (const InterfaceMismatch& m : r.mismatch) {
+    std::cout << "# mismatch " << m.axis << "     " << spec.substrate.name << " "
+              << uvw_str(m.substrate_uvw) << " " << fmt(m.substrate_repeat_A, 3) << " Å vs "
+              << spec.overlayer.name << " " << uvw_str(m.overlayer_uvw) << " "
+              << fmt(m.overlayer_repeat_A, 3) << " Å: " << m.n_overlayer << ":1 "
+              << fmt(100 * m.mismatch, 2) << " %, best " << m.coincidence_substrate << ":"
+              << m.coincidence_overlayer << " " << fmt(100 * m.coincidence_strain, 2) << " %\n";
+  }
+  std::cout << "# atoms          " << res.model.phase_names[0] << " " << r.n_substrate << ", "
+            << res.model.phase_names[1] << " " << r.n_overlayer << " (total "
+            << res.model.atoms.size() << ")\n"
+            << "# removed        " << r.removed_interface << " overlayer atoms closer than the "
+            << "cutoff to the substrate, " << r.removed_boundary << " across periodic seams; "
+            << r.vacancies << " mixed-site vacancies\n";
+  std::cout << "# cutoffs        ";
+  for (const PairCutoff& c : r.cutoffs)
+    std::cout << element_symbol(c.Z1) << "-" << element_symbol(c.Z2) << " " << fmt(c.cutoff_A, 2)
+              << " ";
+  std::cout << "Å\n";
+  std::cout << "# voids          " << r.voids.size() << " (probe " << fmt(r.void_probe_A, 2)
+            << " Å), total volume " << fmt(r.void_volume_A3, 1) << " Å³\n";
+  for (std::size_t i = 0; i < r.voids.size() && i < 10; ++i)
+    std::cout << "#   void " << i + 1 << " at (" << fmt(r.voids[i].center_A[0], 1) << ", "
+              << fmt(r.voids[i].center_A[1], 1) << ", " << fmt(r.voids[i].center_A[2], 1)
+              << ") Å, " << fmt(r.voids[i].volume_A3, 1) << " Å³\n";
+  std::cout << "# seed           " << r.seed << "\n";
+}
+
+int interface_main(int argc, char** argv) {
+  return run_guarded("interface", [&]() {
+    po::options_description opts("interface options");
+    std::string out, png;
+    opts.add_options()
+      ("preset", po::value<std::string>(), "start from a preset (nife-fe3o4); other options override it")
+      ("substrate", po::value<std::string>(), "substrate: CIF, extxyz or built-in name (Fe3O4)")
+      ("overlayer", po::value<std::string>(), "overlayer: CIF, extxyz or built-in name (NiFe)")
+      ("plane", po::value<std::string>(),
+       "interface planes h,k,l[:h,k,l] substrate:overlayer; write --plane=-1,1,1:-1,1,1 "
+       "(normal points into the overlayer)")
+      ("direction", po::value<std::string>(), "parallel in-plane directions u,v,w[:u,v,w]")
+      ("zone", po::value<std::string>(), "substrate zone axis along the beam u,v,w[:overlayer u,v,w to check]")
+      ("view", po::value<std::string>(), "edge-on (interface contains the beam; default) | plan")
+      ("tilt", po::value<std::string>(), "overlayer tilt about --tilt-axis [deg] (4.2deg)")
+      ("tilt-axis", po::value<std::string>(), "x | y | z (beam, default) | box vector a,b,c")
+      ("box", po::value<std::string>(), "box AxBxC [Å] (60x60x40A, 6x6x4nm)")
+      ("keep-box", po::bool_switch(), "do not round the box to the substrate repeat (seam instead)")
+      ("substrate-thickness", po::value<std::string>(), "substrate thickness along the normal [Å]")
+      ("vacuum", po::value<std::string>(), "vacuum margin at each end of the normal axis [Å] (3A)")
+      ("shape", po::value<std::string>(), "overlayer shape: slab | cap | wulff")
+      ("overlayer-thickness", po::value<std::string>(), "slab thickness [Å]")
+      ("radius", po::value<std::string>(), "cap radius / Wulff distance of the lowest-energy facet [Å]")
+      ("center-height", po::value<std::string>(), "particle centre above the interface [Å] (0 = hemisphere)")
+      ("facets", po::value<std::string>(), "Wulff facets 'h,k,l:energy;...' e.g. '1,1,1:1.0;1,0,0:1.15'")
+      ("ledge-height", po::value<int>(), "ledge height in substrate layers (0 = flat)")
+      ("terrace-width", po::value<std::string>(), "terrace width [Å]")
+      ("seed", po::value<unsigned long long>(), "random seed for mixed-occupancy sites")
+      ("cutoff", po::value<std::string>(), "pair cutoffs El-El=length,... e.g. Ni-O=1.6A")
+      ("cutoff-scale", po::value<double>(), "default cutoff = scale × sum of covalent radii (0.8)")
+      ("probe", po::value<std::string>(), "void probe radius [Å] (default: largest bulk hole + 0.1 Å)")
+      ("no-voids", po::bool_switch(), "skip the void search")
+      ("out,o", po::value<std::string>(&out), "output model: .xyz/.extxyz, .cif, POSCAR/.vasp")
+      ("png", po::value<std::string>(&png), "PNG projection along the beam")
+      ("png-scale", po::value<double>()->default_value(10.0), "PNG pixels per Å")
+      ("bench", po::bool_switch(), "benchmark: build a 50x50x30 nm edge-on slab model with the "
+       "preset OR, print time and peak memory");
+    po::positional_options_description pos;
+    po::variables_map vm;
+    CommonOptions common;
+    if (!parse_command_line(argc, argv,
+                            "usage: epitem interface [--preset nife-fe3o4] [--substrate Fe3O4 "
+                            "--overlayer NiFe --plane=-1,1,1:-1,1,1 --direction 1,1,0:1,1,0 "
+                            "--zone 1,1,0 --tilt 4.2deg --box 60x60x40A --shape slab|cap|wulff "
+                            "...] --out model.xyz [--png model.png]\n"
+                            "Builds an epitaxial interface model (beam +z, periodic in x, y).",
+                            opts, pos, vm, common))
+      return EXIT_OK;
+    const bool bench = vm["bench"].as<bool>();
+    if (out.empty() && !common.dry_run && !bench)
+      throw po::error("--out is required (e.g. --out model.xyz)");
+
+    InterfaceSpec spec;
+    const bool preset = vm.count("preset") || bench;
+    if (preset) {
+      spec = preset_interface(vm.count("preset") ? vm["preset"].as<std::string>() : "nife-fe3o4");
+    } else if (!vm.count("substrate") || !vm.count("overlayer")) {
+      throw po::error("give --preset NAME or both --substrate and --overlayer");
+    }
+    if (bench) {  // issue 3: 50 × 50 × 30 nm³, ≈ 7 million atoms
+      spec.box_A = Vec3(500, 500, 300);
+      spec.substrate_thickness_A = 240;
+      spec.shape = OverlayerShape::Slab;
+      spec.overlayer_thickness_A = 240;
+      spec.terrace_width_A = 100;
+    }
+    if (vm.count("substrate"))
+      spec.substrate = read_crystal(vm["substrate"].as<std::string>());
+    if (vm.count("overlayer"))
+      spec.overlayer = read_crystal(vm["overlayer"].as<std::string>());
+    if (vm.count("plane"))
+      std::tie(spec.substrate_plane_hkl, spec.overlayer_plane_hkl) =
+          triple_pair(vm["plane"].as<std::string>(), "--plane");
+    if (vm.count("direction"))
+      std::tie(spec.substrate_direction_uvw, spec.overlayer_direction_uvw) =
+          triple_pair(vm["direction"].as<std::string>(), "--direction");
+    if (vm.count("zone")) {
+      const auto parts = split(vm["zone"].as<std::string>(), ':');
+      spec.zone_uvw = triple_of(parts[0], "--zone");
+      spec.overlayer_zone_uvw = parts.size() > 1 ? triple_of(parts[1], "--zone") : Vec3::Zero();
+    }
+    if (vm.count("view")) {
+      const std::string v = vm["view"].as<std::string>();
+      if (v == "edge-on" || v == "edge")
+        spec.view = InterfaceView::EdgeOn;
+      else if (v == "plan" || v == "plan-view")
+        spec.view = InterfaceView::PlanView;
+      else
+        throw po::error("--view must be edge-on or plan, got '" + v + "'");
+    }
+    get_quantity(vm, "tilt", Dimension::CrystalAngle, spec.tilt_deg);
+    if (vm.count("tilt-axis"))
+      spec.tilt_axis = parse_axis(vm["tilt-axis"].as<std::string>());
+    if (vm.count("box"))
+      spec.box_A = parse_box(vm["box"].as<std::string>());
+    if (vm["keep-box"].as<bool>())
+      spec.round_box_to_substrate = false;
+    get_quantity(vm, "substrate-thickness", Dimension::Length, spec.substrate_thickness_A);
+    get_quantity(vm, "vacuum", Dimension::Length, spec.vacuum_A);
+    if (vm.count("shape")) {
+      const std::string s = vm["shape"].as<std::string>();
+      if (s == "slab")
+        spec.shape = OverlayerShape::Slab;
+      else if (s == "cap" || s == "hemisphere")
+        spec.shape = OverlayerShape::Cap;
+      else if (s == "wulff")
+        spec.shape = OverlayerShape::Wulff;
+      else
+        throw po::error("--shape must be slab, cap or wulff, got '" + s + "'");
+    }
+    get_quantity(vm, "overlayer-thickness", Dimension::Length, spec.overlayer_thickness_A);
+    get_quantity(vm, "radius", Dimension::Length, spec.particle_radius_A);
+    get_quantity(vm, "center-height", Dimension::Length, spec.particle_center_height_A);
+    if (vm.count("facets"))
+      spec.wulff_facets = parse_facets(vm["facets"].as<std::string>());
+    if (vm.count("ledge-height"))
+      spec.ledge_height_layers = vm["ledge-height"].as<int>();
+    get_quantity(vm, "terrace-width", Dimension::Length, spec.terrace_width_A);
+    if (vm.count("seed"))
+      spec.seed = vm["seed"].as<unsigned long long>();
+    if (vm.count("cutoff"))
+      spec.cutoffs = parse_cutoffs(vm["cutoff"].as<std::string>());
+    if (vm.count("cutoff-scale"))
+      spec.cutoff_scale = vm["cutoff-scale"].as<double>();
+    get_quantity(vm, "probe", Dimension::Length, spec.void_probe_A);
+    if (vm["no-voids"].as<bool>())
+      spec.find_voids = false;
+    const double png_scale = vm["png-scale"].as<double>();
+    if (!(png_scale > 0 && png_scale <= 100))
+      fail("--png-scale must be in (0, 100] pixels per Å, got ", png_scale);
+    spec.validate();
+
+    RunRecord rec("interface");
+    if (preset)
+      rec.add("preset", vm.count("preset") ? vm["preset"].as<std::string>() : "nife-fe3o4 (bench)");
+    rec.add("substrate", spec.substrate.name + " (" + spec.substrate.source + ")");
+    rec.add("overlayer", spec.overlayer.name + " (" + spec.overlayer.source + ")");
+    rec.add("view", std::string(spec.view == InterfaceView::EdgeOn ? "edge-on" : "plan-view"));
+    rec.add("tilt_deg", spec.tilt_deg, "deg");
+    rec.add("box_requested_A", Json(std::vector<double>{spec.box_A[0], spec.box_A[1], spec.box_A[2]}));
+    rec.add("substrate_thickness_A", spec.substrate_thickness_A, "Å");
+    rec.add("shape", std::string(spec.shape == OverlayerShape::Slab ? "slab"
+                     : spec.shape == OverlayerShape::Cap ? "cap" : "wulff"));
+    if (spec.shape == OverlayerShape::Slab)
+      rec.add("overlayer_thickness_A", spec.overlayer_thickness_A, "Å");
+    else {
+      rec.add("particle_radius_A", spec.particle_radius_A, "Å");
+      rec.add("particle_center_height_A", spec.particle_center_height_A, "Å");
+    }
+    rec.add("ledge_height_layers", double(spec.ledge_height_layers));
+    rec.add("terrace_width_A", spec.terrace_width_A, "Å");
+    rec.add("seed", double(spec.seed));
+    rec.add("cutoff_scale", spec.cutoff_scale);
+    const double density = double(spec.substrate.sites.size()) / spec.substrate.lattice.volume_A3();
+    const double est_atoms = spec.box_A.prod() * density;
+    if (common.dry_run) {
+      rec.echo(std::cout);
+      std::cout << "# dry run: about " << std::lround(est_atoms) << " atoms, memory about "
+                << format_bytes(est_atoms * 2 * sizeof(Atom)) << "; nothing built\n";
+      return EXIT_OK;
+    }
+    if (!common.quiet)
+      rec.echo(std::cout);
+
+    ProgressBar bar(common.quiet);
+    const auto t0 = std::chrono::steady_clock::now();
+    InterfaceResult res = build_interface(spec, bar.callback());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bar.finish();
+    if (!common.quiet)
+      print_summary(spec, res);
+    Json report = interface_report_json(spec, res.report);
+    rec.result("interface", report);
+    rec.result("build_seconds", seconds);
+    if (bench) {
+      std::cout << "# bench          " << res.model.atoms.size() << " atoms in " << fmt(seconds, 2)
+                << " s, peak memory " << format_bytes(peak_rss_bytes()) << "\n";
+      rec.result("peak_memory_bytes", peak_rss_bytes());
+    }
+    if (!out.empty()) {
+      const std::string ext = file_extension(out);
+      if (ext == "cif")
+        write_cif(model_as_crystal(res.model, res.model.phase_names[0] + "_" + res.model.phase_names[1]), out);
+      else
+        write_model(res.model, out);
+      rec.add_output(out);
+    }
+    if (!png.empty()) {
+      write_png(render_interface_projection(res.model, res.report, png_scale), png);
+      rec.add_output(png);
+    }
+    if (!out.empty())
+      rec.write_sidecar(out);
+    else if (!png.empty())
+      rec.write_sidecar(png);
+    return EXIT_OK;
+  });
+}
+
+}  // namespace
+
+EPITEM_COMMAND(interface, 15, "epitaxial interface model (OR, tilt, ledges, voids) → xyz/cif/poscar", interface_main);
+
+}  // namespace epitem::cli

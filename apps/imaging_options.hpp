@@ -1,0 +1,52 @@
+// Options shared by `epitem image` and `epitem hrtem`: objective lens, partial coherence,
+// detector and series (defocus, illumination tilt), their echo/sidecar, and the outputs
+// (float32 TIFF stack with one page per series value, PNG contact sheet with scale bar).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "epitem/detector.hpp"
+#include "epitem/imaging.hpp"
+
+namespace epitem::cli {
+
+/// The sign conventions and coherence models, for --help of both commands.
+extern const char* const IMAGING_CONVENTIONS;
+
+struct ImagingSetup {
+  Lens lens;
+  CoherenceSpec coherence;
+  DetectorSpec detector;
+  bool dose_given = false;
+  std::vector<double> defocus_series_A;  ///< one entry = a single image
+  std::vector<double> tilts_mrad;        ///< illumination tilt magnitudes along tilt_azimuth
+  double tilt_azimuth_deg = 0;
+  std::string defocus_text;              ///< how the defocus was chosen (Scherzer formula...)
+  std::string focal_spread_text;         ///< the focal-spread conversion
+};
+
+/// Lens, coherence, detector and series options (all unit-bearing).
+po::options_description imaging_options(const std::string& default_cs);
+/// Resolves the options at a beam energy; throws po::error on usage, Error on bad values.
+ImagingSetup resolve_imaging_options(const po::variables_map& vm, double energy_eV);
+/// Echo + sidecar entries for the setup.
+void record_imaging(RunRecord& record, const ImagingSetup& setup, const Grid& grid);
+
+/// One output page: image and the series values that produced it.
+struct ImagingPage {
+  Image image;
+  double thickness_A = -1;  ///< < 0: not a thickness series
+  double defocus_A = 0, tilt_x_mrad = 0, tilt_y_mrad = 0;
+};
+
+/// Applies the detector to each page (noise seeded per page) and writes the TIFF stack, the
+/// sidecar (with the page table) and, if png_path is set, a labelled contact sheet.
+void write_imaging_outputs(std::vector<ImagingPage> pages, const ImagingSetup& setup,
+                           RunRecord& record, const std::string& out_path,
+                           const std::string& png_path, const std::vector<std::string>& inputs);
+
+/// Bytes one ImageFormer + page accumulators need for a grid (for --dry-run).
+double imaging_memory_bytes(const Grid& grid, std::size_t n_pages);
+
+}  // namespace epitem::cli

@@ -1,0 +1,51 @@
+// 2-D complex FFTs on cfloat grids through FFTW (single precision, threaded): plans made once
+// per (size, threads, placement, direction) with FFTW_MEASURE and cached for the process, with
+// wisdom kept in $XDG_CACHE_HOME/epitem/fftwf-wisdom. Sign convention as wave.hpp.
+#pragma once
+#include <functional>
+
+#include "epitem/wave.hpp"
+
+namespace epitem {
+
+enum class FftRigor { Estimate, Measure };
+
+/// Forward F(k) = Σ ψ(r) e^{−2πi k·r} (unnormalised); inverse includes 1/N unless told not to.
+/// Arrays are row-major [iy*nx + ix] and must be fftwf_malloc-aligned (AlignedVector is).
+/// Thread-safe to execute from several threads; planning is serialised internally.
+class Fft2D {
+public:
+  Fft2D() = default;
+  Fft2D(int nx, int ny, int threads = 0, FftRigor rigor = FftRigor::Measure);
+
+  void forward(cfloat* data) const;                        ///< in place
+  void inverse(cfloat* data, bool normalise = true) const; ///< in place
+  void forward(const cfloat* in, cfloat* out) const;       ///< out of place; `in` untouched
+  void inverse(const cfloat* in, cfloat* out, bool normalise = true) const;
+
+  void forward(AlignedVector<cfloat>& data) const { forward(data.data()); }
+  void inverse(AlignedVector<cfloat>& data, bool normalise = true) const { inverse(data.data(), normalise); }
+
+  /// Makes the in-place plans now (planning allocates a scratch array: do it before big buffers).
+  void prepare() const;
+
+  int nx() const { return nx_; }
+  int ny() const { return ny_; }
+  int threads() const { return threads_; }
+
+private:
+  int nx_ = 0, ny_ = 0, threads_ = 1;
+  FftRigor rigor_ = FftRigor::Measure;
+};
+
+/// Plans FFTW would reuse for an (nx, ny, threads) grid are made now (e.g. before timing).
+void fft_prepare(int nx, int ny, int threads, FftRigor rigor = FftRigor::Measure);
+
+/// Runs fn(begin, end) over [0, n) split into `threads` contiguous chunks on a persistent
+/// pool (threads ≤ 1: inline). Blocks until all chunks are done.
+void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t, std::size_t)>& fn);
+
+/// Sizes 2^a·3^b·5^c·7^d ≥ n (FFTW is fast on these).
+int next_fft_size(int n);
+
+}  // namespace epitem

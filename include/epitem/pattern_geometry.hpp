@@ -1,0 +1,153 @@
+// Geometry of a diffraction pattern on the detector: centre (Friedel pairs of spots or a fitted
+// ring), elliptical distortion (Fitzgibbon/Halir–Flusser direct least-squares ellipse fit),
+// calibration (R = λL|g|, or fitted to a reference ring set) and the azimuthal radial profile.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "epitem/image.hpp"
+#include "epitem/spot_detection.hpp"
+
+namespace epitem {
+
+using Vec2 = Eigen::Vector2d;
+
+/// Angles are counter-clockwise from +x with y pointing UP on screen (row index grows down),
+/// the convention of shared/data/realdata/README.md.
+struct Ellipse {
+  double cx_px = 0, cy_px = 0;          ///< centre [px; column, row]
+  double semi_major_px = 0, semi_minor_px = 0;
+  double angle_deg = 0;                 ///< major axis direction, in (−90, 90]
+  double axis_ratio() const { return semi_major_px / semi_minor_px; }
+  double mean_radius_px() const { return 0.5 * (semi_major_px + semi_minor_px); }
+  /// Distance from the centre to the ellipse along pixel direction (dx, dy) [px].
+  double radius_along_px(double dx, double dy) const;
+};
+
+/// Direct least-squares ellipse fit (Fitzgibbon, Pilu & Fisher 1999, in the numerically stable
+/// form of Halir & Flusser 1998). Points in px. Throws Error for < 6 points or no ellipse.
+Ellipse fit_ellipse(const std::vector<Vec2>& points_px);
+
+struct RingFitSpec {
+  int n_rays = 360;              ///< azimuthal samples of the ring
+  double half_width_px = 8;      ///< radial search window around the guess
+  double smoothing_sigma_px = 1; ///< Gaussian blur before locating the ring maximum
+  int iterations = 4;            ///< re-centre the rays on the new centre this many times
+};
+
+struct RingFit {
+  Ellipse ellipse;
+  int n_rays_used = 0;           ///< rays not blocked by the mask and with a clear maximum
+  int n_inliers = 0;             ///< points kept by the robust (3·MAD) residual cut
+  double rms_residual_px = 0;    ///< radial RMS distance of the inliers from the ellipse
+  std::vector<Vec2> points_px;   ///< the inlier ring points
+};
+
+/// Fits the ring near radius_px around the guessed centre. Rays crossing masked pixels (beam
+/// stop) are skipped. Throws Error when fewer than 12 rays see the ring.
+RingFit fit_ring(const Image& image, const DetectorMask& mask, double cx_px, double cy_px,
+                 double radius_px, const RingFitSpec& spec = {});
+
+struct FriedelCentre {
+  double cx_px = 0, cy_px = 0;
+  int n_pairs = 0;               ///< pairs whose midpoints agree with the centre
+  double rms_px = 0;             ///< scatter of those midpoints about the centre
+};
+
+/// Pattern centre from Friedel pairs (g, −g): midpoints of all spot pairs of one frame vote on
+/// a 2-px grid; the densest cell is refined by the mean of the midpoints within tolerance_px of
+/// it whose two spots lie at equal radius. An affine (elliptical) distortion keeps the
+/// midpoints at the centre. Each inner vector is one frame. Throws Error with < 3 pairs.
+FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<DetectedSpot>>& frames, int nx,
+                                        int ny, double tolerance_px = 1.5);
+
+/// Rough centre from an unblocked direct beam: the maximum of the image blurred by sigma_px
+/// over unmasked pixels, refined by the centroid of the blurred image above half that maximum
+/// within 3σ [px]. Only a starting point for fit_ring.
+Vec2 direct_beam_centre_px(const Image& image, const DetectorMask& mask, double sigma_px = 4);
+
+/// Centre, distortion and calibration of a pattern. g vectors have y pointing up on screen.
+struct PatternGeometry {
+  Ellipse ellipse;                ///< centre and distortion (a circle when none was fitted)
+  bool correct_distortion = false;///< true: radii are mapped onto the circle of mean radius
+  double pixel_size_invA = 0;     ///< reciprocal-space size of one px at the mean radius [1/Å]
+  /// Offset from the centre with the distortion removed (if enabled) [px, y up].
+  Vec2 corrected_offset_px(double x_px, double y_px) const;
+  /// Reciprocal vector (gx, gy) [1/Å, y up]; throws Error when pixel_size_invA is unset.
+  Vec2 g_invA(double x_px, double y_px) const;
+};
+
+/// Default distortion threshold: correct when a/b − 1 exceeds 0.3 % (the paper's 422.5/421.5
+/// = 0.24 % was neglected; 0.3 % of |g| is the typical spacing accuracy of SAED).
+constexpr double DEFAULT_DISTORTION_THRESHOLD = 0.003;
+
+/// Pixel size in 1/Å from the camera constant: R = λL|g| → Δg = detector_pixel / (λ L).
+double pixel_size_from_camera_length_invA(double wavelength_A, double camera_length_A,
+                                          double detector_pixel_A);
+
+/// A reference reflection ring for calibration and indexing.
+struct ReferenceRing {
+  std::string phase;   ///< "Au"
+  std::string hkl;     ///< "220" (family representative)
+  double g_invA = 0;   ///< |g| = 1/d [1/Å]
+  std::string label() const { return phase + " " + hkl; }
+};
+
+struct RingCalibration {
+  double pixel_size_invA = 0;
+  struct Match {
+    double radius_px, g_invA;
+    std::string label;
+  };
+  std::vector<Match> matches;     ///< measured ring ↔ reference ring
+  double rms_relative = 0;        ///< RMS of (g_ref − Δg·r)/g_ref over the matches
+};
+
+/// Finds the scale Δg [1/Å per px] that maps the most measured radii (weighted by `weights`,
+/// e.g. peak prominence; empty = equal) onto reference rings within rel_tolerance, then refines
+/// it by least squares over the matches. Throws Error when no scale matches 2 rings.
+RingCalibration calibrate_from_rings(const std::vector<double>& radii_px,
+                                     const std::vector<double>& weights,
+                                     const std::vector<ReferenceRing>& references,
+                                     double rel_tolerance = 0.01);
+
+/// Azimuthally averaged intensity in bins of the (distortion-corrected) radius; pixel → bin
+/// lookup is precomputed, so profile() costs one pass per frame.
+class RadialProfiler {
+public:
+  RadialProfiler(int nx, int ny, const PatternGeometry& geometry, const DetectorMask& mask,
+                 double bin_px = 1.0);
+  /// Mean intensity per bin (NaN where no unmasked pixel falls).
+  std::vector<double> profile(const Image& frame) const;
+  /// The frame minus its own azimuthal mean (linearly interpolated in radius): removes rings
+  /// and diffuse background so only spots remain. Masked pixels become 0.
+  Image subtract_profile(const Image& frame) const;
+  /// Bin centres [px of corrected radius].
+  const std::vector<double>& radius_px() const { return radius_px_; }
+  double bin_px() const { return bin_px_; }
+
+private:
+  int nx_, ny_;
+  double bin_px_;
+  std::vector<int> bin_of_pixel_;  // −1 = masked
+  std::vector<float> radius_of_pixel_;
+  std::vector<int> count_;
+  std::vector<double> radius_px_;
+};
+
+struct ProfilePeak {
+  double radius_px = 0;     ///< sub-bin peak position
+  double height = 0;        ///< profile value at the peak
+  double prominence = 0;    ///< height above the higher of the two flanking minima
+  double snr = 0;           ///< prominence / noise of the profile
+};
+
+/// Local maxima of a radial profile with prominence ≥ min_snr × noise (noise from the MAD of
+/// second differences / √6), strongest first. NaN bins are skipped.
+std::vector<ProfilePeak> find_profile_peaks(const std::vector<double>& profile,
+                                            const std::vector<double>& radius_px,
+                                            double min_snr = 5.0, int window_bins = 12);
+
+}  // namespace epitem

@@ -1,0 +1,663 @@
+#include "epitem/indexing.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <complex>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "epitem/error.hpp"
+#include "epitem/kinematic.hpp"
+#include "epitem/output.hpp"
+#include "epitem/units.hpp"
+
+namespace epitem {
+
+namespace {
+
+using Key = std::tuple<int, int, int>;
+Key key_of(const Vec3& h) { return {int(std::lround(h[0])), int(std::lround(h[1])), int(std::lround(h[2]))}; }
+
+std::string hkl_string(const Vec3& h) {
+  return miller_label({int(std::lround(h[0])), int(std::lround(h[1])), int(std::lround(h[2]))});
+}
+
+// Nicest representative of a set of equivalent index triples: most non-negative entries,
+// then lexicographically largest (311 rather than 1-13, 110 rather than 0-1-1).
+Vec3 nicest(const std::vector<Vec3>& v) {
+  auto rank = [](const Vec3& h) {
+    int nonneg = (h[0] >= 0) + (h[1] >= 0) + (h[2] >= 0);
+    return std::make_tuple(nonneg, std::lround(h[0]), std::lround(h[1]), std::lround(h[2]));
+  };
+  return *std::max_element(v.begin(), v.end(), [&](const Vec3& a, const Vec3& b) { return rank(a) < rank(b); });
+}
+
+double angle_deg(double x1, double y1, double x2, double y2) {
+  return std::atan2(x1 * y2 - y1 * x2, x1 * x2 + y1 * y2) / units::deg_to_rad;
+}
+
+}  // namespace
+
+Phase make_phase(const Crystal& crystal, const PhaseSpec& spec) {
+  if (!(spec.d_min_A > 0))
+    fail("make_phase: d_min_A must be > 0 Å, got ", spec.d_min_A);
+  if (crystal.sites.empty())
+    fail("make_phase: crystal '", crystal.name, "' has no atoms");
+  const Lattice& L = crystal.lattice;
+  ReflectionOptions all;
+  all.merge_families = false;
+  all.include_forbidden = true;
+  const auto list = list_reflections(crystal, spec.d_min_A, ScatteringTable::Kirkland, all);
+  std::map<Key, double> I;  // intensity, strongest = 1; forbidden = −1
+  std::set<Key> allowed;
+  for (const auto& r : list) {
+    const Key k{r.hkl[0], r.hkl[1], r.hkl[2]};
+    I[k] = r.is_forbidden ? -1.0 : r.intensity / 100;
+    if (!r.is_forbidden && r.intensity / 100 >= spec.min_intensity_rel)
+      allowed.insert(k);
+  }
+  auto is_dd = [&](const Key& k) {
+    for (const auto& a : allowed) {
+      const Key b{std::get<0>(k) - std::get<0>(a), std::get<1>(k) - std::get<1>(a), std::get<2>(k) - std::get<2>(a)};
+      if (allowed.count(b))
+        return true;
+    }
+    return false;
+  };
+
+  Phase phase;
+  phase.name = crystal.name;
+  phase.crystal = crystal;
+  std::set<Key> done;
+  for (const auto& [k, v] : I) {
+    if (done.count(k))
+      continue;
+    const Vec3 hkl(std::get<0>(k), std::get<1>(k), std::get<2>(k));
+    ReflectionFamily f;
+    for (const auto& e : equivalent_reflections(crystal, hkl)) {
+      const Key ek = key_of(e);
+      if (I.count(ek) && !done.count(ek)) {
+        f.members.push_back(e);
+        done.insert(ek);
+      }
+    }
+    f.kinematic_allowed = allowed.count(k) > 0;
+    if (!f.kinematic_allowed && !(spec.double_diffraction && is_dd(k)))
+      continue;
+    f.hkl = nicest(f.members);
+    f.d_A = L.d_spacing_A(hkl);
+    f.intensity_rel = f.kinematic_allowed ? v : 0.0;
+    phase.families.push_back(std::move(f));
+  }
+  std::sort(phase.families.begin(), phase.families.end(), [](const auto& a, const auto& b) {
+    return a.d_A != b.d_A ? a.d_A > b.d_A : std::make_tuple(a.hkl[0], a.hkl[1], a.hkl[2]) > std::make_tuple(b.hkl[0], b.hkl[1], b.hkl[2]);
+  });
+  return phase;
+}
+
+// ---------------------------------------------------------------- spacings
+
+std::string SpacingCandidate::label() const {
+  std::string s = phase_name + " ";
+  for (size_t i = 0; i < hkl.size(); ++i)
+    s += (i ? "/" : "") + std::string("{") + hkl_string(hkl[i]) + "}";
+  if (!kinematic_allowed)
+    s += " (kinematically forbidden)";
+  return s;
+}
+
+std::vector<SpacingMatch> index_spacings(const std::vector<double>& d_measured_A,
+                                         const std::vector<Phase>& phases, double tolerance_rel) {
+  if (!(tolerance_rel > 0 && tolerance_rel < 0.5))
+    fail("index_spacings: tolerance must be in (0, 50 %), got ", tolerance_rel * 100, " %");
+  if (phases.empty())
+    fail("index_spacings: no phase given (e.g. --phase Fe3O4)");
+  std::vector<SpacingMatch> out;
+  for (double d : d_measured_A) {
+    if (!(d > 0) || !std::isfinite(d))
+      fail("index_spacings: spacing must be a positive length, got ", d, " Å");
+    SpacingMatch m;
+    m.d_measured_A = d;
+    for (size_t p = 0; p < phases.size(); ++p) {
+      const auto& fams = phases[p].families;
+      for (size_t i = 0; i < fams.size(); ++i) {
+        const double err = (d - fams[i].d_A) / fams[i].d_A;
+        if (std::abs(err) > tolerance_rel)
+          continue;
+        // Families with the same d (511/333 in cubic) cannot be told apart: one candidate.
+        bool merged = false;
+        for (auto& c : m.candidates)
+          if (c.phase == int(p) && std::abs(c.d_A - fams[i].d_A) < 1e-6 * c.d_A) {
+            c.hkl.push_back(fams[i].hkl);
+            c.intensity_rel += fams[i].intensity_rel;
+            c.kinematic_allowed = c.kinematic_allowed || fams[i].kinematic_allowed;
+            merged = true;
+          }
+        if (merged)
+          continue;
+        SpacingCandidate c;
+        c.phase = int(p);
+        c.phase_name = phases[p].name;
+        c.hkl = {fams[i].hkl};
+        c.d_A = fams[i].d_A;
+        c.error_rel = err;
+        c.intensity_rel = fams[i].intensity_rel;
+        c.kinematic_allowed = fams[i].kinematic_allowed;
+        m.candidates.push_back(c);
+      }
+    }
+    std::sort(m.candidates.begin(), m.candidates.end(),
+              [](const auto& a, const auto& b) { return std::abs(a.error_rel) < std::abs(b.error_rel); });
+    m.ambiguous = m.candidates.size() > 1;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- zone axis
+
+double ZoneSolution::direction_deg(const Vec3& hkl) const {
+  const Vec3 v = screen_g_invA(hkl);
+  return std::atan2(v[1], v[0]) / units::deg_to_rad;
+}
+
+namespace {
+
+struct Refl {
+  Vec3 hkl;
+  Vec3 g;          // Cartesian [1/Å]
+  double g_len;
+  int family;
+  bool allowed;
+  double intensity_rel;
+};
+
+struct Candidate {
+  ZoneSolution sol;
+  std::vector<int> explained;
+};
+
+// Matches spots to the predicted in-zone reflections of one orientation (2-D screen vectors),
+// refines the in-plane angle (and scale) by weighted 2-D Procrustes, and scores it.
+struct Evaluator {
+  const std::vector<Spot>& spots;
+  const std::vector<Refl>& refl;
+  const ZoneSpec& spec;
+  double g_meas_max;
+
+  bool evaluate(ZoneSolution& sol, const std::vector<int>& zone_refl) const {
+    for (int iter = 0; iter < 3; ++iter) {
+      std::vector<Eigen::Vector2d> q(zone_refl.size());
+      for (size_t r = 0; r < zone_refl.size(); ++r) {
+        const Vec3 v = sol.scale * (sol.rotation * refl[size_t(zone_refl[r])].g);
+        q[r] = {v[0], v[1]};
+      }
+      sol.spots.clear();
+      double sw = 0, sdot = 0, scross = 0, sq2 = 0, sum_e2 = 0;
+      std::set<int> seen_family_dirs;
+      for (size_t j = 0; j < spots.size(); ++j) {
+        const Eigen::Vector2d p(spots[j].kx_invA, spots[j].ky_invA);
+        int best = -1;
+        double best_e = 1e300;
+        for (size_t r = 0; r < q.size(); ++r) {
+          const double e = (p - q[r]).norm() / q[r].norm();
+          if (e < best_e) {
+            best_e = e;
+            best = int(r);
+          }
+        }
+        if (best < 0 || best_e > spec.tolerance_rel)
+          continue;
+        const Refl& R = refl[size_t(zone_refl[size_t(best)])];
+        sol.spots.push_back({int(j), R.hkl, best_e});
+        sum_e2 += best_e * best_e;
+        // Weighted (1/|q|²) Procrustes sums in the unscaled frame.
+        const Eigen::Vector2d q0 = q[size_t(best)] / sol.scale;
+        const double w = 1.0 / q0.squaredNorm();
+        sw += w;
+        sdot += w * q0.dot(p);
+        scross += w * (q0[0] * p[1] - q0[1] * p[0]);
+        sq2 += w * q0.squaredNorm();
+      }
+      if (sol.spots.size() < 2)
+        return false;
+      sol.residual_rel = std::sqrt(sum_e2 / double(sol.spots.size()));
+      if (iter == 2)
+        break;
+      const double dtheta = std::atan2(scross, sdot);
+      sol.rotation = rotation_about_axis(Vec3::UnitZ(), dtheta / units::deg_to_rad) * sol.rotation;
+      if (spec.fit_scale)
+        sol.scale = std::hypot(sdot, scross) / sq2;
+      (void)sw;
+    }
+    // Completeness: allowed in-zone reflections inside the measured range that were seen.
+    std::set<int> seen;
+    for (const auto& s : sol.spots)
+      for (size_t r = 0; r < zone_refl.size(); ++r)
+        if ((refl[size_t(zone_refl[r])].hkl - s.hkl).norm() < 1e-6 || (refl[size_t(zone_refl[r])].hkl + s.hkl).norm() < 1e-6)
+          seen.insert(int(r));
+    int n_pred = 0, n_seen = 0;
+    for (size_t r = 0; r < zone_refl.size(); ++r) {
+      const Refl& R = refl[size_t(zone_refl[r])];
+      if (!R.allowed || R.g_len * sol.scale > g_meas_max * (1 + spec.tolerance_rel))
+        continue;
+      ++n_pred;
+      n_seen += int(seen.count(int(r)));
+    }
+    sol.completeness = n_pred ? double(n_seen) / n_pred : 0.0;
+    sol.score = double(sol.spots.size()) * (0.5 + 0.5 * sol.completeness) -
+                sol.residual_rel / spec.tolerance_rel;
+    return true;
+  }
+};
+
+}  // namespace
+
+namespace {
+
+Vec3 reduced_integer(const Vec3& v) {
+  long a = std::labs(std::lround(v[0])), b = std::labs(std::lround(v[1])), c = std::labs(std::lround(v[2]));
+  long g = std::gcd(std::gcd(a, b), c);
+  return g > 0 ? Vec3(v / double(g)) : v;
+}
+
+// Ranked candidate orientations of one phase for a subset of the spots.
+std::vector<ZoneSolution> solve_phase(const std::vector<Spot>& all_spots, const std::vector<int>& subset,
+                                      const Phase& phase, int phase_index, const ZoneSpec& spec) {
+  std::vector<Spot> spots;
+  for (int i : subset)
+    spots.push_back(all_spots[size_t(i)]);
+  std::vector<ZoneSolution> out;
+  if (spots.size() < 2)
+    return out;
+  const Lattice& L = phase.crystal.lattice;
+  std::vector<Refl> refl;
+  for (size_t f = 0; f < phase.families.size(); ++f)
+    for (const auto& h : phase.families[f].members) {
+      const Vec3 g = L.g_invA(h);
+      refl.push_back({h, g, g.norm(), int(f), phase.families[f].kinematic_allowed, phase.families[f].intensity_rel});
+    }
+  double g_meas_max = 0;
+  for (const auto& s : spots)
+    g_meas_max = std::max(g_meas_max, std::hypot(s.kx_invA, s.ky_invA));
+  const Evaluator eval{spots, refl, spec, g_meas_max};
+
+  std::vector<int> order(spots.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = int(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return spots[size_t(a)].intensity > spots[size_t(b)].intensity; });
+  order.resize(std::min(order.size(), size_t(std::max(2, spec.max_basis_spots))));
+
+  const double window = spec.fit_scale ? spec.tolerance_rel + 0.1 : spec.tolerance_rel;
+  std::map<Key, std::vector<int>> zone_cache;
+  std::set<std::tuple<int, int, int, long>> tried;
+  std::vector<Candidate> cands;
+  for (size_t ia = 0; ia < order.size(); ++ia)
+    for (size_t ib = ia + 1; ib < order.size(); ++ib) {
+      const Spot& A = spots[size_t(order[ia])];
+      const Spot& B = spots[size_t(order[ib])];
+      const double ga = std::hypot(A.kx_invA, A.ky_invA), gb = std::hypot(B.kx_invA, B.ky_invA);
+      if (!(ga > 0 && gb > 0))
+        continue;
+      const double ab = angle_deg(A.kx_invA, A.ky_invA, B.kx_invA, B.ky_invA);
+      if (std::abs(ab) < 3 || std::abs(ab) > 177)
+        continue;  // (anti)parallel spots do not fix a zone
+      std::vector<int> H1, H2;
+      for (size_t r = 0; r < refl.size(); ++r) {
+        if (std::abs(ga - refl[r].g_len) <= window * refl[r].g_len)
+          H1.push_back(int(r));
+        if (std::abs(gb - refl[r].g_len) <= window * refl[r].g_len)
+          H2.push_back(int(r));
+      }
+      for (int r1 : H1)
+        for (int r2 : H2) {
+          const Refl& R1 = refl[size_t(r1)];
+          const Refl& R2 = refl[size_t(r2)];
+          const double c12 = R1.g.dot(R2.g) / (R1.g_len * R2.g_len);
+          const double a12 = std::acos(std::clamp(c12, -1.0, 1.0)) / units::deg_to_rad;
+          if (std::abs(a12 - std::abs(ab)) > spec.angle_tolerance_deg)
+            continue;
+          if (spec.fit_scale && std::abs((ga / gb) / (R1.g_len / R2.g_len) - 1) > 2 * spec.tolerance_rel)
+            continue;
+          Vec3 zone = reduced_integer(R1.hkl.cross(R2.hkl));
+          if (zone.cwiseAbs().maxCoeff() > spec.max_index || zone.norm() < 0.5)
+            continue;
+          // Handedness: the screen cross product A × B has the sign of the zone toward the viewer.
+          const double sgn = ab > 0 ? 1.0 : -1.0;
+          zone *= sgn;
+          const Vec3 zone_cart = sgn * R1.g.cross(R2.g);
+          ZoneSolution sol;
+          sol.phase = phase_index;
+          sol.phase_name = phase.name;
+          sol.zone_uvw = zone;
+          sol.reciprocal_invA = L.reciprocal_invA();
+          const double theta = std::atan2(A.ky_invA, A.kx_invA) / units::deg_to_rad;
+          sol.rotation = rotation_about_axis(Vec3::UnitZ(), theta) * rotation_beam_to_z(zone_cart, R1.g);
+          sol.scale = spec.fit_scale ? 0.5 * (ga / R1.g_len + gb / R2.g_len) : 1.0;
+          const auto k = key_of(zone);
+          const auto trial = std::make_tuple(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::lround(theta * 2));
+          if (!tried.insert(trial).second)
+            continue;
+          auto& zr = zone_cache[k];
+          if (zr.empty())
+            for (size_t r = 0; r < refl.size(); ++r)
+              if (std::abs(refl[r].hkl.dot(zone)) < 1e-6)
+                zr.push_back(int(r));
+          if (!eval.evaluate(sol, zr))
+            continue;
+          // g → −g for every spot (180° about the beam) fits equally: prefer positive labels.
+          double sign_sum = 0;
+          for (const auto& s : sol.spots)
+            sign_sum += s.hkl.sum();
+          if (sign_sum < 0) {
+            sol.rotation = rotation_about_axis(Vec3::UnitZ(), 180) * sol.rotation;
+            for (auto& s : sol.spots)
+              s.hkl = -s.hkl;
+          }
+          for (auto& s : sol.spots)
+            s.spot = subset[size_t(s.spot)];
+          Candidate c{sol, {}};
+          for (const auto& s : sol.spots)
+            c.explained.push_back(s.spot);
+          std::sort(c.explained.begin(), c.explained.end());
+          cands.push_back(std::move(c));
+        }
+    }
+  std::stable_sort(cands.begin(), cands.end(), [](const auto& a, const auto& b) { return a.sol.score > b.sol.score; });
+  // Symmetry-equivalent labellings explain the same spots equally well: keep the nicest zone.
+  std::vector<Candidate> kept;
+  for (auto& c : cands) {
+    bool dup = false;
+    for (auto& k : kept)
+      if (k.explained == c.explained && std::abs(k.sol.residual_rel - c.sol.residual_rel) < 1e-6 &&
+          std::abs(k.sol.score - c.sol.score) < 1e-6) {
+        if (nicest({k.sol.zone_uvw, c.sol.zone_uvw}) != k.sol.zone_uvw)
+          k = c;
+        dup = true;
+        break;
+      }
+    if (!dup)
+      kept.push_back(c);
+    if (int(kept.size()) >= spec.max_solutions && !dup)
+      break;
+  }
+  for (auto& k : kept)
+    out.push_back(k.sol);
+  return out;
+}
+
+}  // namespace
+
+ZoneIndexing index_zone(const std::vector<Spot>& spots, const std::vector<Phase>& phases, const ZoneSpec& spec) {
+  if (phases.empty())
+    fail("index_zone: no phase given (e.g. --phase Fe3O4)");
+  if (spots.size() < 2)
+    fail("index_zone: need at least 2 spots (non-collinear) to find a zone axis, got ", spots.size());
+  if (spec.max_index < 1 || spec.max_index > 12)
+    fail("index_zone: max index must be in 1..12, got ", spec.max_index);
+  if (!(spec.tolerance_rel > 0 && spec.tolerance_rel < 0.3))
+    fail("index_zone: tolerance must be in (0, 30 %), got ", spec.tolerance_rel * 100, " %");
+  for (const auto& s : spots)
+    if (!std::isfinite(s.kx_invA) || !std::isfinite(s.ky_invA) || std::hypot(s.kx_invA, s.ky_invA) <= 0)
+      fail("index_zone: spot (", s.kx_invA, ", ", s.ky_invA, ") 1/Å is not a finite non-zero vector");
+  ZoneIndexing result;
+  result.ranked.assign(phases.size(), {});
+  std::vector<int> remaining(spots.size());
+  for (size_t i = 0; i < spots.size(); ++i)
+    remaining[i] = int(i);
+  std::set<int> open_phases;
+  for (size_t p = 0; p < phases.size(); ++p)
+    open_phases.insert(int(p));
+  // Greedy: the phase whose best orientation scores highest takes its spots; the others are
+  // solved again on what is left, so one phase cannot borrow another's spots.
+  while (!open_phases.empty() && remaining.size() >= 2) {
+    int best_phase = -1;
+    double best_score = -1e300;
+    for (int p : open_phases) {
+      result.ranked[size_t(p)] = solve_phase(spots, remaining, phases[size_t(p)], p, spec);
+      const auto& r = result.ranked[size_t(p)];
+      if (!r.empty() && r[0].score > best_score) {
+        best_score = r[0].score;
+        best_phase = p;
+      }
+    }
+    if (best_phase < 0)
+      break;
+    const ZoneSolution& sol = result.ranked[size_t(best_phase)][0];
+    result.best.push_back(sol);
+    std::set<int> taken;
+    for (const auto& s : sol.spots)
+      taken.insert(s.spot);
+    remaining.erase(std::remove_if(remaining.begin(), remaining.end(), [&](int i) { return taken.count(i) > 0; }),
+                    remaining.end());
+    open_phases.erase(best_phase);
+  }
+  result.unexplained = remaining;
+  return result;
+}
+
+// ---------------------------------------------------------------- orientation relationship
+
+namespace {
+
+// The phase's in-zone reflections (members), lowest index (largest d) first.
+std::vector<Vec3> zone_reflections(const Phase& phase, const Vec3& zone, int max_families) {
+  std::vector<Vec3> out;
+  int n_fam = 0;
+  for (const auto& f : phase.families) {
+    if (!f.kinematic_allowed)
+      continue;
+    bool any = false;
+    for (const auto& h : f.members)
+      if (std::abs(h.dot(zone)) < 1e-6) {
+        out.push_back(h);
+        any = true;
+      }
+    if (any && ++n_fam >= max_families)
+      break;
+  }
+  return out;
+}
+
+double wrap90(double a) {
+  while (a > 90)
+    a -= 180;
+  while (a <= -90)
+    a += 180;
+  return a;
+}
+
+}  // namespace
+
+std::string OrientationRelationship::describe(const std::string& name_a, const std::string& name_b) const {
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(2);
+  os << "[" << hkl_string(zone_a) << "]_" << name_a << " // [" << hkl_string(zone_b) << "]_" << name_b
+     << " (beam), (" << hkl_string(plane_a) << ")_" << name_a << " // (" << hkl_string(plane_b) << ")_"
+     << name_b << " rotated by " << relative_rotation_deg << " deg about the beam";
+  return os.str();
+}
+
+OrientationRelationship orientation_relationship(const ZoneSolution& a, const Phase& phase_a,
+                                                 const ZoneSolution& b, const Phase& phase_b) {
+  const auto ra = zone_reflections(phase_a, a.zone_uvw, 3);
+  const auto rb = zone_reflections(phase_b, b.zone_uvw, 3);
+  if (ra.empty() || rb.empty())
+    fail("orientation relationship: no allowed in-zone reflections for ", ra.empty() ? phase_a.name : phase_b.name);
+  // The most nearly parallel pair of low-index plane normals on screen (± are the same planes).
+  OrientationRelationship o;
+  double best = 1e300;
+  Vec3 ha, hb;
+  for (const auto& x : ra)
+    for (const auto& y : rb) {
+      const double d = wrap90(b.direction_deg(y) - a.direction_deg(x));
+      // Prefer low indices among equally parallel pairs (0.5° ≈ noise of a measured direction).
+      const double cost = std::abs(d) + 0.5 * (x.cwiseAbs().sum() + y.cwiseAbs().sum());
+      if (cost < best) {
+        best = cost;
+        ha = x;
+        hb = y;
+      }
+    }
+  // Use the same sign for both (g and −g are one plane): the one pointing the same way.
+  if (std::abs(b.direction_deg(hb) - a.direction_deg(ha)) > 90 &&
+      std::abs(b.direction_deg(hb) - a.direction_deg(ha)) < 270)
+    hb = -hb;
+  o.zone_a = a.zone_uvw;
+  o.zone_b = b.zone_uvw;
+  o.plane_a = ha;
+  o.plane_b = hb;
+  // Relabel b by its point group so that its plane and zone carry a's indices where possible
+  // (cube-on-cube reads as (−111) // (−111)); h → Rᵀh, [uvw] → R⁻¹[uvw] keeps h·u = 0.
+  for (const auto& op : phase_b.crystal.symops) {
+    const Vec3 h2 = op.rot.transpose() * hb;
+    const Vec3 z2 = op.rot.inverse() * b.zone_uvw;
+    if ((h2 - ha).norm() < 1e-6 && (z2 - a.zone_uvw).norm() < 1e-6 && op.rot.determinant() > 0) {
+      o.plane_b = h2;
+      o.zone_b = z2;
+      break;
+    }
+  }
+  const Vec3 ga = a.screen_g_invA(ha), gb = b.screen_g_invA(hb);
+  o.relative_rotation_deg = angle_deg(ga[0], ga[1], gb[0], gb[1]);
+  o.plane_angle_deg = std::abs(o.relative_rotation_deg);
+  return o;
+}
+
+// ---------------------------------------------------------------- calibration
+
+Calibration calibrate_scale(const std::vector<double>& measured, const Phase& reference, double tolerance_rel) {
+  if (measured.empty())
+    fail("calibration: no measured rings or peaks");
+  for (double m : measured)
+    if (!(m > 0) || !std::isfinite(m))
+      fail("calibration: measured values must be positive, got ", m);
+  std::vector<const ReflectionFamily*> fams;
+  for (const auto& f : reference.families)
+    if (f.kinematic_allowed)
+      fams.push_back(&f);
+  if (fams.empty())
+    fail("calibration: reference phase '", reference.name, "' has no allowed reflections");
+  // Try every (measured, reflection) pairing as the scale; keep the one matching most values.
+  auto match = [&](double scale, Calibration& c) {
+    c = Calibration{};
+    c.scale = scale;
+    double sum_e2 = 0;
+    for (double m : measured) {
+      SpacingCandidate best;
+      double best_e = 1e300;
+      for (const auto* f : fams) {
+        const double e = (scale * m - 1.0 / f->d_A) * f->d_A;
+        if (std::abs(e) < std::abs(best_e)) {
+          best_e = e;
+          best.phase_name = reference.name;
+          best.hkl = {f->hkl};
+          best.d_A = f->d_A;
+          best.error_rel = e;
+          best.intensity_rel = f->intensity_rel;
+        }
+      }
+      if (std::abs(best_e) <= tolerance_rel) {
+        ++c.n_matched;
+        sum_e2 += best_e * best_e;
+        c.matched.push_back(best);
+      } else {
+        c.matched.push_back(SpacingCandidate{});
+      }
+    }
+    c.residual_rel = c.n_matched ? std::sqrt(sum_e2 / c.n_matched) : 1e300;
+  };
+  Calibration best;
+  best.n_matched = -1;
+  for (double m : measured)
+    for (const auto* f : fams) {
+      Calibration c;
+      match(1.0 / (f->d_A * m), c);
+      // Least squares over the matched: minimise Σ (s·m/g − 1)².
+      double num = 0, den = 0;
+      for (size_t i = 0; i < measured.size(); ++i)
+        if (!c.matched[i].hkl.empty()) {
+          const double x = measured[i] * c.matched[i].d_A;
+          num += x;
+          den += x * x;
+        }
+      if (den > 0)
+        match(num / den, c);
+      if (c.n_matched > best.n_matched || (c.n_matched == best.n_matched && c.residual_rel < best.residual_rel))
+        best = c;
+    }
+  if (best.n_matched < 1)
+    fail("calibration: no measured value matches a ", reference.name, " reflection");
+  return best;
+}
+
+}  // namespace epitem
+
+namespace epitem {
+
+std::vector<Spot> read_spots_csv(const std::string& path) {
+  require_readable(path, "spot list");
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line))
+    fail(path, ": empty file; expected a CSV header with kx,ky (epitem fft) or gx,gy (epitem saed)");
+  auto split = [](const std::string& l) {
+    std::vector<std::string> f;
+    std::stringstream ss(l);
+    std::string x;
+    while (std::getline(ss, x, ','))
+      f.push_back(x);
+    return f;
+  };
+  const auto head = split(line);
+  int ix = -1, iy = -1, ii = -1;
+  for (int i = 0; i < int(head.size()); ++i) {
+    std::string h = head[size_t(i)];
+    h.erase(std::remove_if(h.begin(), h.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }), h.end());
+    if (h == "kx" || h == "gx" || h == "kx_invA" || h == "gx_invA")
+      ix = i;
+    else if (h == "ky" || h == "gy" || h == "ky_invA" || h == "gy_invA")
+      iy = i;
+    else if (h == "intensity")
+      ii = i;
+  }
+  if (ix < 0 || iy < 0)
+    fail(path, ": no kx,ky (or gx,gy) columns in the header '", line, "'; use the CSV of epitem fft or epitem saed");
+  std::vector<Spot> spots;
+  int n = 1;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line[0] == '#')
+      continue;
+    const auto f = split(line);
+    auto num = [&](int col, const char* what) {
+      if (col >= int(f.size()))
+        fail(path, " line ", n, ": missing column ", what);
+      try {
+        size_t used = 0;
+        const double v = std::stod(f[size_t(col)], &used);
+        if (!std::isfinite(v))
+          throw std::invalid_argument("not finite");
+        return v;
+      } catch (const std::exception&) {
+        fail(path, " line ", n, ": ", what, " is not a number: '", f[size_t(col)], "'");
+      }
+    };
+    Spot s;
+    s.kx_invA = num(ix, "kx");
+    s.ky_invA = num(iy, "ky");
+    if (ii >= 0)
+      s.intensity = num(ii, "intensity");
+    if (std::hypot(s.kx_invA, s.ky_invA) > 1e-9)
+      spots.push_back(s);
+  }
+  return spots;
+}
+
+}  // namespace epitem
