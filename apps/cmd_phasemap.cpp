@@ -73,9 +73,9 @@ int phasemap_main(int argc, char** argv) {
       throw po::error("--pixel-size must be > 0");
 
     const Rgb palette[] = {colors::blue, colors::red, colors::green, colors::yellow, colors::cyan, colors::magenta};
-    std::vector<PhaseSpec> phases;
+    std::vector<PhaseFilter> phases;
     for (size_t i = 0; i < phase_texts.size(); ++i) {
-      PhaseSpec p = parse_phase_spec(phase_texts[i]);
+      PhaseFilter p = parse_phase_filter(phase_texts[i]);
       if (phase_texts[i].find('@') == std::string::npos)
         p.color = palette[i % 6];
       for (const auto& q : phases)
