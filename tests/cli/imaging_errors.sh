@@ -59,7 +59,7 @@ grep -q '"coherence_model": "envelope"' "$DIR/good_img.json" \
 S=(--sampling 0.5A --aperture 10mrad)  # aperture inside the 4x4 grid's band limit
 expect 1 "this one has 1" -- image "$DIR/one.tif" "${S[@]}" --out "$DIR/x.tif"
 expect 1 "this one has 3" -- image "$DIR/three.tif" "${S[@]}" --out "$DIR/x.tif"
-expect 1 "imaginary page has a non-finite value" -- image "$DIR/nan.tif" "${S[@]}" --out "$DIR/x.tif"
+expect 1 "page 1 (imaginary) has a non-finite value" -- image "$DIR/nan.tif" "${S[@]}" --out "$DIR/x.tif"
 expect 1 "focal spread must be" -- image "$DIR/good.tif" "${S[@]}" --focal-spread -20A \
   --focal-spread-kind sigma --out "$DIR/x.tif"
 expect 2 "focal-spread-kind" -- image "$DIR/good.tif" "${S[@]}" --focal-spread 20A --out "$DIR/x.tif"
