@@ -53,22 +53,18 @@ int hrtem_main(int argc, char** argv) {
     pos.add("model", 1);
     po::variables_map vm;
     CommonOptions common;
-    // No arguments at all: the README's main job.
-    char preset_arg[] = "--preset", preset_name[] = "nife-fe3o4";
-    char* main_job[] = {argv[0], preset_arg, preset_name, nullptr};
-    if (argc == 1) {
-      argc = 3;
-      argv = main_job;
-    }
     if (!parse_command_line(argc, argv, usage, io, pos, vm, common))
       return EXIT_OK;
-    if (vm.count("model") == vm.count("preset"))
-      throw po::error("give either a model file or --preset nife-fe3o4 (not both)");
+    if (vm.count("model") && vm.count("preset"))
+      throw po::error("give either a model file or --preset, not both");
+    // Neither a model nor a preset (e.g. no arguments at all): the README's main job.
+    const std::string preset = vm.count("preset") ? vm["preset"].as<std::string>()
+                               : vm.count("model") ? "" : "nife-fe3o4";
     std::string model_path, out_path, png_path;
     AtomicModel model;
     std::vector<std::string> inputs;
-    if (vm.count("preset")) {
-      const std::string name = vm["preset"].as<std::string>();
+    if (!preset.empty()) {
+      const std::string& name = preset;
       const InterfaceResult built = build_interface(preset_interface(name));
       model = built.model;
       model_path = "preset " + name;
