@@ -244,7 +244,7 @@ struct Evaluator {
     int n_pred = 0, n_seen = 0;
     for (size_t r = 0; r < zone_refl.size(); ++r) {
       const Refl& R = refl[size_t(zone_refl[r])];
-      if (!R.allowed || R.g_len * sol.scale > g_meas_max * (1 + spec.tolerance_rel))
+      if (!R.allowed || R.intensity_rel < 0.01 || R.g_len * sol.scale > g_meas_max * (1 + spec.tolerance_rel))
         continue;
       ++n_pred;
       n_seen += int(seen.count(int(r)));
