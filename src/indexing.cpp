@@ -615,6 +615,8 @@ std::vector<Spot> read_spots_csv(const std::string& path) {
       f.push_back(x);
     return f;
   };
+  if (std::any_of(line.begin(), line.end(), [](char c) { return (c < 32 && c != '\t' && c != '\r') || c == 127; }))
+    fail(path, ": not a text CSV (binary file?); expected the CSV of epitem fft (kx,ky) or epitem saed (gx,gy)");
   const auto head = split(line);
   int ix = -1, iy = -1, ii = -1;
   for (int i = 0; i < int(head.size()); ++i) {

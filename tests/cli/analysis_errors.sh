@@ -34,9 +34,10 @@ tiff() {
 awk_pixels() { awk -v w="$1" -v h="$2" -v spp="${3:-1}" "BEGIN { for (y = 0; y < h; y++) for (x = 0; x < w; x++) for (c = 0; c < spp; c++) { $4; printf \"%c\", v } }"; }
 float_word() { local n=$1 word=$2; for _ in $(seq "$n"); do le32 $((16#$word)); done; }
 
-# Two fringes: 8 px period along x (angle 0) and 5 px period along 60° (y up), 128×128.
+# Two fringes: 8 px period along x (angle 0) and 5 px period along 60° (y up), 128×128, with
+# ±8 grey levels of noise (dither: plain 8-bit rounding would add intermodulation peaks).
 tiff "$DIR/lattice.tif" 128 128 8 1 1 -- awk_pixels 128 128 1 \
-  'v = int(128 + 60*cos(2*3.14159265358979*x/8) + 60*cos(2*3.14159265358979*(0.5*x - 0.8660254037844386*y)/5))'
+  'if (!s) { srand(7); s = 1 }; v = int(128 + 50*cos(2*3.14159265358979*x/8) + 50*cos(2*3.14159265358979*(0.5*x - 0.8660254037844386*y)/5) + 16*(rand() - 0.5))'
 tiff "$DIR/one.tif" 1 1 32 1 3 -- float_word 1 3f800000
 tiff "$DIR/flat.tif" 32 32 32 1 3 -- float_word 1024 40400000
 tiff "$DIR/nan.tif" 32 32 32 1 3 -- bash -c "$(declare -f byte le16 le32 float_word); float_word 500 3f800000; float_word 1 7fc00000; float_word 523 40000000"
