@@ -162,7 +162,7 @@ TEST_CASE("weak phase object: dark atom at Scherzer, bright at -Scherzer, linear
   // negative at +Scherzer (dark atom), positive at −Scherzer (bright atom).
   const Image dark = form_image(exit, lens_200kV(df, Cs, 5.5), {});
   const Image bright = form_image(exit, lens_200kV(-df, Cs, 5.5), {});
-  INFO("carbon atom centre intensity at +Scherzer " << dark.pixels[centre] << ", at -Scherzer "
+  WARN("carbon atom centre intensity at +Scherzer " << dark.pixels[centre] << ", at -Scherzer "
        << bright.pixels[centre]);
   CHECK(dark.pixels[centre] < 0.99);  // a C atom gives a few % contrast
   CHECK(bright.pixels[centre] > 1.01);
@@ -194,7 +194,7 @@ TEST_CASE("weak phase object: dark atom at Scherzer, bright at -Scherzer, linear
   for (std::size_t i = 0; i < phi.size(); ++i)
     linear.pixels[i] = 1 + phi[i].real();
   const double rel = rms_difference(img, linear) / rms_contrast(linear);
-  INFO("weak phase image vs linear theory: RMS difference / RMS contrast = " << rel);
+  WARN("weak phase image vs linear theory: RMS difference / RMS contrast = " << rel);
   CHECK(rel < 0.02);
 }
 
@@ -254,7 +254,7 @@ TEST_CASE("Thon rings of a random weak object sit at chi = -n*pi", "[imaging]") 
     const double num = (k1 - k0) * (k1 - k0) * (y1 - y2) - (k1 - k2) * (k1 - k2) * (y1 - y0);
     const double den = (k1 - k0) * (y1 - y2) - (k1 - k2) * (y1 - y0);
     const double k_fit = k1 - 0.5 * num / den;
-    INFO("ring " << ring << ": predicted " << k_pred << " 1/A, measured " << k_fit << " 1/A");
+    WARN("ring " << ring << ": predicted " << k_pred << " 1/A, measured " << k_fit << " 1/A");
     CHECK(k_fit == Approx(k_pred).epsilon(0.01));  // the issue's 1 % requirement
   }
 }

@@ -132,7 +132,8 @@ private:
   int nx_, ny_;
   double bin_px_;
   std::vector<int> bin_of_pixel_;  // −1 = masked
-  std::vector<float> radius_of_pixel_;
+  std::vector<int> lower_bin_of_pixel_;  // interpolation between bin centres
+  std::vector<float> upper_weight_of_pixel_;
   std::vector<int> count_;
   std::vector<double> radius_px_;
 };

@@ -2,7 +2,7 @@
 # epitem image: bad exit waves and bad lens/detector values give one-line errors (exit 1),
 # usage errors exit 2, and nothing is written. $1 = epitem binary, $2 = source dir.
 set -u
-EPITEM="$1"
+EPITEM="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 fails=0
@@ -81,6 +81,20 @@ grep -q "warning: objective aperture 40 mrad" "$DIR/err.txt" \
 # --help states the sign convention and the coherence models.
 "$EPITEM" image --help | grep -q "POSITIVE defocus = UNDERFOCUS" \
   || { echo "FAIL: --help lacks the sign convention"; fails=$((fails + 1)); }
+
+# Seeded noise is reproducible bit for bit; a defocus series makes one page per value.
+mkdir -p "$DIR/a" "$DIR/b"
+for run in a b; do  # run inside each folder: the TIFF carries the sidecar, which names paths
+  (cd "$DIR/$run" && "$EPITEM" image ../good.tif "${S[@]}" --dose 1000e/A2 --seed 7 \
+    --defocus-series 0,50,100nm --out noisy.tif --quiet) \
+    || { echo "FAIL: noisy series run $run"; fails=$((fails + 1)); }
+done
+cmp -s "$DIR/a/noisy.tif" "$DIR/b/noisy.tif" || { echo "FAIL: seeded runs differ"; fails=$((fails + 1)); }
+grep -q '"page": 2' "$DIR/a/noisy.json" || { echo "FAIL: series sidecar lacks page 2"; fails=$((fails + 1)); }
+
+# epitem ctf: Scherzer focus at 200 kV, Cs 1 mm has its first CTF zero at sqrt(2*df/(Cs*lambda^2)).
+"$EPITEM" ctf --cs 1mm --quiet | grep -q "first CTF zero 0.4416" \
+  || { echo "FAIL: epitem ctf first zero"; fails=$((fails + 1)); }
 
 [ $fails -eq 0 ] && echo "imaging_errors: all passed"
 exit $fails
