@@ -15,6 +15,7 @@
 #include "epitem/output.hpp"
 #include "epitem/png.hpp"
 #include "epitem/structure_io.hpp"
+#include "epitem/units.hpp"
 
 namespace epitem::cli {
 
@@ -326,10 +327,22 @@ int interface_main(int argc, char** argv) {
     }
     rec.add("ledge_height_layers", double(spec.ledge_height_layers));
     rec.add("terrace_width_A", spec.terrace_width_A, "Å");
-    rec.add("seed", double(spec.seed));
+    rec.add("seed", std::to_string(spec.seed));
     rec.add("cutoff_scale", spec.cutoff_scale);
-    const double density = double(spec.substrate.sites.size()) / spec.substrate.lattice.volume_A3();
-    const double est_atoms = spec.box_A.prod() * density;
+    // Estimate: substrate slab plus overlayer slab or half-sphere, at bulk densities.
+    const auto density = [](const Crystal& c) {
+      double n = 0;
+      for (const Site& site : c.sites)
+        n += site.occupancy;
+      return n / c.lattice.volume_A3();
+    };
+    const int na = spec.view == InterfaceView::EdgeOn ? 1 : 2;
+    const double area = spec.box_A.prod() / spec.box_A[na];
+    const double ov_volume = spec.shape == OverlayerShape::Slab
+                                 ? area * spec.overlayer_thickness_A
+                                 : 2.0 / 3.0 * PI * std::pow(spec.particle_radius_A, 3);
+    const double est_atoms = area * spec.substrate_thickness_A * density(spec.substrate) +
+                             ov_volume * density(spec.overlayer);
     if (common.dry_run) {
       rec.echo(std::cout);
       std::cout << "# dry run: about " << std::lround(est_atoms) << " atoms, memory about "
