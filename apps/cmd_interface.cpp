@@ -194,6 +194,7 @@ int interface_main(int argc, char** argv) {
       ("tilt-axis", po::value<std::string>(), "x | y | z (beam, default) | box vector a,b,c")
       ("box", po::value<std::string>(), "box AxBxC [Å] (60x60x40A, 6x6x4nm)")
       ("keep-box", po::bool_switch(), "do not round the box to the substrate repeat (seam instead)")
+      ("no-strain", po::bool_switch(), "do not strain an untilted slab overlayer to the box (seam instead)")
       ("substrate-thickness", po::value<std::string>(), "substrate thickness along the normal [Å]")
       ("vacuum", po::value<std::string>(), "vacuum margin at each end of the normal axis [Å] (3A)")
       ("shape", po::value<std::string>(), "overlayer shape: slab | cap | wulff")
@@ -273,6 +274,8 @@ int interface_main(int argc, char** argv) {
       spec.box_A = parse_box(vm["box"].as<std::string>());
     if (vm["keep-box"].as<bool>())
       spec.round_box_to_substrate = false;
+    if (vm["no-strain"].as<bool>())
+      spec.strain_slab_to_box = false;
     get_quantity(vm, "substrate-thickness", Dimension::Length, spec.substrate_thickness_A);
     get_quantity(vm, "vacuum", Dimension::Length, spec.vacuum_A);
     if (vm.count("shape")) {
