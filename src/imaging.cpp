@@ -8,7 +8,6 @@
 
 #include "epitem/error.hpp"
 #include "epitem/units.hpp"
-#include "fft_plan.hpp"
 
 namespace epitem {
 
@@ -38,19 +37,24 @@ namespace {
 
 // Linear envelope E_t·E_s for beam q = k + β under illumination tilt β (1/Å): the spread of
 // Δχ = χ(q) − χ(β) over defocus (∝ |q|² − |β|²) and over tilts (∇χ(q) − ∇χ(β)).
-double envelope_product(const Lens& lens, const Aberrations& ab, double lam, double qx, double qy,
-                        double bx, double by, double gbx, double gby) {
-  const double dk2 = qx * qx + qy * qy - bx * bx - by * by;
-  const double t = PI * lam * lens.focal_spread_A * dk2;
-  double e = std::exp(-0.5 * t * t);
-  if (lens.convergence_mrad > 0) {
-    double gx, gy;
-    chi_gradient(ab, lam, qx, qy, gx, gy);
-    const double s = lens.convergence_mrad * units::mrad_to_rad / (2 * lam);
-    e *= std::exp(-s * s * ((gx - gbx) * (gx - gbx) + (gy - gby) * (gy - gby)));
+struct Envelope {
+  double t_coef, s_coef, bx, by, gbx, gby;
+  Envelope(const Lens& lens, const AberrationPolynomial& chi, double lam, double bx_, double by_)
+      : t_coef(PI * lam * lens.focal_spread_A),
+        s_coef(lens.convergence_mrad * units::mrad_to_rad / (2 * lam)), bx(bx_), by(by_) {
+    chi.gradient(bx, by, gbx, gby);
   }
-  return e;
-}
+  double operator()(const AberrationPolynomial& chi, double qx, double qy) const {
+    const double t = t_coef * (qx * qx + qy * qy - bx * bx - by * by);
+    double arg = 0.5 * t * t;
+    if (s_coef > 0) {
+      double gx, gy;
+      chi.gradient(qx, qy, gx, gy);
+      arg += s_coef * s_coef * ((gx - gbx) * (gx - gbx) + (gy - gby) * (gy - gby));
+    }
+    return std::exp(-arg);
+  }
+};
 
 // Gauss–Hermite nodes needed for ∫e^{−x²}e^{iax}dx to ~1e-3 (measured: n = 5, 9, 13, 21, 31
 // reach it for a = 2, 4, 5.3, 8, 10.6).
@@ -72,20 +76,19 @@ CoherenceNodes coherence_nodes(const Lens& lens, const CoherenceSpec& c, const G
   const double lam = lens.wavelength_A();
   const double k_max = std::min(grid.band_limit_invA(), lens.aperture_invA());
   const double a_rad = lens.convergence_mrad * units::mrad_to_rad;
-  double gb_x, gb_y;
-  chi_gradient(lens.aberrations, lam, 0, 0, gb_x, gb_y);
+  const AberrationPolynomial chi(lens.aberrations, lam);
+  const Envelope envelope(lens, chi, lam, 0, 0);
   const int n_azimuth = 16, n_radial = 400;
   for (int ia = 0; ia < n_azimuth; ++ia) {
     const double phi = 2 * PI * ia / n_azimuth;
     for (int ir = 0; ir <= n_radial; ++ir) {
       const double k = k_max * ir / n_radial;
       const double kx = k * std::cos(phi), ky = k * std::sin(phi);
-      if (envelope_product(lens, lens.aberrations, lam, kx, ky, 0, 0, gb_x, gb_y) <
-          c.information_limit)
+      if (envelope(chi, kx, ky) < c.information_limit)
         break;
       out.cutoff_invA = std::max(out.cutoff_invA, k);
       double gx, gy;
-      chi_gradient(lens.aberrations, lam, kx, ky, gx, gy);
+      chi.gradient(kx, ky, gx, gy);
       out.max_phase_defocus_rad =
           std::max(out.max_phase_defocus_rad, std::sqrt(2.0) * PI * lam * lens.focal_spread_A * k * k);
       out.max_phase_tilt_rad = std::max(out.max_phase_tilt_rad, std::hypot(gx, gy) * a_rad / lam);
@@ -146,26 +149,20 @@ void gauss_hermite(int n, std::vector<double>& nodes, std::vector<double>& weigh
   }
 }
 
-struct ImageFormer::Plan {
-  detail::FftPlan2D fft;
-  Plan(int nx, int ny) : fft(nx, ny) {}
-};
-
 ImageFormer::ImageFormer(const Wave& exit_wave)
-    : grid_(exit_wave.grid), energy_eV_(exit_wave.energy_eV) {
+    : grid_(exit_wave.grid), energy_eV_(exit_wave.energy_eV), threads_(default_thread_count()) {
   if (grid_.nx < 1 || grid_.ny < 1 || exit_wave.psi.size() != grid_.size())
     fail("image formation: exit wave grid ", grid_.nx, "x", grid_.ny,
          " does not match its data size ", exit_wave.psi.size());
   if (!(energy_eV_ > 0))
     fail("image formation: exit wave energy must be > 0 eV, got ", energy_eV_);
-  plan_ = std::make_unique<Plan>(grid_.nx, grid_.ny);
+  fft_ = Fft2D(grid_.nx, grid_.ny, threads_);
+  fft_.prepare();
   spectrum_ = exit_wave.psi;
   work_.resize(grid_.size());
-  plan_->fft.forward(spectrum_.data());
+  fft_.forward(spectrum_.data());
   ++fft_count_;
 }
-
-ImageFormer::~ImageFormer() = default;
 
 void ImageFormer::add_node(const Lens& lens, double defocus_shift_A, double bx, double by,
                            double weight, bool envelopes, const std::vector<unsigned char>& pass,
@@ -175,30 +172,34 @@ void ImageFormer::add_node(const Lens& lens, double defocus_shift_A, double bx, 
   ab.defocus_A += defocus_shift_A;
   const double k_ap = lens.aperture_invA();
   const double k_ap2 = std::isfinite(k_ap) ? k_ap * k_ap : -1;
-  const double chi_beta = chi_rad(ab, lam, bx, by);
-  double gbx, gby;
-  chi_gradient(ab, lam, bx, by, gbx, gby);
-  const int nx = grid_.nx, ny = grid_.ny;
-  for (int iy = 0; iy < ny; ++iy) {
-    const double ky = grid_.ky_invA(iy);
-    for (int ix = 0; ix < nx; ++ix) {
-      const double kx = grid_.kx_invA(ix);
-      const double qx = kx + bx, qy = ky + by;
-      const std::size_t i = std::size_t(iy) * std::size_t(nx) + std::size_t(ix);
-      if ((k_ap2 >= 0 && qx * qx + qy * qy > k_ap2) || (!pass.empty() && !pass[i])) {
-        work_[i] = 0;
-        continue;
+  const AberrationPolynomial chi(ab, lam);
+  const double chi_beta = chi.chi(bx, by);
+  const Envelope envelope(lens, chi, lam, bx, by);
+  const int nx = grid_.nx;
+  parallel_for(std::size_t(grid_.ny), threads_, [&](std::size_t y0, std::size_t y1) {
+    for (std::size_t iy = y0; iy < y1; ++iy) {
+      const double ky = grid_.ky_invA(int(iy));
+      for (int ix = 0; ix < nx; ++ix) {
+        const double kx = grid_.kx_invA(ix);
+        const double qx = kx + bx, qy = ky + by;
+        const std::size_t i = iy * std::size_t(nx) + std::size_t(ix);
+        if ((k_ap2 >= 0 && qx * qx + qy * qy > k_ap2) || (!pass.empty() && !pass[i])) {
+          work_[i] = 0;
+          continue;
+        }
+        const double phase = chi.chi(qx, qy) - chi_beta;
+        const double amp = envelopes ? envelope(chi, qx, qy) : 1;
+        work_[i] = spectrum_[i] * cfloat(float(amp * std::cos(phase)), float(-amp * std::sin(phase)));
       }
-      const double chi = chi_rad(ab, lam, qx, qy) - chi_beta;
-      const double amp = envelopes ? envelope_product(lens, ab, lam, qx, qy, bx, by, gbx, gby) : 1;
-      work_[i] = spectrum_[i] * cfloat(float(amp * std::cos(chi)), float(-amp * std::sin(chi)));
     }
-  }
-  plan_->fft.inverse(work_.data());
+  });
+  fft_.inverse(work_.data(), false);
   ++fft_count_;
   const double norm = weight / (double(grid_.size()) * double(grid_.size()));
-  for (std::size_t i = 0; i < acc.size(); ++i)
-    acc[i] += norm * double(std::norm(work_[i]));
+  parallel_for(acc.size(), threads_, [&](std::size_t i0, std::size_t i1) {
+    for (std::size_t i = i0; i < i1; ++i)
+      acc[i] += norm * double(std::norm(work_[i]));
+  });
 }
 
 Image ImageFormer::intensity(const Lens& lens, const CoherenceSpec& coherence, double tilt_x_mrad,
@@ -215,13 +216,12 @@ Image ImageFormer::intensity(const Lens& lens, const CoherenceSpec& coherence, d
     const CoherenceNodes nn = coherence_nodes(lens, coherence, grid_);
     // Information-limit mask, relative to the illumination tilt of this image.
     std::vector<unsigned char> pass(grid_.size());
-    double gbx, gby;
-    chi_gradient(lens.aberrations, lam, bx0, by0, gbx, gby);
+    const AberrationPolynomial chi(lens.aberrations, lam);
+    const Envelope envelope(lens, chi, lam, bx0, by0);
     for (int iy = 0; iy < grid_.ny; ++iy)
       for (int ix = 0; ix < grid_.nx; ++ix)
         pass[std::size_t(iy) * std::size_t(grid_.nx) + std::size_t(ix)] =
-            envelope_product(lens, lens.aberrations, lam, grid_.kx_invA(ix) + bx0,
-                             grid_.ky_invA(iy) + by0, bx0, by0, gbx, gby) >=
+            envelope(chi, grid_.kx_invA(ix) + bx0, grid_.ky_invA(iy) + by0) >=
             coherence.information_limit;
     std::vector<double> dz{0}, dw{1};
     if (nn.defocus > 1) {
@@ -280,6 +280,7 @@ Wave ImageFormer::image_wave(const Lens& lens) {
   lens.validate();
   const double lam = electron_wavelength_A(energy_eV_);
   const double k_ap = lens.aperture_invA();
+  const AberrationPolynomial poly(lens.aberrations, lam);
   Wave out(grid_, energy_eV_);
   for (int iy = 0; iy < grid_.ny; ++iy)
     for (int ix = 0; ix < grid_.nx; ++ix) {
@@ -289,10 +290,10 @@ Wave ImageFormer::image_wave(const Lens& lens) {
         out.psi[i] = 0;
         continue;
       }
-      const double chi = chi_rad(lens.aberrations, lam, kx, ky);
+      const double chi = poly.chi(kx, ky);
       out.psi[i] = spectrum_[i] * cfloat(float(std::cos(chi)), float(-std::sin(chi)));
     }
-  plan_->fft.inverse(out.psi.data());
+  fft_.inverse(out.psi.data(), false);
   ++fft_count_;
   const float norm = 1.0f / float(grid_.size());
   for (auto& v : out.psi)
@@ -354,29 +355,36 @@ Image ImageAverage::mean() const {
   return out;
 }
 
-Wave wave_from_pages(const std::vector<Image>& pages, double energy_eV, double sampling_A,
-                     const std::string& what) {
-  if (pages.size() != 2)
-    fail(what, ": an exit wave TIFF has 2 float32 pages (real, imaginary), this one has ",
-         pages.size(), " (write it with 'epitem multislice --out exit.tif')");
-  const Image& re = pages[0];
-  const Image& im = pages[1];
-  if (re.nx != im.nx || re.ny != im.ny)
-    fail(what, ": real page is ", re.nx, "x", re.ny, " but imaginary page is ", im.nx, "x", im.ny);
-  for (int p = 0; p < 2; ++p)
-    for (std::size_t i = 0; i < pages[std::size_t(p)].size(); ++i)
-      if (!std::isfinite(pages[std::size_t(p)].pixels[i]))
-        fail(what, ": ", p == 0 ? "real" : "imaginary", " page has a non-finite value at pixel (",
-             i % std::size_t(re.nx), ", ", i / std::size_t(re.nx),
+std::vector<Wave> waves_from_pages(const std::vector<Image>& pages, double energy_eV,
+                                   double sampling_A, const std::string& what) {
+  if (pages.empty() || pages.size() % 2 != 0)
+    fail(what, ": an exit wave TIFF holds pairs of float32 pages (real, imaginary), one pair per "
+         "thickness; this one has ", pages.size(), " (write it with 'epitem multislice --out exit.tif')");
+  const Image& first = pages[0];
+  for (std::size_t p = 0; p < pages.size(); ++p) {
+    const Image& page = pages[p];
+    const char* part = p % 2 == 0 ? "real" : "imaginary";
+    if (page.nx != first.nx || page.ny != first.ny)
+      fail(what, ": page ", p, " (", part, ") is ", page.nx, "x", page.ny, " but page 0 is ",
+           first.nx, "x", first.ny);
+    for (std::size_t i = 0; i < page.size(); ++i)
+      if (!std::isfinite(page.pixels[i]))
+        fail(what, ": page ", p, " (", part, ") has a non-finite value at pixel (",
+             i % std::size_t(page.nx), ", ", i / std::size_t(page.nx),
              "): the exit wave is broken (rerun the multislice with a finer slicing or sampling)");
-  const double dx = sampling_A > 0 ? sampling_A : re.pixel_size_A;
+  }
+  const double dx = sampling_A > 0 ? sampling_A : first.pixel_size_A;
   if (!(dx > 0))
     fail(what, ": pixel size unknown (no calibration in the TIFF): give --sampling, e.g. 0.05A");
-  Grid g{re.nx, re.ny, dx * re.nx, dx * re.ny};
-  Wave w(g, energy_eV);
-  for (std::size_t i = 0; i < w.psi.size(); ++i)
-    w.psi[i] = cfloat(re.pixels[i], im.pixels[i]);
-  return w;
+  const Grid g{first.nx, first.ny, dx * first.nx, dx * first.ny};
+  std::vector<Wave> waves;
+  for (std::size_t p = 0; p < pages.size(); p += 2) {
+    Wave w(g, energy_eV);
+    for (std::size_t i = 0; i < w.psi.size(); ++i)
+      w.psi[i] = cfloat(pages[p].pixels[i], pages[p + 1].pixels[i]);
+    waves.push_back(std::move(w));
+  }
+  return waves;
 }
 
 }  // namespace epitem

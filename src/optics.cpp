@@ -34,57 +34,46 @@ void Lens::validate() const {
       fail("lens: aberration coefficients must be finite numbers");
 }
 
+AberrationPolynomial::AberrationPolynomial(const Aberrations& ab, double lam) {
+  // Cartesian form of the polar expansion in the header (α = λk, φ = atan2(ky, kx)).
+  c2_ = PI * lam * (-ab.defocus_A);
+  c4_ = 0.5 * PI * lam * lam * lam * ab.Cs_A;
+  c6_ = PI / 3 * std::pow(lam, 5) * ab.C5_A;
+  const double p12 = 2 * ab.astigmatism_angle_deg * units::deg_to_rad;
+  a_cos_ = PI * lam * ab.astigmatism_A * std::cos(p12);
+  a_sin_ = PI * lam * ab.astigmatism_A * std::sin(p12);
+  const double p21 = ab.coma_angle_deg * units::deg_to_rad;
+  coma_cos_ = 2 * PI / 3 * lam * lam * ab.coma_A * std::cos(p21);
+  coma_sin_ = 2 * PI / 3 * lam * lam * ab.coma_A * std::sin(p21);
+  const double p23 = 3 * ab.threefold_angle_deg * units::deg_to_rad;
+  three_cos_ = 2 * PI / 3 * lam * lam * ab.threefold_A * std::cos(p23);
+  three_sin_ = 2 * PI / 3 * lam * lam * ab.threefold_A * std::sin(p23);
+}
+
+double AberrationPolynomial::chi(double kx, double ky) const {
+  const double xx = kx * kx, yy = ky * ky, xy = kx * ky, k2 = xx + yy;
+  return k2 * (c2_ + k2 * (c4_ + k2 * c6_)) + a_cos_ * (xx - yy) + a_sin_ * 2 * xy +
+         k2 * (coma_cos_ * kx + coma_sin_ * ky) + three_cos_ * kx * (xx - 3 * yy) +
+         three_sin_ * ky * (3 * xx - yy);
+}
+
+void AberrationPolynomial::gradient(double kx, double ky, double& gx, double& gy) const {
+  const double xx = kx * kx, yy = ky * ky, k2 = xx + yy;
+  const double radial = 2 * c2_ + k2 * (4 * c4_ + 6 * c6_ * k2);
+  const double lin = coma_cos_ * kx + coma_sin_ * ky;
+  gx = radial * kx + 2 * (a_cos_ * kx + a_sin_ * ky) + 2 * kx * lin + k2 * coma_cos_ +
+       3 * three_cos_ * (xx - yy) + 6 * three_sin_ * kx * ky;
+  gy = radial * ky + 2 * (a_sin_ * kx - a_cos_ * ky) + 2 * ky * lin + k2 * coma_sin_ -
+       6 * three_cos_ * kx * ky + 3 * three_sin_ * (xx - yy);
+}
+
 double chi_rad(const Aberrations& ab, double wavelength_A, double kx, double ky) {
-  const double lam = wavelength_A;
-  const double k2 = kx * kx + ky * ky;
-  const double c10 = -ab.defocus_A;
-  // Cartesian form of the polar expansion (header): α = λk, φ = atan2(ky, kx).
-  double chi = PI * lam * c10 * k2 + 0.5 * PI * lam * lam * lam * ab.Cs_A * k2 * k2 +
-               PI / 3 * std::pow(lam, 5) * ab.C5_A * k2 * k2 * k2;
-  if (ab.astigmatism_A != 0) {
-    const double p = 2 * ab.astigmatism_angle_deg * units::deg_to_rad;
-    chi += PI * lam * ab.astigmatism_A * ((kx * kx - ky * ky) * std::cos(p) + 2 * kx * ky * std::sin(p));
-  }
-  if (ab.coma_A != 0) {
-    const double p = ab.coma_angle_deg * units::deg_to_rad;
-    chi += 2 * PI / 3 * lam * lam * ab.coma_A * k2 * (kx * std::cos(p) + ky * std::sin(p));
-  }
-  if (ab.threefold_A != 0) {
-    const double p = 3 * ab.threefold_angle_deg * units::deg_to_rad;
-    const double re = (kx * kx * kx - 3 * kx * ky * ky) * std::cos(p) +
-                      (3 * kx * kx * ky - ky * ky * ky) * std::sin(p);
-    chi += 2 * PI / 3 * lam * lam * ab.threefold_A * re;
-  }
-  return chi;
+  return AberrationPolynomial(ab, wavelength_A).chi(kx, ky);
 }
 
 void chi_gradient(const Aberrations& ab, double wavelength_A, double kx, double ky, double& gx,
                   double& gy) {
-  const double lam = wavelength_A;
-  const double k2 = kx * kx + ky * ky;
-  const double radial = 2 * PI * lam * (-ab.defocus_A) + 2 * PI * std::pow(lam, 3) * ab.Cs_A * k2 +
-                        2 * PI * std::pow(lam, 5) * ab.C5_A * k2 * k2;
-  gx = radial * kx;
-  gy = radial * ky;
-  if (ab.astigmatism_A != 0) {
-    const double p = 2 * ab.astigmatism_angle_deg * units::deg_to_rad;
-    const double c = std::cos(p), s = std::sin(p), f = 2 * PI * lam * ab.astigmatism_A;
-    gx += f * (kx * c + ky * s);
-    gy += f * (-ky * c + kx * s);
-  }
-  if (ab.coma_A != 0) {
-    const double p = ab.coma_angle_deg * units::deg_to_rad;
-    const double c = std::cos(p), s = std::sin(p), f = 2 * PI / 3 * lam * lam * ab.coma_A;
-    const double lin = kx * c + ky * s;
-    gx += f * (2 * kx * lin + k2 * c);
-    gy += f * (2 * ky * lin + k2 * s);
-  }
-  if (ab.threefold_A != 0) {
-    const double p = 3 * ab.threefold_angle_deg * units::deg_to_rad;
-    const double c = std::cos(p), s = std::sin(p), f = 2 * PI / 3 * lam * lam * ab.threefold_A;
-    gx += f * (3 * (kx * kx - ky * ky) * c + 6 * kx * ky * s);
-    gy += f * (-6 * kx * ky * c + 3 * (kx * kx - ky * ky) * s);
-  }
+  AberrationPolynomial(ab, wavelength_A).gradient(kx, ky, gx, gy);
 }
 
 double temporal_envelope(double wavelength_A, double focal_spread_A, double k_invA) {

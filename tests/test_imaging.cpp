@@ -162,7 +162,7 @@ TEST_CASE("weak phase object: dark atom at Scherzer, bright at -Scherzer, linear
   // negative at +Scherzer (dark atom), positive at −Scherzer (bright atom).
   const Image dark = form_image(exit, lens_200kV(df, Cs, 5.5), {});
   const Image bright = form_image(exit, lens_200kV(-df, Cs, 5.5), {});
-  INFO("carbon atom centre intensity at +Scherzer " << dark.pixels[centre] << ", at -Scherzer "
+  WARN("carbon atom centre intensity at +Scherzer " << dark.pixels[centre] << ", at -Scherzer "
        << bright.pixels[centre]);
   CHECK(dark.pixels[centre] < 0.99);  // a C atom gives a few % contrast
   CHECK(bright.pixels[centre] > 1.01);
@@ -194,7 +194,7 @@ TEST_CASE("weak phase object: dark atom at Scherzer, bright at -Scherzer, linear
   for (std::size_t i = 0; i < phi.size(); ++i)
     linear.pixels[i] = 1 + phi[i].real();
   const double rel = rms_difference(img, linear) / rms_contrast(linear);
-  INFO("weak phase image vs linear theory: RMS difference / RMS contrast = " << rel);
+  WARN("weak phase image vs linear theory: RMS difference / RMS contrast = " << rel);
   CHECK(rel < 0.02);
 }
 
@@ -254,7 +254,7 @@ TEST_CASE("Thon rings of a random weak object sit at chi = -n*pi", "[imaging]") 
     const double num = (k1 - k0) * (k1 - k0) * (y1 - y2) - (k1 - k2) * (k1 - k2) * (y1 - y0);
     const double den = (k1 - k0) * (y1 - y2) - (k1 - k2) * (y1 - y0);
     const double k_fit = k1 - 0.5 * num / den;
-    INFO("ring " << ring << ": predicted " << k_pred << " 1/A, measured " << k_fit << " 1/A");
+    WARN("ring " << ring << ": predicted " << k_pred << " 1/A, measured " << k_fit << " 1/A");
     CHECK(k_fit == Approx(k_pred).epsilon(0.01));  // the issue's 1 % requirement
   }
 }
@@ -332,17 +332,22 @@ TEST_CASE("bad input: aperture beyond the band limit warns; exit-wave pages chec
 
   Image re(8, 8, 1.f), im(8, 8, 0.f);
   re.pixel_size_A = 0.1;
-  CHECK_THROWS_WITH(wave_from_pages({re}, 200e3, 0, "exit.tif"), Catch::Contains("this one has 1"));
-  CHECK_THROWS_WITH(wave_from_pages({re, im, im}, 200e3, 0, "exit.tif"),
-                    Catch::Contains("2 float32 pages"));
+  CHECK_THROWS_WITH(waves_from_pages({re}, 200e3, 0, "exit.tif"), Catch::Contains("this one has 1"));
+  CHECK_THROWS_WITH(waves_from_pages({re, im, im}, 200e3, 0, "exit.tif"),
+                    Catch::Contains("pairs of float32 pages"));
+  CHECK_THROWS_WITH(waves_from_pages({}, 200e3, 0, "exit.tif"), Catch::Contains("this one has 0"));
   im.at(3, 5) = std::nanf("");
-  CHECK_THROWS_WITH(wave_from_pages({re, im}, 200e3, 0, "exit.tif"),
-                    Catch::Contains("imaginary page has a non-finite value at pixel (3, 5)"));
+  CHECK_THROWS_WITH(waves_from_pages({re, im}, 200e3, 0, "exit.tif"),
+                    Catch::Contains("page 1 (imaginary) has a non-finite value at pixel (3, 5)"));
   im.at(3, 5) = 0;
-  const Wave w = wave_from_pages({re, im}, 200e3, 0, "exit.tif");
-  CHECK(w.grid.extent_x_A == Approx(0.8));
+  const auto waves = waves_from_pages({re, im, re, im}, 200e3, 0, "exit.tif");
+  REQUIRE(waves.size() == 2);  // a thickness series: one (real, imag) pair per thickness
+  CHECK(waves[1].grid.extent_x_A == Approx(0.8));
+  CHECK(waves[1].psi[9] == cfloat(1.f, 0.f));
+  CHECK_THROWS_WITH(waves_from_pages({re, Image(4, 8)}, 200e3, 0, "exit.tif"),
+                    Catch::Contains("page 1 (imaginary) is 4x8"));
   re.pixel_size_A = 0;
-  CHECK_THROWS_WITH(wave_from_pages({re, im}, 200e3, 0, "exit.tif"), Catch::Contains("--sampling"));
+  CHECK_THROWS_WITH(waves_from_pages({re, im}, 200e3, 0, "exit.tif"), Catch::Contains("--sampling"));
   CoherenceSpec c;
   c.defocus_nodes = -1;
   CHECK_THROWS_AS(c.validate(), Error);
