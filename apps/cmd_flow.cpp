@@ -298,14 +298,15 @@ int flow_main(int argc, char** argv) {
         fail("--map-pair ", pair, " is out of range: the movie has ", pairs.size(), " frame pairs (0-based)");
       const Image& full = maps[size_t(pair)];
       Image small = bin_image(full, std::max(1, (std::max(full.nx, full.ny) + 359) / 360));
-      Canvas map = colormapped_canvas(small, Contrast{0, 99.5, false});
+      const int zoom = std::max(1, 360 / std::max(small.nx, small.ny));
+      Canvas map = upscale(colormapped_canvas(small, Contrast{0, 99.5, false}), zoom);
       std::ostringstream label;
       label << "speed, pair " << pair << " (t=" << std::setprecision(3) << pairs[size_t(pair)].time_s << " s)";
       map.draw_label(4, 4, label.str(), colors::white);
       double nm = std::pow(10.0, std::floor(std::log10(small.nx * small.pixel_size_A / 10.0 / 4)));
       std::ostringstream bar_label;
       bar_label << nm << " nm";
-      map.draw_scale_bar(10.0 / small.pixel_size_A, nm, bar_label.str());
+      map.draw_scale_bar(10.0 * zoom / small.pixel_size_A, nm, bar_label.str());
       int rows = 360 + (times.covariate.empty() ? 0 : 360);
       Canvas sheet(640 + map.width(), std::max(rows, map.height()), colors::white);
       sheet.paste(time_plot, 0, 0);

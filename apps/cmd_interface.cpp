@@ -115,10 +115,21 @@ std::string fmt(double v, int prec = 4) {
   return os.str();
 }
 
+// "[1 1 0]", or "1/2[-1 1 -2]" for a centring translation.
 std::string uvw_str(const Vec3& v) {
+  for (int n : {1, 2, 3, 4, 6, 8, 12}) {
+    const Vec3 m = v * n;
+    if ((m - m.array().round().matrix()).norm() < 1e-6) {
+      const Vec3 r = n == 1 ? reduce_indices(m, 1e-6) : m;
+      std::ostringstream os;
+      if (n > 1)
+        os << "1/" << n;
+      os << "[" << std::lround(r[0]) << " " << std::lround(r[1]) << " " << std::lround(r[2]) << "]";
+      return os.str();
+    }
+  }
   std::ostringstream os;
-  const Vec3 r = reduce_indices(v, 1e-6);
-  os << "[" << r[0] << " " << r[1] << " " << r[2] << "]";
+  os << std::setprecision(4) << "[" << v[0] << " " << v[1] << " " << v[2] << "]";
   return os.str();
 }
 
@@ -140,7 +151,7 @@ void print_summary(const InterfaceSpec& spec, const InterfaceResult& res) {
     std::cout << "# mismatch " << m.axis << "     " << spec.substrate.name << " "
               << uvw_str(m.substrate_uvw) << " " << fmt(m.substrate_repeat_A, 3) << " Å vs "
               << spec.overlayer.name << " " << uvw_str(m.overlayer_uvw) << " "
-              << fmt(m.overlayer_repeat_A, 3) << " Å: " << m.n_overlayer << ":1 "
+              << fmt(m.overlayer_repeat_A, 3) << " Å: 1:" << m.n_overlayer << " "
               << fmt(100 * m.mismatch, 2) << " %, best " << m.coincidence_substrate << ":"
               << m.coincidence_overlayer << " " << fmt(100 * m.coincidence_strain, 2) << " %\n";
   }

@@ -88,6 +88,30 @@ fftwf_plan get_plan(int nx, int ny, int threads, bool in_place, int sign, FftRig
   return plan;
 }
 
+using ManyKey = std::tuple<int, int, int, int, int, int, int>;  // n, howmany, stride, dist, threads, sign, rigor
+
+fftwf_plan get_many_plan(int n, int howmany, int stride, int dist, int threads, int sign, FftRigor rigor) {
+  std::lock_guard<std::mutex> lock(planner_mutex());
+  static std::map<ManyKey, fftwf_plan> plans;
+  const ManyKey key{n, howmany, stride, dist, threads, sign, int(rigor)};
+  if (auto it = plans.find(key); it != plans.end())
+    return it->second;
+  load_wisdom_once();
+  const std::size_t size = std::size_t(howmany - 1) * std::size_t(dist) + std::size_t(n - 1) * std::size_t(stride) + 1;
+  auto* data = static_cast<fftwf_complex*>(fftw_aligned_malloc(size * sizeof(fftwf_complex)));
+  fftwf_plan_with_nthreads(threads);
+  const unsigned flags = rigor == FftRigor::Measure ? FFTW_MEASURE : FFTW_ESTIMATE;
+  fftwf_plan plan = fftwf_plan_many_dft(1, &n, howmany, data, nullptr, stride, dist, data, nullptr, stride, dist,
+                                        sign, flags);
+  fftw_aligned_free(data);
+  if (!plan)
+    fail("FFTW could not plan ", howmany, " transforms of length ", n);
+  if (rigor == FftRigor::Measure)
+    save_wisdom();
+  plans.emplace(key, plan);
+  return plan;
+}
+
 void require_aligned(const void* p) {
   if (fftwf_alignment_of(static_cast<float*>(const_cast<void*>(p))) != 0)
     fail("Fft2D: array is not fftwf_malloc-aligned (use AlignedVector)");
@@ -217,6 +241,37 @@ void fft_prepare(int nx, int ny, int threads, FftRigor rigor) {
   for (bool in_place : {true, false})
     for (int sign : {FFTW_FORWARD, FFTW_BACKWARD})
       get_plan(nx, ny, threads, in_place, sign, rigor);
+}
+
+Fft1DMany::Fft1DMany(int n, int howmany, int stride, int dist, int threads, FftRigor rigor)
+    : n_(n), howmany_(howmany), stride_(stride), dist_(dist),
+      threads_(threads > 0 ? threads : default_thread_count()), rigor_(rigor) {
+  if (n < 1 || howmany < 0 || stride < 1 || dist < 1)
+    fail("Fft1DMany: bad layout n = ", n, ", howmany = ", howmany, ", stride = ", stride, ", dist = ", dist);
+  if (howmany > 0) {
+    plan(FFTW_FORWARD);
+    plan(FFTW_BACKWARD);
+  }
+}
+
+void* Fft1DMany::plan(int sign) const {
+  return get_many_plan(n_, howmany_, stride_, dist_, threads_, sign, rigor_);
+}
+
+void Fft1DMany::forward(cfloat* data) const {
+  if (howmany_ == 0)
+    return;
+  require_aligned(data);
+  auto* p = reinterpret_cast<fftwf_complex*>(data);
+  fftwf_execute_dft(static_cast<fftwf_plan>(plan(FFTW_FORWARD)), p, p);
+}
+
+void Fft1DMany::inverse(cfloat* data) const {
+  if (howmany_ == 0)
+    return;
+  require_aligned(data);
+  auto* p = reinterpret_cast<fftwf_complex*>(data);
+  fftwf_execute_dft(static_cast<fftwf_plan>(plan(FFTW_BACKWARD)), p, p);
 }
 
 void Fft2D::prepare() const {

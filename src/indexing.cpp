@@ -244,7 +244,7 @@ struct Evaluator {
     int n_pred = 0, n_seen = 0;
     for (size_t r = 0; r < zone_refl.size(); ++r) {
       const Refl& R = refl[size_t(zone_refl[r])];
-      if (!R.allowed || R.g_len * sol.scale > g_meas_max * (1 + spec.tolerance_rel))
+      if (!R.allowed || R.intensity_rel < 0.01 || R.g_len * sol.scale > g_meas_max * (1 + spec.tolerance_rel))
         continue;
       ++n_pred;
       n_seen += int(seen.count(int(r)));
@@ -615,6 +615,8 @@ std::vector<Spot> read_spots_csv(const std::string& path) {
       f.push_back(x);
     return f;
   };
+  if (std::any_of(line.begin(), line.end(), [](char c) { return (c < 32 && c != '\t' && c != '\r') || c == 127; }))
+    fail(path, ": not a text CSV (binary file?); expected the CSV of epitem fft (kx,ky) or epitem saed (gx,gy)");
   const auto head = split(line);
   int ix = -1, iy = -1, ii = -1;
   for (int i = 0; i < int(head.size()); ++i) {

@@ -28,6 +28,21 @@ std::string triple(const Vec3& v) {
 
 bool is_zero(const Vec3& v) { return v.norm() < 1e-12; }
 
+// Lattice translation as "1/2[-1 1 -2]" when it is a centring fraction of an integer row.
+std::string translation_str(const Vec3& v) {
+  for (int n : {1, 2, 3, 4, 6, 8, 12}) {
+    const Vec3 m = v * n;
+    if ((m - m.array().round().matrix()).norm() < 1e-6) {
+      std::ostringstream os;
+      if (n > 1)
+        os << "1/" << n;
+      os << "[" << std::lround(m[0]) << " " << std::lround(m[1]) << " " << std::lround(m[2]) << "]";
+      return os.str();
+    }
+  }
+  return "[" + triple(v) + "]";
+}
+
 // Normal of (hkl) and direction [uvw] as Cartesian unit vectors of the crystal frame.
 Vec3 plane_normal(const Crystal& c, const Vec3& hkl) { return c.lattice.g_invA(hkl).normalized(); }
 Vec3 direction(const Crystal& c, const Vec3& uvw) { return c.lattice.direction_A(uvw).normalized(); }
@@ -673,7 +688,7 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
       const double n = std::max(1.0, std::round(box[a] / rs.length_A));
       box[a] = n * rs.length_A;
       rep.boundary_notes.push_back(std::string("box ") + axis_name[a] + " = " + std::to_string(int(n)) +
-                                   " substrate repeats [" + triple(rs.uvw) + "] (" +
+                                   " substrate repeats " + translation_str(rs.uvw) + " (" +
                                    std::to_string(box[a]) + " A): substrate periodic, no seam");
     } else {
       rep.boundary_notes.push_back(std::string("box ") + axis_name[a] +
@@ -739,8 +754,15 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
                        same_names ? ov.name + "_overlayer" : ov.name};
   const double top_level = geo.level0_A + geo.step_A * (geo.n_terraces / 2);
   Rng rng(spec.seed);
+  // Periodic axes are filled over [−ε, L − ε): a site on the boundary, whatever its rounding,
+  // is kept once (at x ≈ 0), never twice; it is then wrapped into [0, L).
+  constexpr double EDGE_EPS_A = 1e-6;
+  Vec3 periodic_shift = Vec3::Zero();
+  for (int a = 0; a < 2; ++a)
+    if (a != ax.normal)
+      periodic_shift[a] = EDGE_EPS_A;
   {
-    Vec3 lo = Vec3::Zero(), hi = box;
+    Vec3 lo = -periodic_shift, hi = box - periodic_shift;
     lo[ax.normal] = spec.vacuum_A;
     hi[ax.normal] = top_level + 1e-9;
     // One allocation for both phases (growth by doubling would peak at 3× the model).
@@ -758,7 +780,7 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
   }
   rep.n_substrate = model.atoms.size();
   {
-    Vec3 lo = Vec3::Zero(), hi = box;
+    Vec3 lo = -periodic_shift, hi = box - periodic_shift;
     lo[ax.normal] = geo.level0_A;
     if (spec.shape == OverlayerShape::Slab) {
       hi[ax.normal] = shape.slab_top_A;
@@ -772,6 +794,10 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
                  },
                  model.atoms, rep.vacancies);
   }
+  for (Atom& atom : model.atoms)
+    for (int a = 0; a < 2; ++a)
+      if (atom.pos_A[a] < 0)
+        atom.pos_A[a] += box[a];
   stage(1, "removing overlaps");
 
   // Overlaps: only atoms within one cutoff of the interface or of a periodic face can be

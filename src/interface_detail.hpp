@@ -11,7 +11,7 @@ namespace epitem::detail {
 using Footprint = std::function<bool(const Vec3& p_A)>;
 
 /// Probe-accessible regions within band_A of the interface where `footprint` holds: grid
-/// points farther than probe_A + r_cov from every atom, 6-connected into components.
+/// points farther than probe_A + r_cov from every atom, 26-connected into components.
 std::vector<InterfaceVoid> find_interface_voids(const AtomicModel& model,
                                                 const InterfaceGeometry& geometry,
                                                 const Footprint& footprint, double probe_A,

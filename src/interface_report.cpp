@@ -70,7 +70,7 @@ Json interface_report_json(const InterfaceSpec& spec, const InterfaceReport& rep
     e.set("overlayer_repeat_A", m.overlayer_repeat_A);
     e.set("n_overlayer_per_substrate_repeat", m.n_overlayer);
     e.set("mismatch_percent", 100 * m.mismatch);
-    e.set("coincidence", std::to_string(m.coincidence_substrate) + ":" +
+    e.set("coincidence_substrate_overlayer", std::to_string(m.coincidence_substrate) + ":" +
                              std::to_string(m.coincidence_overlayer));
     e.set("coincidence_strain_percent", 100 * m.coincidence_strain);
     mm.push(e);
@@ -117,7 +117,7 @@ Canvas render_interface_projection(const AtomicModel& model, const InterfaceRepo
     return std::pair<double, double>{p[0] * pixels_per_A, (box[1] - p[1]) * pixels_per_A};
   };
   // One colour per (phase, species): warm colours for the substrate, cool for the overlayer.
-  const Rgb warm[] = {colors::orange, colors::red, colors::yellow, colors::magenta};
+  const Rgb warm[] = {colors::red, colors::orange, colors::yellow, colors::gray};
   const Rgb cool[] = {colors::green, colors::cyan, colors::blue, colors::white};
   std::vector<std::pair<int, int>> keys;
   for (const Atom& a : model.atoms)

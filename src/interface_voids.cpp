@@ -1,5 +1,5 @@
 // Void search at an interface: probe-accessible grid points (farther than probe + r_cov from
-// every atom) in a band around the interface, labelled into 6-connected components.
+// every atom) in a band around the interface, labelled into 26-connected components.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -154,7 +154,7 @@ std::vector<InterfaceVoid> find_interface_voids(const AtomicModel& model,
       }
   blocked = std::vector<char>();
 
-  // 6-connected components (periodic wrap along periodic axes), tracking unwrapped cells.
+  // 26-connected components (periodic wrap along periodic axes), tracking unwrapped cells.
   std::vector<InterfaceVoid> voids;
   std::vector<char> seen(empty.size(), 0);
   const int rs = int(std::ceil(probe_A / std::min({step[0], step[1], step[2]})));
@@ -171,9 +171,10 @@ std::vector<InterfaceVoid> find_interface_voids(const AtomicModel& model,
       const auto c = stack.back();
       stack.pop_back();
       members.push_back(c);
-      for (int d = 0; d < 6; ++d) {
-        std::array<int, 3> nb = c;
-        nb[std::size_t(d / 2)] += d % 2 ? 1 : -1;
+      for (int d = 0; d < 27; ++d) {
+        if (d == 13)
+          continue;  // the cell itself
+        std::array<int, 3> nb = {c[0] + d % 3 - 1, c[1] + (d / 3) % 3 - 1, c[2] + d / 9 - 1};
         std::array<int, 3> w = nb;
         bool ok = true;
         for (int a = 0; a < 3; ++a) {
@@ -221,6 +222,9 @@ std::vector<InterfaceVoid> find_interface_voids(const AtomicModel& model,
     v.volume_A3 = double(covered.size()) * step[0] * step[1] * step[2];
     voids.push_back(v);
   }
+  std::stable_sort(voids.begin(), voids.end(), [](const InterfaceVoid& a, const InterfaceVoid& b) {
+    return a.volume_A3 > b.volume_A3;  // largest first
+  });
   return voids;
 }
 

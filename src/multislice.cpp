@@ -218,6 +218,54 @@ BandRows make_band_rows(const Grid& g) {
   return b;
 }
 
+// The 2-D FFT pair of a step, pruned by the band limit: forward = all columns (y) then only
+// the rows inside the band (x); inverse = those rows, then all columns. Rows outside the band
+// are zeroed by the propagator, so their x-transforms are skipped: 1/6 less work each way.
+class BandFft {
+public:
+  BandFft(const Grid& g, const BandRows& band, int threads) : nx_(g.nx), ny_(g.ny) {
+    if (g.nx % 2 != 0) {  // odd rows break FFTW's alignment of row starts: plain 2-D FFTs
+      full_ = Fft2D(g.nx, g.ny, threads);
+      full_.prepare();
+      return;
+    }
+    int lo = 0;
+    while (lo < g.ny && band.pos_end[std::size_t(lo)] > 0)
+      ++lo;
+    hi_begin_ = g.ny;
+    while (hi_begin_ - 1 >= lo && band.pos_end[std::size_t(hi_begin_ - 1)] > 0)
+      --hi_begin_;
+    cols_ = Fft1DMany(g.ny, g.nx, g.nx, 1, threads);
+    rows_lo_ = Fft1DMany(g.nx, lo, 1, g.nx, threads);
+    rows_hi_ = Fft1DMany(g.nx, g.ny - hi_begin_, 1, g.nx, threads);
+  }
+  void forward(cfloat* psi) const {
+    if (cols_.empty())
+      return full_.forward(psi);
+    cols_.forward(psi);
+    rows_lo_.forward(psi);
+    rows_hi_.forward(psi + std::size_t(hi_begin_) * std::size_t(nx_));
+  }
+  void inverse(cfloat* psi) const {  // unnormalised
+    if (cols_.empty())
+      return full_.inverse(psi, false);
+    rows_lo_.inverse(psi);
+    rows_hi_.inverse(psi + std::size_t(hi_begin_) * std::size_t(nx_));
+    cols_.inverse(psi);
+  }
+
+private:
+  int nx_, ny_, hi_begin_ = 0;
+  Fft2D full_;
+  Fft1DMany cols_, rows_lo_, rows_hi_;
+};
+
+// Plain complex product: std::complex's operator* checks for NaN/inf (C99 Annex G, __mulsc3),
+// which costs more than the FFT's own butterflies in these streaming loops.
+inline cfloat cmul(cfloat a, cfloat b) {
+  return {a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real()};
+}
+
 // ψ ← P·ψ in Fourier space, zero outside the band limit (rows split over threads).
 void apply_propagator(cfloat* psi, const Grid& g, const Propagator& p, const BandRows& band, int threads) {
   const std::size_t nx = std::size_t(g.nx);
@@ -227,10 +275,10 @@ void apply_propagator(cfloat* psi, const Grid& g, const Propagator& p, const Ban
       const cfloat py = p.py[iy];
       const std::size_t pe = std::size_t(band.pos_end[iy]), nb = std::size_t(band.neg_begin[iy]);
       for (std::size_t ix = 0; ix < pe; ++ix)
-        row[ix] *= py * p.px[ix];
+        row[ix] = cmul(row[ix], cmul(py, p.px[ix]));
       std::fill(row + pe, row + nb, cfloat(0.f, 0.f));
       for (std::size_t ix = nb; ix < nx; ++ix)
-        row[ix] *= py * p.px[ix];
+        row[ix] = cmul(row[ix], cmul(py, p.px[ix]));
     }
   });
 }
@@ -406,6 +454,13 @@ Json MultisliceReport::to_json() const {
   return j;
 }
 
+void prepare_multislice_plans(const AtomicModel& model, const MultisliceSpec& spec) {
+  const Grid grid = multislice_grid(model, spec);
+  const int threads = spec.threads > 0 ? spec.threads : default_thread_count();
+  const BandFft step(grid, make_band_rows(grid), threads);
+  Fft2D(grid.nx, grid.ny, threads).prepare();
+}
+
 MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& spec,
                                 const ExitWaveFn& on_exit_wave, ProgressFn progress, WarnFn warn) {
   const auto t_start = Clock::now();
@@ -442,10 +497,9 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
          std::to_string(rep.band_limit_mrad) + " mrad cuts high-angle scattering; 0.05-0.1 Å is usual for HRTEM");
 
   const int threads = rep.threads;
-  Fft2D fft(grid.nx, grid.ny, threads);
-  fft.prepare();
-  SlicePotential potential(grid, species_of(model), spec.table, threads);
   const BandRows band = make_band_rows(grid);
+  const BandFft fft(grid, band, threads);
+  SlicePotential potential(grid, species_of(model), spec.table, threads);
   const double tan_x = std::tan(spec.beam_tilt_x_mrad * units::mrad_to_rad);
   const double tan_y = std::tan(spec.beam_tilt_y_mrad * units::mrad_to_rad);
   std::vector<Propagator> props;  // one per distinct slice thickness
@@ -505,11 +559,11 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
       if (t)
         parallel_for(grid.size(), threads, [&](std::size_t b, std::size_t e) {
           for (std::size_t i = b; i < e; ++i)
-            psi[i] *= t[i];
+            psi[i] = cmul(psi[i], t[i]);
         });
       fft.forward(psi);
       apply_propagator(psi, grid, p, band, threads);
-      fft.inverse(psi, false);
+      fft.inverse(psi);
       rep.propagation_seconds += seconds_since(t1);
       if (progress)
         progress(std::size_t(config) * std::size_t(n_slices) + std::size_t(k) + 1, total_steps, "multislice");

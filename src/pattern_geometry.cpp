@@ -404,14 +404,12 @@ RadialProfiler::RadialProfiler(int nx, int ny, const PatternGeometry& geometry,
   if (!mask.empty() && (mask.nx != nx || mask.ny != ny))
     fail("radial profile: mask ", mask.nx, "×", mask.ny, " does not match the frame ", nx, "×", ny);
   bin_of_pixel_.assign(size_t(nx) * size_t(ny), -1);
-  radius_of_pixel_.assign(size_t(nx) * size_t(ny), 0.f);
   int max_bin = 0;
   for (int y = 0; y < ny; ++y)
     for (int x = 0; x < nx; ++x) {
       if (mask.is_excluded(x, y))
         continue;
       double r = geometry.corrected_offset_px(x, y).norm();
-      radius_of_pixel_[size_t(y) * size_t(nx) + size_t(x)] = float(r);
       int b = int(r / bin_px);
       bin_of_pixel_[size_t(y) * size_t(nx) + size_t(x)] = b;
       max_bin = std::max(max_bin, b);
@@ -420,6 +418,20 @@ RadialProfiler::RadialProfiler(int nx, int ny, const PatternGeometry& geometry,
   for (int b : bin_of_pixel_)
     if (b >= 0)
       ++count_[size_t(b)];
+  // Linear interpolation between bin centres (b + 0.5)·bin for subtract_profile.
+  const int nb = int(count_.size());
+  lower_bin_of_pixel_.assign(bin_of_pixel_.size(), 0);
+  upper_weight_of_pixel_.assign(bin_of_pixel_.size(), 0.f);
+  for (int y = 0; y < ny; ++y)
+    for (int x = 0; x < nx; ++x) {
+      const size_t i = size_t(y) * size_t(nx) + size_t(x);
+      if (bin_of_pixel_[i] < 0)
+        continue;
+      double t = geometry.corrected_offset_px(x, y).norm() / bin_px - 0.5;
+      int b0 = std::clamp(int(std::floor(t)), 0, std::max(0, nb - 2));
+      lower_bin_of_pixel_[i] = b0;
+      upper_weight_of_pixel_[i] = float(std::clamp(t - b0, 0.0, 1.0));
+    }
   radius_px_.resize(count_.size());
   for (size_t b = 0; b < count_.size(); ++b)
     radius_px_[b] = (double(b) + 0.5) * bin_px;
@@ -437,8 +449,10 @@ std::vector<double> RadialProfiler::profile(const Image& frame) const {
   return sum;
 }
 
-Image RadialProfiler::subtract_profile(const Image& frame) const {
+Image RadialProfiler::subtract_profile(const Image& frame, std::vector<double>* profile_out) const {
   std::vector<double> p = profile(frame);
+  if (profile_out)
+    *profile_out = p;
   // Empty bins take the nearest filled value so interpolation never meets NaN.
   double last = 0;
   bool any = false;
@@ -455,17 +469,16 @@ Image RadialProfiler::subtract_profile(const Image& frame) const {
       last = p[b];
     else
       p[b] = last;
+  std::vector<float> lower(p.size()), step(p.size());
+  for (size_t b = 0; b < p.size(); ++b) {
+    lower[b] = float(p[b]);
+    step[b] = b + 1 < p.size() ? float(p[b + 1] - p[b]) : 0.f;
+  }
   Image out = frame;
-  const int nb = int(p.size());
   for (size_t i = 0; i < bin_of_pixel_.size(); ++i) {
-    if (bin_of_pixel_[i] < 0) {
-      out.pixels[i] = 0;
-      continue;
-    }
-    double t = radius_of_pixel_[i] / bin_px_ - 0.5;  // bin centres at (b + 0.5)·bin
-    int b0 = std::clamp(int(std::floor(t)), 0, nb - 1), b1 = std::min(b0 + 1, nb - 1);
-    double f = std::clamp(t - b0, 0.0, 1.0);
-    out.pixels[i] = float(frame.pixels[i] - ((1 - f) * p[size_t(b0)] + f * p[size_t(b1)]));
+    const size_t b = size_t(lower_bin_of_pixel_[i]);
+    out.pixels[i] = bin_of_pixel_[i] < 0 ? 0.f
+                                         : frame.pixels[i] - (lower[b] + upper_weight_of_pixel_[i] * step[b]);
   }
   return out;
 }

@@ -1,17 +1,16 @@
 #include "epitem/phasemap.hpp"
 
-#include <fftw3.h>
-
 #include <algorithm>
 #include <cmath>
 #include <complex>
 #include <fstream>
 #include <limits>
-#include <mutex>
 #include <sstream>
 
 #include "epitem/error.hpp"
 #include "epitem/output.hpp"
+#include "epitem/fft.hpp"
+#include "epitem/progress.hpp"
 #include "epitem/wave.hpp"
 
 namespace epitem {
@@ -55,12 +54,12 @@ Rgb named_color(const std::string& name, const std::string& what) {
   fail(what, ": unknown colour '", name, "'; use blue, red, green, yellow, orange, cyan, magenta, white or gray");
 }
 
-std::vector<Reflection> read_reflections_csv(const std::string& path, const std::string& what) {
+std::vector<PhaseReflection> read_reflections_csv(const std::string& path, const std::string& what) {
   require_readable(path, what);
   std::ifstream in(path);
   std::string line;
   std::vector<std::string> header;
-  std::vector<Reflection> out;
+  std::vector<PhaseReflection> out;
   int cx = -1, cy = -1;
   while (std::getline(in, line)) {
     std::string t = trim(line);
@@ -85,8 +84,6 @@ std::vector<Reflection> read_reflections_csv(const std::string& path, const std:
   }
   return out;
 }
-
-std::mutex fftw_planner_mutex;  // FFTW's planner is not thread-safe
 
 // Otsu's threshold on a 256-bin histogram of v over [0, max].
 double otsu_threshold(const std::vector<float>& v) {
@@ -122,12 +119,12 @@ double otsu_threshold(const std::vector<float>& v) {
 
 }  // namespace
 
-PhaseSpec parse_phase_spec(const std::string& text) {
+PhaseFilter parse_phase_filter(const std::string& text) {
   const std::string what = "--phase '" + text + "'";
   size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0)
     fail(what, ": expected NAME=gx,gy;gx,gy (1/Å, y up) or NAME=reflections.csv, optionally @colour");
-  PhaseSpec p;
+  PhaseFilter p;
   p.name = trim(text.substr(0, eq));
   std::string rest = text.substr(eq + 1);
   size_t at = rest.find('@');
@@ -148,13 +145,13 @@ PhaseSpec parse_phase_spec(const std::string& text) {
   }
   if (p.reflections.empty())
     fail(what, ": no reflections given");
-  for (const Reflection& r : p.reflections)
+  for (const PhaseReflection& r : p.reflections)
     if (std::hypot(r.gx_invA, r.gy_invA) == 0)
       fail(what, ": reflection (0, 0) is the mean intensity, not a lattice fringe");
   return p;
 }
 
-PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseSpec>& phases, const PhaseMapSpec& spec) {
+PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phases, const PhaseMapSpec& spec) {
   if (phases.empty())
     fail("phase map: give at least one --phase");
   if (!(frame.pixel_size_A > 0))
@@ -164,8 +161,8 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseSpec>& phases
   const size_t n = size_t(nx) * size_t(ny);
   const double px = frame.pixel_size_A, nyquist = 0.5 / px;
   double g_min = std::numeric_limits<double>::infinity();
-  for (const PhaseSpec& p : phases)
-    for (const Reflection& r : p.reflections) {
+  for (const PhaseFilter& p : phases)
+    for (const PhaseReflection& r : p.reflections) {
       if (std::abs(r.gx_invA) >= nyquist || std::abs(r.gy_invA) >= nyquist)
         fail("phase ", p.name, ": reflection (", r.gx_invA, ", ", r.gy_invA, ") 1/Å is beyond Nyquist ", nyquist,
              " 1/Å of the ", px, " Å pixels; check the units (1/Å, not 1/nm)");
@@ -173,9 +170,9 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseSpec>& phases
     }
   // Auto σ: a quarter of the smallest distance between any two of {0, ±g of every phase}, so
   // a mask leaks < e^{-8} of a neighbouring reflection (or of the mean) into a phase.
-  std::vector<Reflection> all = {{0, 0}};
-  for (const PhaseSpec& p : phases)
-    for (const Reflection& r : p.reflections) {
+  std::vector<PhaseReflection> all = {{0, 0}};
+  for (const PhaseFilter& p : phases)
+    for (const PhaseReflection& r : p.reflections) {
       all.push_back(r);
       all.push_back({-r.gx_invA, -r.gy_invA});
     }
@@ -192,27 +189,21 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseSpec>& phases
     fail("phase map: mask sigma ", sigma, " 1/Å is below the FFT pixel ", std::max(dkx, dky),
          " 1/Å; use a larger image or --mask-sigma");
 
+  const Fft2D fft(nx, ny, default_thread_count(), FftRigor::Estimate);
+  fft.prepare();
   AlignedVector<cfloat> spectrum(n), work(n);
-  fftwf_plan forward, backward;
-  {
-    std::lock_guard<std::mutex> lock(fftw_planner_mutex);
-    auto* s = reinterpret_cast<fftwf_complex*>(spectrum.data());
-    auto* w = reinterpret_cast<fftwf_complex*>(work.data());
-    forward = fftwf_plan_dft_2d(ny, nx, s, s, FFTW_FORWARD, FFTW_ESTIMATE);
-    backward = fftwf_plan_dft_2d(ny, nx, w, w, FFTW_BACKWARD, FFTW_ESTIMATE);
-  }
   double mean = 0;
   for (float v : frame.pixels)
     mean += v;
   mean /= double(n);
   for (size_t i = 0; i < n; ++i)
     spectrum[i] = cfloat(float(frame.pixels[i] - mean), 0.f);
-  fftwf_execute(forward);
+  fft.forward(spectrum);
 
   PhaseMapFrame out;
-  for (const PhaseSpec& p : phases) {
+  for (const PhaseFilter& p : phases) {
     Image amp2(nx, ny), filt(nx, ny);
-    for (const Reflection& r : p.reflections) {
+    for (const PhaseReflection& r : p.reflections) {
       // Row index grows downward, so y-up gy sits at row frequency −gy.
       const double gx = r.gx_invA, gy_row = -r.gy_invA;
       for (int iy = 0; iy < ny; ++iy) {
@@ -223,7 +214,7 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseSpec>& phases
           work[i] = spectrum[i] * float(std::exp(-(kx * kx + ky * ky) / (2 * sigma * sigma)));
         }
       }
-      fftwf_execute(backward);
+      fft.inverse(work, /*normalise=*/false);
       // One sideband a = (A/2)e^{iφ} of A cos φ: amplitude 2|a|; the ±g filtered image is
       // a + conj(a) = 2 Re a for a real input (the Friedel mate's mask gives conj(a)).
       const float norm = 1.f / float(n);
@@ -249,12 +240,6 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseSpec>& phases
     out.amplitude.push_back(std::move(amp2));
     out.filtered.push_back(std::move(filt));
   }
-  {
-    std::lock_guard<std::mutex> lock(fftw_planner_mutex);
-    fftwf_destroy_plan(forward);
-    fftwf_destroy_plan(backward);
-  }
-
   const size_t np = phases.size();
   out.label.assign(n, -1);
   std::vector<double> count(np, 0), sx(np, 0), sy(np, 0);
@@ -284,7 +269,7 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseSpec>& phases
   return out;
 }
 
-Canvas phase_overlay(const Image& frame, const PhaseMapFrame& map, const std::vector<PhaseSpec>& phases) {
+Canvas phase_overlay(const Image& frame, const PhaseMapFrame& map, const std::vector<PhaseFilter>& phases) {
   Canvas c = canvas_from_image(frame);
   const int nx = frame.nx, ny = frame.ny;
   auto label = [&](int x, int y) { return map.label[size_t(y) * size_t(nx) + size_t(x)]; };

@@ -65,7 +65,7 @@ SlicePotential::SlicePotential(const Grid& grid, std::vector<int> species, Scatt
                                int threads, FftRigor rigor)
     : grid_(grid), species_(std::move(species)), threads_(threads > 0 ? threads : default_thread_count()),
       mx_(OVERSAMPLING * grid.nx), my_(OVERSAMPLING * grid.ny),
-      fine_fft_(mx_, my_, threads_, rigor), fft_(grid.nx, grid.ny, threads_, rigor) {
+      fine_fft_(mx_, my_, threads_, FftRigor::Estimate), fft_(grid.nx, grid.ny, threads_, rigor) {
   fine_fft_.prepare();
   fft_.prepare();
   std::sort(species_.begin(), species_.end());

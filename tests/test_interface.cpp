@@ -350,10 +350,10 @@ TEST_CASE("mixed NiFe sites: seed recorded, reproducible, composition 3:1", "[in
   CHECK(n_fe / n == Approx(0.25).margin(4 * std::sqrt(0.25 * 0.75 / n)));
 }
 
-TEST_CASE("plan view and Wulff particle: stacking along z, cube-on-cube mismatch", "[interface]") {
+TEST_CASE("plan view, Ni Wulff particle on Au(001): stacking along z, cube-on-cube mismatch", "[interface]") {
   InterfaceSpec spec;
-  spec.substrate = fcc("Cu", 3.615, 29);
-  spec.overlayer = fcc("Ni", 3.524, 28);
+  spec.substrate = read_crystal("Au");  // bundled CIFs carry the Fm-3m operations Wulff needs
+  spec.overlayer = read_crystal("Ni");
   spec.substrate_plane_hkl = spec.overlayer_plane_hkl = Vec3(0, 0, 1);
   spec.substrate_direction_uvw = spec.overlayer_direction_uvw = Vec3(1, 0, 0);
   spec.zone_uvw = Vec3(0, 0, 1);
@@ -372,9 +372,12 @@ TEST_CASE("plan view and Wulff particle: stacking along z, cube-on-cube mismatch
   CHECK(zmax_sub <= level);
   CHECK(zmin_ov > level);
   CHECK(res.report.n_overlayer > 100);
-  CHECK(res.report.box_A[0] == Approx(11 * 3.615).epsilon(1e-9));  // 40 Å → 11 Cu cells
-  for (const InterfaceMismatch& mm : res.report.mismatch)
-    CHECK(mm.mismatch == Approx(3.524 / 3.615 - 1).margin(1e-9));
+  const double a_sub = spec.substrate.lattice.a_A(), a_ov = spec.overlayer.lattice.a_A();
+  // Cube on cube: F translations are ½<110>, so the shortest repeat along [100] is a full a
+  // and the box becomes whole Au cells: 40 Å → 10 × 4.0782 Å.
+  CHECK(res.report.box_A[0] == Approx(std::round(40 / a_sub) * a_sub).epsilon(1e-9));
+  for (const InterfaceMismatch& mm : res.report.mismatch)  // n = round(a_s/a_o) = 1 Ni per Au
+    CHECK(mm.mismatch == Approx(a_ov / a_sub - 1).margin(1e-9));
   CHECK(worst_cutoff_ratio(res.model, spec) >= 1.0);
 }
 

@@ -638,3 +638,22 @@ TEST_CASE("bundled structures through the CIF reader give the same kinematic ans
   const Vec3 g_ox = phases[1].orientation * cif.lattice.g_invA(Vec3(-1, 1, 1));
   CHECK(std::atan2(g_ox.y(), g_ox.x()) == Approx(0).margin(1e-12));
 }
+
+TEST_CASE("CSV tables: promised columns, direct beam and between-phase rows", "[kinematic]") {
+  const std::string refl = reflections_csv(list_reflections(si_in_code(), 1.5), 200e3);
+  CHECK(refl.rfind("h,k,l,d_A,multiplicity,F_abs,intensity,", 0) == 0);
+  CHECK(refl.find("\n1,1,1,3.13560,8,") != std::string::npos);
+  // 2θ(111) at 200 kV = 2 asin(λ/2d) = 7.998 mrad (λ = 0.025079 Å, d = 3.1356 Å).
+  CHECK(refl.find(",7.998") != std::string::npos);
+
+  const auto phases = nife_fe3o4_phases(nife_in_code(), fe3o4_in_code());
+  const std::string csv = saed_spots_csv(kinematic_saed(phases, SaedSpec{}));
+  CHECK(csv.rfind("phase,h,k,l,gx,gy,g,d_A,excitation_error,intensity,F_abs,laue_zone,"
+                  "double_diffraction,dd_path\n", 0) == 0);
+  CHECK(csv.find("\ndirect,0,0,0,") != std::string::npos);
+  CHECK(csv.find("\nNiFe,1,-1,1,") != std::string::npos);
+  CHECK(csv.find("\nFe3O4,0,0,2,") != std::string::npos);     // forbidden, double diffraction
+  CHECK(csv.find("\nNiFe+Fe3O4,,,,") != std::string::npos);   // between phases: no single hkl
+  CHECK(csv.find(",1,Fe3O4 ") != std::string::npos);
+  CHECK(csv.find(",2,NiFe ") != std::string::npos);
+}

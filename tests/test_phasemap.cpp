@@ -16,14 +16,14 @@ constexpr double TWO_PI = 6.283185307179586;
 constexpr double PX_A = 0.2;
 
 // g vectors [1/Å] with y up: NiFe d = 2.07 Å at 0°, 1.79 Å at 54.7°; Fe3O4 2.97 Å at 30°, 4.85 Å at 120°.
-Reflection polar(double d_A, double angle_deg) {
+PhaseReflection polar(double d_A, double angle_deg) {
   double a = angle_deg * M_PI / 180;
   return {std::cos(a) / d_A, std::sin(a) / d_A};
 }
-const Reflection NIFE[] = {polar(2.07, 0), polar(1.79, 54.7)};
-const Reflection FE3O4[] = {polar(2.97, 30), polar(4.85, 120)};
+const PhaseReflection NIFE[] = {polar(2.07, 0), polar(1.79, 54.7)};
+const PhaseReflection FE3O4[] = {polar(2.97, 30), polar(4.85, 120)};
 
-double fringes(const Reflection* g, int count, double x_A, double y_up_A) {
+double fringes(const PhaseReflection* g, int count, double x_A, double y_up_A) {
   double v = 0;
   for (int i = 0; i < count; ++i)
     v += std::cos(TWO_PI * (g[i].gx_invA * x_A + g[i].gy_invA * y_up_A) + 0.3 * i);
@@ -49,9 +49,9 @@ Image two_phase_image(double cx, double cy, double r, unsigned seed) {
   return im;
 }
 
-std::vector<PhaseSpec> phases() {
-  PhaseSpec nife{"NiFe", {NIFE[0], NIFE[1]}, colors::blue};
-  PhaseSpec oxide{"Fe3O4", {FE3O4[0], FE3O4[1]}, colors::red};
+std::vector<PhaseFilter> phases() {
+  PhaseFilter nife{"NiFe", {NIFE[0], NIFE[1]}, colors::blue};
+  PhaseFilter oxide{"Fe3O4", {FE3O4[0], FE3O4[1]}, colors::red};
   return {nife, oxide};
 }
 
@@ -101,18 +101,18 @@ TEST_CASE("centroid trajectory follows the particle; overlay is coloured", "[pha
 }
 
 TEST_CASE("phase specs parse; bad phase input is refused", "[phasemap]") {
-  PhaseSpec p = parse_phase_spec("NiFe=0.483,0;0.323,0.456@green");
+  PhaseFilter p = parse_phase_filter("NiFe=0.483,0;0.323,0.456@green");
   CHECK(p.name == "NiFe");
   REQUIRE(p.reflections.size() == 2);
   CHECK(p.reflections[1].gy_invA == 0.456);
   CHECK(p.color.g == colors::green.g);
-  CHECK_THROWS_AS(parse_phase_spec("NiFe"), Error);
-  CHECK_THROWS_AS(parse_phase_spec("NiFe=0.4"), Error);
-  CHECK_THROWS_AS(parse_phase_spec("NiFe=0,0"), Error);
-  CHECK_THROWS_WITH(parse_phase_spec("NiFe=0.4,0@purple"), Catch::Contains("colour"));
+  CHECK_THROWS_AS(parse_phase_filter("NiFe"), Error);
+  CHECK_THROWS_AS(parse_phase_filter("NiFe=0.4"), Error);
+  CHECK_THROWS_AS(parse_phase_filter("NiFe=0,0"), Error);
+  CHECK_THROWS_WITH(parse_phase_filter("NiFe=0.4,0@purple"), Catch::Contains("colour"));
   Image im = two_phase_image(200, 260, 100, 4);
   // 4.83 1/nm typed as 1/Å: beyond Nyquist (2.5 1/Å at 0.2 Å pixels).
-  CHECK_THROWS_WITH(phase_map(im, {parse_phase_spec("X=4.83,0")}, PhaseMapSpec{}), Catch::Contains("Nyquist"));
+  CHECK_THROWS_WITH(phase_map(im, {parse_phase_filter("X=4.83,0")}, PhaseMapSpec{}), Catch::Contains("Nyquist"));
   im.pixel_size_A = 0;
   CHECK_THROWS_WITH(phase_map(im, phases(), PhaseMapSpec{}), Catch::Contains("--pixel-size"));
 }

@@ -38,6 +38,24 @@ private:
   FftRigor rigor_ = FftRigor::Measure;
 };
 
+/// `howmany` in-place 1-D transforms of length n, element i of transform j at
+/// data[j·dist + i·stride] (rows: stride 1, dist nx; columns: stride nx, dist 1). Unnormalised
+/// both ways. Cached like Fft2D; `data` must have the alignment of an fftwf_malloc'ed array
+/// (a row start of an even-width AlignedVector grid does).
+class Fft1DMany {
+public:
+  Fft1DMany() = default;
+  Fft1DMany(int n, int howmany, int stride, int dist, int threads = 0, FftRigor rigor = FftRigor::Measure);
+  void forward(cfloat* data) const;
+  void inverse(cfloat* data) const;
+  bool empty() const { return howmany_ == 0; }
+
+private:
+  void* plan(int sign) const;
+  int n_ = 0, howmany_ = 0, stride_ = 1, dist_ = 1, threads_ = 1;
+  FftRigor rigor_ = FftRigor::Measure;
+};
+
 /// Plans FFTW would reuse for an (nx, ny, threads) grid are made now (e.g. before timing).
 void fft_prepare(int nx, int ny, int threads, FftRigor rigor = FftRigor::Measure);
 

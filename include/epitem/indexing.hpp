@@ -27,7 +27,9 @@ struct Phase {
 
 struct PhaseSpec {
   double d_min_A = 1.0;                 ///< shortest spacing listed [Å]
-  double min_intensity_rel = 1e-3;      ///< families weaker than this × strongest are absent
+  /// Families weaker than this × strongest count as absent. Default 0: every reflection the
+  /// space group allows, since image FFTs show kinematically weak ones (SrTiO3 100 in HAADF).
+  double min_intensity_rel = 0;
   /// Also list kinematically absent reflections reachable as g1 + g2 of two allowed ones
   /// (they show in HRTEM FFTs and thick-crystal SAED through double diffraction).
   bool double_diffraction = false;
@@ -100,7 +102,9 @@ struct ZoneSolution {
   Mat3 reciprocal_invA = Mat3::Identity();  ///< the phase's reciprocal basis (columns a*, b*, c*)
   std::vector<IndexedSpot> spots;///< explained spots
   double residual_rel = 0;       ///< RMS |g_meas − g_calc| / |g_calc| over explained spots
-  double completeness = 0;       ///< predicted allowed reflections in the measured range that were seen
+  /// Fraction of the predicted reflections (intensity ≥ 1 % of the strongest) inside the
+  /// measured |g| range that were seen.
+  double completeness = 0;
   double score = 0;              ///< ranking figure of merit (higher is better)
   /// Screen vector of g_hkl [1/Å] (x right, y up; z ≈ 0 for in-zone reflections).
   Vec3 screen_g_invA(const Vec3& hkl) const { return scale * (rotation * (reciprocal_invA * hkl)); }

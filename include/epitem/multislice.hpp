@@ -74,6 +74,10 @@ Slicing multislice_slicing(const AtomicModel& model, const MultisliceSpec& spec)
 /// buffers, FFTW plans, process baseline); checked against MemAvailable before allocating.
 double estimate_multislice_memory_bytes(const AtomicModel& model, const MultisliceSpec& spec);
 
+/// Makes (or loads from wisdom) the FFTW plans run_multislice will use for this model and spec,
+/// so a timed run does not include FFTW_MEASURE planning.
+void prepare_multislice_plans(const AtomicModel& model, const MultisliceSpec& spec);
+
 MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& spec,
                                 const ExitWaveFn& on_exit_wave, ProgressFn progress = {},
                                 WarnFn warn = {});

@@ -12,13 +12,13 @@ namespace epitem {
 
 /// A reflection as a spatial frequency [1/Å, no 2π]: x along image columns (right), y UP on
 /// screen (against the row index), as in shared/data/realdata/README.md.
-struct Reflection {
+struct PhaseReflection {
   double gx_invA = 0, gy_invA = 0;
 };
 
-struct PhaseSpec {
+struct PhaseFilter {
   std::string name;                    ///< "NiFe", "Fe3O4"
-  std::vector<Reflection> reflections; ///< each used with its Friedel mate −g
+  std::vector<PhaseReflection> reflections; ///< each used with its Friedel mate −g
   Rgb color = colors::blue;            ///< overlay colour
 };
 
@@ -44,12 +44,12 @@ struct PhaseMapFrame {
 };
 
 /// Parses "NAME=gx,gy;gx,gy" (1/Å; also "NAME=path.csv" with columns gx_invA, gy_invA).
-PhaseSpec parse_phase_spec(const std::string& text);
+PhaseFilter parse_phase_filter(const std::string& text);
 
 /// Phase map of one frame (needs a pixel size; the reflections must lie inside Nyquist).
-PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseSpec>& phases, const PhaseMapSpec& spec);
+PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phases, const PhaseMapSpec& spec);
 
 /// Grayscale frame with each phase's region blended in its colour (alpha 0.45) and outlined.
-Canvas phase_overlay(const Image& frame, const PhaseMapFrame& map, const std::vector<PhaseSpec>& phases);
+Canvas phase_overlay(const Image& frame, const PhaseMapFrame& map, const std::vector<PhaseFilter>& phases);
 
 }  // namespace epitem

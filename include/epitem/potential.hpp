@@ -27,6 +27,8 @@ AlignedVector<cfloat> structure_factor_direct(const Grid& grid, const std::vecto
 class SlicePotential {
 public:
   /// `species`: every Z that will occur. Threads: FFTW and loops (0 = default_thread_count()).
+  /// `rigor` applies to the N×N transforms; the 2N×2N gridding FFT runs once per distinct slice
+  /// and is planned with FFTW_ESTIMATE (FFTW_MEASURE's seconds of planning would not pay back).
   SlicePotential(const Grid& grid, std::vector<int> species, ScatteringTable table, int threads = 0,
                  FftRigor rigor = FftRigor::Measure);
 

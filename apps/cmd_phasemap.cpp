@@ -1,0 +1,255 @@
+// `epitem phasemap IMAGE|MOVIE --phase NAME=gx,gy;...`: Bragg-filtered phase regions per frame,
+// projected area of each phase [nm²], centroid trajectory of one phase, colour overlay PNG.
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli.hpp"
+#include "epitem/error.hpp"
+#include "epitem/movie.hpp"
+#include "epitem/output.hpp"
+#include "epitem/phasemap.hpp"
+#include "epitem/plot.hpp"
+#include "epitem/png.hpp"
+
+namespace epitem::cli {
+
+namespace {
+
+int phasemap_main(int argc, char** argv) {
+  return run_guarded("phasemap", [&]() -> int {
+    po::options_description opts("phasemap options");
+    std::string input, out, png, maps_path, times_csv, track;
+    std::vector<std::string> phase_texts;
+    double fps = 0, threshold = 0;
+    int png_frame = -1;
+    opts.add_options()
+      ("input", po::value<std::string>(&input), "image or movie: TIFF (multi-page = frames) or folder of TIFFs")
+      ("phase", po::value<std::vector<std::string>>(&phase_texts)->composing(),
+       "NAME=gx,gy;gx,gy[@colour]: reflections [1/Å, x right, y up] (Friedel mates added), or "
+       "NAME=peaks.csv (columns gx_invA, gy_invA); repeat per phase")
+      ("out,o", po::value<std::string>(&out), "per-frame CSV: areas [nm²] and centroids [nm] (+ JSON sidecar)")
+      ("png", po::value<std::string>(&png), "colour overlay of one frame (+ area vs time and trajectory)")
+      ("png-frame", po::value<int>(&png_frame), "frame shown in the PNG (0-based; default last)")
+      ("maps", po::value<std::string>(&maps_path),
+       "float32 TIFF of the PNG frame: per phase its amplitude then its Bragg-filtered image")
+      ("pixel-size", po::value<std::string>(), "pixel size [Å] if the TIFF has none (e.g. 0.1A)")
+      ("mask-sigma", po::value<std::string>(),
+       "Gaussian mask sigma [1/Å] (also 0.5/nm); default 1/4 of the closest reflection spacing")
+      ("threshold", po::value<double>(&threshold)->default_value(0),
+       "region threshold as a fraction of the 99th-percentile amplitude (0 = Otsu)")
+      ("track", po::value<std::string>(&track), "phase whose centroid is tracked (default: the first)")
+      ("fps", po::value<double>(&fps), "frame rate [frames/s] for the time column")
+      ("times", po::value<std::string>(&times_csv), "CSV with a time_s column, one row per frame");
+    po::positional_options_description pos;
+    pos.add("input", 1);
+    po::variables_map vm;
+    CommonOptions common;
+    if (!parse_command_line(argc, argv,
+                            "usage: epitem phasemap IMAGE|MOVIE --phase NiFe=gx,gy;gx,gy --phase "
+                            "Fe3O4=gx,gy --out areas.csv [--png overlay.png] [--fps F]\n"
+                            "Bragg-filtered inverse FFT per phase (soft masks on the reflections and "
+                            "their Friedel mates), thresholded into regions: projected areas [nm²] and "
+                            "centroid trajectory per frame.",
+                            opts, pos, vm, common))
+      return EXIT_OK;
+    if (input.empty())
+      throw po::error("missing IMAGE or MOVIE");
+    if (phase_texts.empty())
+      throw po::error("give at least one --phase NAME=gx,gy (1/Å)");
+    if (out.empty())
+      throw po::error("missing --out areas.csv");
+    if (vm.count("fps") && vm.count("times"))
+      throw po::error("give --fps or --times, not both");
+    if (threshold < 0 || threshold >= 1)
+      throw po::error("--threshold must be in [0, 1)");
+    PhaseMapSpec spec;
+    spec.threshold_fraction = threshold;
+    get_quantity(vm, "mask-sigma", Dimension::InverseLength, spec.mask_sigma_invA);
+    double pixel_A = 0;
+    get_quantity(vm, "pixel-size", Dimension::Length, pixel_A);
+    if (vm.count("pixel-size") && !(pixel_A > 0))
+      throw po::error("--pixel-size must be > 0");
+
+    const Rgb palette[] = {colors::blue, colors::red, colors::green, colors::yellow, colors::cyan, colors::magenta};
+    std::vector<PhaseFilter> phases;
+    for (size_t i = 0; i < phase_texts.size(); ++i) {
+      PhaseFilter p = parse_phase_filter(phase_texts[i]);
+      if (phase_texts[i].find('@') == std::string::npos)
+        p.color = palette[i % 6];
+      for (const auto& q : phases)
+        if (q.name == p.name)
+          throw po::error("phase name '" + p.name + "' given twice");
+      phases.push_back(p);
+    }
+    int tracked = 0;
+    if (!track.empty()) {
+      tracked = -1;
+      for (size_t i = 0; i < phases.size(); ++i)
+        if (phases[i].name == track)
+          tracked = int(i);
+      if (tracked < 0)
+        throw po::error("--track " + track + " is not one of the --phase names");
+    }
+
+    RunRecord rec("phasemap");
+    rec.add("input", input);
+    Json jphases = Json::array();
+    for (const auto& p : phases) {
+      Json jp = Json::object();
+      jp.set("name", p.name);
+      Json refl = Json::array();
+      for (const auto& r : p.reflections)
+        refl.push(Json(std::vector<double>{r.gx_invA, r.gy_invA}));
+      jp.set("g_invA_x_right_y_up", refl);
+      jphases.push(jp);
+    }
+    rec.add("phases", jphases);
+    rec.add("mask_sigma_invA", spec.mask_sigma_invA, "1/Å (0 = auto)");
+    rec.add("threshold_fraction", threshold, "(0 = Otsu)");
+    rec.add("track", phases[size_t(tracked)].name);
+    if (common.dry_run) {
+      rec.echo(std::cout);
+      std::cout << "# dry run: about 16 bytes per pixel per frame plus 8 per pixel per phase; nothing computed\n";
+      return EXIT_OK;
+    }
+    std::vector<Image> frames = read_movie(input);
+    require_movie(frames, 1, "phasemap " + input);
+    if (pixel_A > 0)
+      for (auto& f : frames)
+        f.pixel_size_A = pixel_A;
+    if (!(frames[0].pixel_size_A > 0))
+      fail(input, ": no pixel size in the TIFF; give --pixel-size (e.g. 0.1A)");
+    rec.add("pixel_size_A", frames[0].pixel_size_A, "Å");
+    rec.add("frames", double(frames.size()));
+    FrameTimes times;
+    if (fps > 0 || vm.count("fps"))
+      times = frame_times_from_fps(frames.size(), fps);
+    else if (!times_csv.empty())
+      times = read_frame_times_csv(times_csv, frames.size());
+    if (!common.quiet)
+      rec.echo(std::cout);
+    const int shown = png_frame >= 0 ? png_frame : int(frames.size()) - 1;
+    if (shown >= int(frames.size()))
+      fail("--png-frame ", shown, " is out of range: the input has ", frames.size(), " frames (0-based)");
+
+    ProgressBar bar(common.quiet);
+    auto progress = bar.callback();
+    std::ostringstream csv;
+    csv << "# epitem phasemap " << input << ": projected areas in nm², centroids in nm from the top-left "
+           "corner (x right, y down)\nframe,time_s";
+    for (const auto& p : phases)
+      csv << ",area_" << p.name << "_nm2";
+    for (const auto& p : phases)
+      csv << ",centroid_x_" << p.name << "_nm,centroid_y_" << p.name << "_nm";
+    csv << "\n" << std::setprecision(6);
+    std::vector<std::vector<double>> area(phases.size());
+    std::vector<double> time_axis, track_x, track_y;
+    PhaseMapFrame shown_map;
+    for (size_t f = 0; f < frames.size(); ++f) {
+      PhaseMapFrame m = phase_map(frames[f], phases, spec);
+      double t = times.time_s.empty() ? double(f) : times.time_s[f];
+      time_axis.push_back(t);
+      csv << f << ",";
+      if (!times.time_s.empty())
+        csv << t;
+      for (size_t p = 0; p < phases.size(); ++p) {
+        csv << "," << m.area_nm2[p];
+        area[p].push_back(m.area_nm2[p]);
+      }
+      for (size_t p = 0; p < phases.size(); ++p) {
+        csv << ",";
+        if (std::isfinite(m.centroid_x_nm[p]))
+          csv << m.centroid_x_nm[p];
+        csv << ",";
+        if (std::isfinite(m.centroid_y_nm[p]))
+          csv << m.centroid_y_nm[p];
+      }
+      csv << "\n";
+      track_x.push_back(m.centroid_x_nm[size_t(tracked)]);
+      track_y.push_back(m.centroid_y_nm[size_t(tracked)]);
+      if (int(f) == shown)
+        shown_map = std::move(m);
+      if (progress)
+        progress(f + 1, frames.size(), "phase maps");
+    }
+    bar.finish();
+    const std::vector<std::string> inputs = {input, times_csv};
+    write_text_file(out, csv.str(), inputs);
+    rec.add_output(out);
+    for (size_t p = 0; p < phases.size(); ++p) {
+      rec.result("area_" + phases[p].name + "_nm2_first", area[p].front());
+      rec.result("area_" + phases[p].name + "_nm2_last", area[p].back());
+      rec.result("threshold_" + phases[p].name, shown_map.threshold[p]);
+    }
+    if (!maps_path.empty()) {
+      std::vector<Image> pages;
+      for (size_t p = 0; p < phases.size(); ++p) {
+        pages.push_back(shown_map.amplitude[p]);
+        pages.push_back(shown_map.filtered[p]);
+      }
+      write_tiff(maps_path, pages, rec.to_json().dump(0));
+      rec.add_output(maps_path);
+    }
+    if (!png.empty()) {
+      const Image& frame = frames[size_t(shown)];
+      const int zoom = std::max(1, 400 / std::max(frame.nx, frame.ny));  // small frames: enlarge
+      Canvas overlay = upscale(phase_overlay(frame, shown_map, phases), zoom);
+      const double px_nm = frame.pixel_size_A / 10 / zoom;  // nm per PNG pixel
+      // Trajectory of the tracked phase's centroid (white line, dot at the shown frame).
+      for (size_t f = 1; f < track_x.size(); ++f)
+        if (std::isfinite(track_x[f - 1]) && std::isfinite(track_x[f]))
+          overlay.draw_line(track_x[f - 1] / px_nm, track_y[f - 1] / px_nm, track_x[f] / px_nm, track_y[f] / px_nm,
+                            colors::white, 2);
+      if (std::isfinite(track_x[size_t(shown)]))
+        overlay.fill_circle(track_x[size_t(shown)] / px_nm, track_y[size_t(shown)] / px_nm, 4, colors::white);
+      const int scale = std::max(1, overlay.width() / 400);
+      int y = 4;
+      for (size_t p = 0; p < phases.size(); ++p, y += 14 * scale) {
+        std::ostringstream l;
+        l << phases[p].name << ": " << std::setprecision(4) << shown_map.area_nm2[p] << " nm2";
+        overlay.draw_label(4, y, l.str(), phases[p].color, scale);
+      }
+      double bar_nm = std::pow(10.0, std::floor(std::log10(overlay.width() * px_nm / 4)));
+      std::ostringstream bl;
+      bl << bar_nm << " nm";
+      overlay.draw_scale_bar(1.0 / px_nm, bar_nm, bl.str());
+      Canvas sheet = overlay;
+      if (frames.size() > 1) {
+        std::vector<PlotSeries> series;
+        for (size_t p = 0; p < phases.size(); ++p) {
+          PlotSeries s;
+          s.x = time_axis;
+          s.y = area[p];
+          s.color = phases[p].color;
+          s.label = phases[p].name;
+          series.push_back(s);
+        }
+        Canvas plot = line_plot(series, "projected area per frame", times.time_s.empty() ? "frame" : "time (s)",
+                                "area (nm2)", 640, 400);
+        sheet = Canvas(overlay.width() + plot.width(), std::max(overlay.height(), plot.height()), colors::white);
+        sheet.paste(overlay, 0, 0);
+        sheet.paste(plot, overlay.width(), 0);
+      }
+      write_png(sheet, png);
+      rec.add_output(png);
+    }
+    rec.write_sidecar(out);
+    if (!common.quiet) {
+      for (size_t p = 0; p < phases.size(); ++p)
+        std::cout << "# " << phases[p].name << ": area " << std::setprecision(5) << area[p].front() << " nm² (frame 0)"
+                  << (frames.size() > 1 ? " → " + std::to_string(area[p].back()) + " nm² (last frame)" : "")
+                  << ", threshold " << shown_map.threshold[p] << "\n";
+      std::cout << "# wrote " << out << " and " << sidecar_path(out) << "\n";
+    }
+    return EXIT_OK;
+  });
+}
+
+}  // namespace
+
+EPITEM_COMMAND(phasemap, 81, "phase regions from Bragg-filtered fringes: areas, trajectory, overlay",
+               phasemap_main);
+
+}  // namespace epitem::cli

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `epitem flow` / `epitem phasemap` on tests/data/movie4.tif (8-bit ImageJ stack, 0.5 Å/px; see
+# tests/data/README.md): a good run writes CSV + sidecar + PNG with the known drift and particle
+# speed; bad input (one frame, mixed frame sizes, no pixel size, bad options) exits 1 or 2 with
+# one stderr line and creates no output. Args: $1 = epitem binary, $2 = source dir.
+set -u
+EPITEM=$(realpath "$1")
+SRC=$(realpath "$2")
+DATA=$SRC/tests/data
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+
+expect() {
+  local code=$1 what=$2
+  shift 3
+  rm -rf "$TMP/run" && mkdir "$TMP/run"
+  (cd "$TMP/run" && "$EPITEM" "$@" >"$TMP/stdout" 2>"$TMP/stderr")
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$TMP/stderr")
+  if [ "$rc" -ne "$code" ]; then
+    echo "FAIL [$what]: exit $rc, expected $code: $(cat "$TMP/stderr")"
+    failures=$((failures + 1))
+  elif [ "$lines" -ne 1 ]; then
+    echo "FAIL [$what]: expected one stderr line, got $lines:"
+    cat "$TMP/stderr"
+    failures=$((failures + 1))
+  elif [ -n "$(ls -A "$TMP/run")" ]; then
+    echo "FAIL [$what]: output created: $(ls -A "$TMP/run")"
+    failures=$((failures + 1))
+  else
+    echo "ok   [$what]: $(cat "$TMP/stderr")"
+  fi
+}
+
+mkdir "$TMP/mixed" "$TMP/nocal" "$TMP/empty"
+cp "$DATA/single.tif" "$TMP/mixed/frame_1.tif"
+cp "$DATA/nocal.tif" "$TMP/mixed/frame_2.tif"
+cp "$DATA/nocal.tif" "$TMP/nocal/f1.tif"
+cp "$DATA/nocal.tif" "$TMP/nocal/f2.tif"
+printf "not a tiff" > "$TMP/fake.tif"
+PARTICLE="particle=0.2196,-0.1814;-0.2005,-0.2387"
+
+expect 1 "flow one-frame movie" -- flow "$DATA/single.tif" --fps 10 --out flow.csv
+expect 1 "flow frames of different sizes" -- flow "$TMP/mixed" --fps 10 --out flow.csv
+expect 1 "flow no pixel size" -- flow "$TMP/nocal" --fps 10 --out flow.csv --png flow.png
+expect 1 "flow missing movie" -- flow "$TMP/none.tif" --fps 10 --out flow.csv
+expect 1 "flow empty folder" -- flow "$TMP/empty" --fps 10 --out flow.csv
+expect 1 "flow not a TIFF" -- flow "$TMP/fake.tif" --fps 10 --out flow.csv
+expect 1 "flow bad ramp" -- flow "$DATA/movie4.tif" --fps 10 --ramp 400C --out flow.csv
+expect 1 "flow ROI outside" -- flow "$DATA/movie4.tif" --fps 10 --roi 100,100,64,64 --out flow.csv
+expect 1 "flow zero fps" -- flow "$DATA/movie4.tif" --fps 0 --out flow.csv
+expect 2 "flow no time base" -- flow "$DATA/movie4.tif" --out flow.csv
+expect 2 "flow no output" -- flow "$DATA/movie4.tif" --fps 10
+expect 2 "flow bin width without covariate" -- flow "$DATA/movie4.tif" --fps 10 --bin-width 5 --out flow.csv
+expect 1 "phasemap no pixel size" -- phasemap "$DATA/nocal.tif" --phase "$PARTICLE" --out a.csv
+expect 1 "phasemap beyond Nyquist" -- phasemap "$DATA/movie4.tif" --phase "p=2.2,0" --out a.csv
+expect 1 "phasemap bad phase" -- phasemap "$DATA/movie4.tif" --phase "p=0.2" --out a.csv
+expect 2 "phasemap no phase" -- phasemap "$DATA/movie4.tif" --out a.csv
+expect 2 "phasemap unknown track" -- phasemap "$DATA/movie4.tif" --phase "$PARTICLE" --track x --out a.csv
+
+# Good runs: known drift (+1 px = 0.5 Å per frame along x) and particle speed (√2 px/frame·0.5 Å·10/s).
+"$EPITEM" flow "$DATA/movie4.tif" --fps 10 --ramp 400:10/s --covariate temperature_C --bin-width 1 \
+  --out "$TMP/flow.csv" --png "$TMP/flow.png" --field "$TMP/speed.tif" -q 2>"$TMP/stderr" \
+  || { echo "FAIL [flow good run]: $(cat "$TMP/stderr")"; failures=$((failures + 1)); }
+for f in flow.csv flow.json flow_bins.csv flow.png speed.tif; do
+  [ -s "$TMP/$f" ] || { echo "FAIL [flow good run]: $f missing"; failures=$((failures + 1)); }
+done
+if [ -s "$TMP/flow.csv" ]; then
+  # Last pair: cumulative drift 3 px = 1.5 Å (±0.1), 99th-percentile speed ≈ 7.07 Å/s (±10 %).
+  awk -F, '/^2,/ { if ($5 < 1.4 || $5 > 1.6 || $10 < 6.4 || $10 > 7.8) { print "bad row: " $0; exit 1 } }' \
+    "$TMP/flow.csv" && echo "ok   [flow good run: drift and speed]" \
+    || { echo "FAIL [flow good run: drift and speed]"; failures=$((failures + 1)); }
+fi
+"$EPITEM" phasemap "$DATA/movie4.tif" --phase "$PARTICLE" --fps 10 --out "$TMP/areas.csv" \
+  --png "$TMP/overlay.png" -q 2>"$TMP/stderr" \
+  || { echo "FAIL [phasemap good run]: $(cat "$TMP/stderr")"; failures=$((failures + 1)); }
+for f in areas.csv areas.json overlay.png; do
+  [ -s "$TMP/$f" ] || { echo "FAIL [phasemap good run]: $f missing"; failures=$((failures + 1)); }
+done
+[ "$(head -c 4 "$TMP/overlay.png" | od -An -c | tr -d ' ')" = "211PNG" ] \
+  || { echo "FAIL [phasemap good run]: overlay is not a PNG"; failures=$((failures + 1)); }
+
+echo "$failures failure(s)"
+[ "$failures" -eq 0 ]
