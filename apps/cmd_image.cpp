@@ -1,5 +1,6 @@
 // `epitem image exit.tif`: images an existing exit wave (2-page float32 TIFF, real/imag) through
 // the objective lens, partial coherence and detector; defocus and illumination-tilt series.
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -16,21 +17,34 @@
 namespace epitem::cli {
 namespace {
 
-// The beam energy from the exit wave's JSON sidecar ("energy_eV": number), if there is one.
-bool energy_from_sidecar(const std::string& tif, double& energy_eV, std::string& source) {
-  const std::string json = sidecar_path(tif);
-  std::ifstream in(json);
+std::string read_sidecar(const std::string& tif) {
+  std::ifstream in(sidecar_path(tif));
   if (!in)
-    return false;
+    return "";
   std::stringstream ss;
   ss << in.rdbuf();
+  return ss.str();
+}
+
+// The beam energy from the exit wave's JSON sidecar ("energy_eV": number), if there is one.
+bool energy_from_sidecar(const std::string& json, double& energy_eV) {
   std::smatch m;
-  const std::string text = ss.str();
-  if (!std::regex_search(text, m, std::regex("\"energy_eV\"\\s*:\\s*([-+0-9.eE]+)")))
+  if (!std::regex_search(json, m, std::regex("\"energy_eV\"\\s*:\\s*([-+0-9.eE]+)")))
     return false;
   energy_eV = std::stod(m[1].str());
-  source = json;
   return true;
+}
+
+// The saved thicknesses of a multislice thickness series ("saved_thicknesses_A": [...]).
+std::vector<double> thicknesses_from_sidecar(const std::string& json) {
+  std::smatch m;
+  std::vector<double> t;
+  if (!std::regex_search(json, m, std::regex("\"saved_thicknesses_A\"\\s*:\\s*\\[([^\\]]*)\\]")))
+    return t;
+  std::stringstream ss(m[1].str());
+  for (std::string item; std::getline(ss, item, ',');)
+    t.push_back(std::stod(item));
+  return t;
 }
 
 int image_main(int argc, char** argv) {
@@ -66,57 +80,75 @@ int image_main(int argc, char** argv) {
 
     double energy_eV = 200 * units::keV;
     std::string energy_source = "default 200 kV";
+    const std::string sidecar = read_sidecar(in_path);
     if (get_quantity(vm, "energy", Dimension::Energy, energy_eV))
       energy_source = "--energy";
-    else if (energy_from_sidecar(in_path, energy_eV, energy_source))
-      energy_source = "sidecar " + energy_source;
+    else if (energy_from_sidecar(sidecar, energy_eV))
+      energy_source = "sidecar " + sidecar_path(in_path);
     double sampling_A = 0;
     get_quantity(vm, "sampling", Dimension::Length, sampling_A);
 
-    const Wave exit = wave_from_pages(read_tiff(in_path), energy_eV, sampling_A, in_path);
+    const std::vector<Wave> waves = waves_from_pages(read_tiff(in_path), energy_eV, sampling_A, in_path);
+    std::vector<double> thicknesses = thicknesses_from_sidecar(sidecar);
+    if (thicknesses.size() != waves.size())
+      thicknesses.assign(waves.size(), -1.0);  // unknown: pages are labelled by index only
+    const Grid& grid = waves.front().grid;
     const ImagingSetup setup = resolve_imaging_options(vm, energy_eV);
 
     RunRecord record("image");
     record.add("exit_wave", in_path);
     record.add("energy_eV", energy_eV, "eV");
     record.add("energy_source", energy_source);
-    record.add("grid", std::to_string(exit.grid.nx) + "x" + std::to_string(exit.grid.ny) + " at " +
-                           std::to_string(exit.grid.sampling_x_A()) + " A");
-    record_imaging(record, setup, exit.grid);
-    const std::size_t n_pages = setup.defocus_series_A.size() * setup.tilts_mrad.size();
+    record.add("grid", std::to_string(grid.nx) + "x" + std::to_string(grid.ny) + " at " +
+                           std::to_string(grid.sampling_x_A()) + " A");
+    record.add("exit_waves", Json(int(waves.size())));
+    if (waves.size() > 1)
+      record.add("thicknesses_A", Json(thicknesses));
+    record_imaging(record, setup, grid);
+    const std::size_t n_pages =
+        waves.size() * setup.defocus_series_A.size() * setup.tilts_mrad.size();
     if (!common.quiet || common.dry_run)
       record.echo(std::cout);
     if (common.dry_run) {
-      std::cout << "# memory estimate: " << format_bytes(imaging_memory_bytes(exit.grid, n_pages))
+      std::cout << "# memory estimate: " << format_bytes(imaging_memory_bytes(grid, n_pages))
                 << " for " << n_pages << " page(s)\n";
       return EXIT_OK;
     }
-    check_lens_against_grid(setup.lens, exit.grid, warn_to_stderr());
+    check_lens_against_grid(setup.lens, grid, warn_to_stderr());
 
     ProgressBar bar(common.quiet);
     ProgressFn progress = bar.callback();
-    ImageFormer former(exit);
     std::vector<ImagingPage> pages;
+    long ffts = 0;
+    const auto t0 = std::chrono::steady_clock::now();
     const double az = setup.tilt_azimuth_deg * units::deg_to_rad;
-    for (double tilt : setup.tilts_mrad)
-      for (double df : setup.defocus_series_A) {
-        Lens lens = setup.lens;
-        lens.aberrations.defocus_A = df;
-        ImagingPage page;
-        page.defocus_A = df;
-        page.tilt_x_mrad = tilt * std::cos(az);
-        page.tilt_y_mrad = tilt * std::sin(az);
-        page.image = former.intensity(lens, setup.coherence, page.tilt_x_mrad, page.tilt_y_mrad);
-        pages.push_back(std::move(page));
-        if (progress)
-          progress(pages.size(), n_pages, "imaging");
-      }
+    for (std::size_t w = 0; w < waves.size(); ++w) {
+      ImageFormer former(waves[w]);
+      for (double tilt : setup.tilts_mrad)
+        for (double df : setup.defocus_series_A) {
+          Lens lens = setup.lens;
+          lens.aberrations.defocus_A = df;
+          ImagingPage page;
+          page.thickness_A = waves.size() > 1 ? thicknesses[w] : -1;
+          page.defocus_A = df;
+          page.tilt_x_mrad = tilt * std::cos(az);
+          page.tilt_y_mrad = tilt * std::sin(az);
+          page.image = former.intensity(lens, setup.coherence, page.tilt_x_mrad, page.tilt_y_mrad);
+          pages.push_back(std::move(page));
+          if (progress)
+            progress(pages.size(), n_pages, "imaging");
+        }
+      ffts += former.fft_count();
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bar.finish();
-    record.result("ffts", Json(former.fft_count()));
+    record.result("ffts", Json(ffts));
     write_imaging_outputs(std::move(pages), setup, record, out_path, png_path, {in_path});
+    record.result("imaging_seconds", seconds);
+    record.write_sidecar(out_path);
     if (!common.quiet)
       std::cout << "# wrote " << out_path << (png_path.empty() ? "" : " and " + png_path) << " ("
-                << n_pages << " page(s), " << former.fft_count() << " FFTs)\n";
+                << n_pages << " page(s), " << ffts << " FFTs, " << seconds << " s)\n";
     return EXIT_OK;
   });
 }

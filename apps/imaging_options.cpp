@@ -359,7 +359,6 @@ void write_imaging_outputs(std::vector<ImagingPage> pages, const ImagingSetup& s
                   (p / cols) * (tiles[0].height() + gap));
     write_png(sheet, png_path);
   }
-  record.write_sidecar(out_path);
 }
 
 double imaging_memory_bytes(const Grid& grid, std::size_t n_pages) {

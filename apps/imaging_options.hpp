@@ -40,8 +40,10 @@ struct ImagingPage {
   double defocus_A = 0, tilt_x_mrad = 0, tilt_y_mrad = 0;
 };
 
-/// Applies the detector to each page (noise seeded per page) and writes the TIFF stack, the
-/// sidecar (with the page table) and, if png_path is set, a labelled contact sheet.
+/// Applies the detector to each page (noise seeded per page), records the page table and
+/// writes the TIFF stack (the record so far as its description) and, if png_path is set, a
+/// labelled contact sheet. The caller then adds timings and writes the sidecar, so a seeded
+/// run reproduces the TIFF bit for bit.
 void write_imaging_outputs(std::vector<ImagingPage> pages, const ImagingSetup& setup,
                            RunRecord& record, const std::string& out_path,
                            const std::string& png_path, const std::vector<std::string>& inputs);

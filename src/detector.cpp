@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "epitem/error.hpp"
+#include "epitem/fft.hpp"
 #include "epitem/units.hpp"
-#include "fft_plan.hpp"
 
 namespace epitem {
 
@@ -182,12 +182,12 @@ Image apply_detector(const Image& in, const DetectorSpec& spec, int page) {
     out.pixels = in.pixels;
   } else {
     // One Fourier pass: blur and MTF are products on the spectrum, resampling crops or pads it.
-    detail::FftPlan2D fin(nx, ny);
+    const Fft2D fin(nx, ny, 0, FftRigor::Estimate);
     AlignedVector<cfloat> a(in.size());
     for (std::size_t i = 0; i < in.size(); ++i)
       a[i] = in.pixels[i];
     fin.forward(a.data());
-    detail::FftPlan2D fout(mx, my);
+    const Fft2D fout(mx, my, 0, FftRigor::Estimate);
     AlignedVector<cfloat> b(std::size_t(mx) * std::size_t(my), cfloat(0));
     const double dx = std::cos(spec.drift_angle_deg * units::deg_to_rad) * spec.drift_A;
     const double dy = std::sin(spec.drift_angle_deg * units::deg_to_rad) * spec.drift_A;
@@ -210,7 +210,7 @@ Image apply_detector(const Image& in, const DetectorSpec& spec, int page) {
             a[std::size_t(iy) * std::size_t(nx) + std::size_t(ix)] * float(f);
       }
     }
-    fout.inverse(b.data());
+    fout.inverse(b.data(), false);
     const float norm = 1.0f / float(in.size());
     for (std::size_t i = 0; i < out.size(); ++i)
       out.pixels[i] = b[i].real() * norm;

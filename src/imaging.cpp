@@ -8,7 +8,6 @@
 
 #include "epitem/error.hpp"
 #include "epitem/units.hpp"
-#include "fft_plan.hpp"
 
 namespace epitem {
 
@@ -150,26 +149,20 @@ void gauss_hermite(int n, std::vector<double>& nodes, std::vector<double>& weigh
   }
 }
 
-struct ImageFormer::Plan {
-  detail::FftPlan2D fft;
-  Plan(int nx, int ny) : fft(nx, ny) {}
-};
-
 ImageFormer::ImageFormer(const Wave& exit_wave)
-    : grid_(exit_wave.grid), energy_eV_(exit_wave.energy_eV) {
+    : grid_(exit_wave.grid), energy_eV_(exit_wave.energy_eV), threads_(default_thread_count()) {
   if (grid_.nx < 1 || grid_.ny < 1 || exit_wave.psi.size() != grid_.size())
     fail("image formation: exit wave grid ", grid_.nx, "x", grid_.ny,
          " does not match its data size ", exit_wave.psi.size());
   if (!(energy_eV_ > 0))
     fail("image formation: exit wave energy must be > 0 eV, got ", energy_eV_);
-  plan_ = std::make_unique<Plan>(grid_.nx, grid_.ny);
+  fft_ = Fft2D(grid_.nx, grid_.ny, threads_);
+  fft_.prepare();
   spectrum_ = exit_wave.psi;
   work_.resize(grid_.size());
-  plan_->fft.forward(spectrum_.data());
+  fft_.forward(spectrum_.data());
   ++fft_count_;
 }
-
-ImageFormer::~ImageFormer() = default;
 
 void ImageFormer::add_node(const Lens& lens, double defocus_shift_A, double bx, double by,
                            double weight, bool envelopes, const std::vector<unsigned char>& pass,
@@ -182,27 +175,31 @@ void ImageFormer::add_node(const Lens& lens, double defocus_shift_A, double bx, 
   const AberrationPolynomial chi(ab, lam);
   const double chi_beta = chi.chi(bx, by);
   const Envelope envelope(lens, chi, lam, bx, by);
-  const int nx = grid_.nx, ny = grid_.ny;
-  for (int iy = 0; iy < ny; ++iy) {
-    const double ky = grid_.ky_invA(iy);
-    for (int ix = 0; ix < nx; ++ix) {
-      const double kx = grid_.kx_invA(ix);
-      const double qx = kx + bx, qy = ky + by;
-      const std::size_t i = std::size_t(iy) * std::size_t(nx) + std::size_t(ix);
-      if ((k_ap2 >= 0 && qx * qx + qy * qy > k_ap2) || (!pass.empty() && !pass[i])) {
-        work_[i] = 0;
-        continue;
+  const int nx = grid_.nx;
+  parallel_for(std::size_t(grid_.ny), threads_, [&](std::size_t y0, std::size_t y1) {
+    for (std::size_t iy = y0; iy < y1; ++iy) {
+      const double ky = grid_.ky_invA(int(iy));
+      for (int ix = 0; ix < nx; ++ix) {
+        const double kx = grid_.kx_invA(ix);
+        const double qx = kx + bx, qy = ky + by;
+        const std::size_t i = iy * std::size_t(nx) + std::size_t(ix);
+        if ((k_ap2 >= 0 && qx * qx + qy * qy > k_ap2) || (!pass.empty() && !pass[i])) {
+          work_[i] = 0;
+          continue;
+        }
+        const double phase = chi.chi(qx, qy) - chi_beta;
+        const double amp = envelopes ? envelope(chi, qx, qy) : 1;
+        work_[i] = spectrum_[i] * cfloat(float(amp * std::cos(phase)), float(-amp * std::sin(phase)));
       }
-      const double phase = chi.chi(qx, qy) - chi_beta;
-      const double amp = envelopes ? envelope(chi, qx, qy) : 1;
-      work_[i] = spectrum_[i] * cfloat(float(amp * std::cos(phase)), float(-amp * std::sin(phase)));
     }
-  }
-  plan_->fft.inverse(work_.data());
+  });
+  fft_.inverse(work_.data(), false);
   ++fft_count_;
   const double norm = weight / (double(grid_.size()) * double(grid_.size()));
-  for (std::size_t i = 0; i < acc.size(); ++i)
-    acc[i] += norm * double(std::norm(work_[i]));
+  parallel_for(acc.size(), threads_, [&](std::size_t i0, std::size_t i1) {
+    for (std::size_t i = i0; i < i1; ++i)
+      acc[i] += norm * double(std::norm(work_[i]));
+  });
 }
 
 Image ImageFormer::intensity(const Lens& lens, const CoherenceSpec& coherence, double tilt_x_mrad,
@@ -296,7 +293,7 @@ Wave ImageFormer::image_wave(const Lens& lens) {
       const double chi = poly.chi(kx, ky);
       out.psi[i] = spectrum_[i] * cfloat(float(std::cos(chi)), float(-std::sin(chi)));
     }
-  plan_->fft.inverse(out.psi.data());
+  fft_.inverse(out.psi.data(), false);
   ++fft_count_;
   const float norm = 1.0f / float(grid_.size());
   for (auto& v : out.psi)
@@ -358,29 +355,36 @@ Image ImageAverage::mean() const {
   return out;
 }
 
-Wave wave_from_pages(const std::vector<Image>& pages, double energy_eV, double sampling_A,
-                     const std::string& what) {
-  if (pages.size() != 2)
-    fail(what, ": an exit wave TIFF has 2 float32 pages (real, imaginary), this one has ",
-         pages.size(), " (write it with 'epitem multislice --out exit.tif')");
-  const Image& re = pages[0];
-  const Image& im = pages[1];
-  if (re.nx != im.nx || re.ny != im.ny)
-    fail(what, ": real page is ", re.nx, "x", re.ny, " but imaginary page is ", im.nx, "x", im.ny);
-  for (int p = 0; p < 2; ++p)
-    for (std::size_t i = 0; i < pages[std::size_t(p)].size(); ++i)
-      if (!std::isfinite(pages[std::size_t(p)].pixels[i]))
-        fail(what, ": ", p == 0 ? "real" : "imaginary", " page has a non-finite value at pixel (",
-             i % std::size_t(re.nx), ", ", i / std::size_t(re.nx),
+std::vector<Wave> waves_from_pages(const std::vector<Image>& pages, double energy_eV,
+                                   double sampling_A, const std::string& what) {
+  if (pages.empty() || pages.size() % 2 != 0)
+    fail(what, ": an exit wave TIFF holds pairs of float32 pages (real, imaginary), one pair per "
+         "thickness; this one has ", pages.size(), " (write it with 'epitem multislice --out exit.tif')");
+  const Image& first = pages[0];
+  for (std::size_t p = 0; p < pages.size(); ++p) {
+    const Image& page = pages[p];
+    const char* part = p % 2 == 0 ? "real" : "imaginary";
+    if (page.nx != first.nx || page.ny != first.ny)
+      fail(what, ": page ", p, " (", part, ") is ", page.nx, "x", page.ny, " but page 0 is ",
+           first.nx, "x", first.ny);
+    for (std::size_t i = 0; i < page.size(); ++i)
+      if (!std::isfinite(page.pixels[i]))
+        fail(what, ": page ", p, " (", part, ") has a non-finite value at pixel (",
+             i % std::size_t(page.nx), ", ", i / std::size_t(page.nx),
              "): the exit wave is broken (rerun the multislice with a finer slicing or sampling)");
-  const double dx = sampling_A > 0 ? sampling_A : re.pixel_size_A;
+  }
+  const double dx = sampling_A > 0 ? sampling_A : first.pixel_size_A;
   if (!(dx > 0))
     fail(what, ": pixel size unknown (no calibration in the TIFF): give --sampling, e.g. 0.05A");
-  Grid g{re.nx, re.ny, dx * re.nx, dx * re.ny};
-  Wave w(g, energy_eV);
-  for (std::size_t i = 0; i < w.psi.size(); ++i)
-    w.psi[i] = cfloat(re.pixels[i], im.pixels[i]);
-  return w;
+  const Grid g{first.nx, first.ny, dx * first.nx, dx * first.ny};
+  std::vector<Wave> waves;
+  for (std::size_t p = 0; p < pages.size(); p += 2) {
+    Wave w(g, energy_eV);
+    for (std::size_t i = 0; i < w.psi.size(); ++i)
+      w.psi[i] = cfloat(pages[p].pixels[i], pages[p + 1].pixels[i]);
+    waves.push_back(std::move(w));
+  }
+  return waves;
 }
 
 }  // namespace epitem

@@ -449,8 +449,10 @@ std::vector<double> RadialProfiler::profile(const Image& frame) const {
   return sum;
 }
 
-Image RadialProfiler::subtract_profile(const Image& frame) const {
+Image RadialProfiler::subtract_profile(const Image& frame, std::vector<double>* profile_out) const {
   std::vector<double> p = profile(frame);
+  if (profile_out)
+    *profile_out = p;
   // Empty bins take the nearest filled value so interpolation never meets NaN.
   double last = 0;
   bool any = false;

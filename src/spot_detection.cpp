@@ -270,9 +270,14 @@ std::vector<DetectedSpot> SpotDetector::detect(const Image& frame) const {
       continue;
     std::nth_element(good_noise.begin(), good_noise.begin() + std::ptrdiff_t(good_noise.size() / 2), good_noise.end());
     const double fallback = good_noise[good_noise.size() / 2];
+    // Noise-free (simulated) frames: float32 round-off of the Laplacian, ~1e-6 of the data
+    // scale, must not count as signal.
+    double data_scale = 0;
+    for (float v : binned)
+      data_scale = std::max(data_scale, double(std::abs(v)));
+    const double floor_noise = 1e-5 * data_scale;
     for (size_t t = 0; t < noise.size(); ++t)
-      if (noise[t] < 0)
-        noise[t] = fallback;
+      noise[t] = std::max(noise[t] < 0 ? fallback : noise[t], floor_noise);
     const float* R = response.data();
     for (int y = 1; y < by - 1; ++y)
       for (int x = 1; x < bx - 1; ++x) {
@@ -312,7 +317,7 @@ std::vector<DetectedSpot> SpotDetector::detect(const Image& frame) const {
         spot.y_px = (y + dy) * b + 0.5 * (b - 1);
         spot.sigma_px = sigmas_[s];
         spot.response = peak;
-        spot.snr = n > 0 ? peak / n : std::numeric_limits<double>::infinity();
+        spot.snr = peak / n;  // n > 0: the floor is positive whenever a response is
         candidates.push_back(spot);
       }
   }

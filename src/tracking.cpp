@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "epitem/error.hpp"
+#include "epitem/plot.hpp"
 #include "epitem/units.hpp"
 
 namespace epitem {
@@ -245,6 +246,100 @@ std::vector<LifespanBin> summarise_lifespans(const std::vector<Track>& tracks, d
     out.push_back(b);
   }
   return out;
+}
+
+Canvas lifespan_scatter(const std::vector<Track>& tracks, const std::vector<double>& time_s,
+                        const std::string& x_label, int width, int height) {
+  Canvas c(width, height, colors::white);
+  const int left = 70, right = 150, top = 40, bottom = 50;
+  const int pw = width - left - right, ph = height - top - bottom;
+  auto x_of = [&](const Track& t) {
+    if (std::isfinite(t.covariate_mean))
+      return t.covariate_mean;
+    return t.first_frame < int(time_s.size()) ? time_s[size_t(t.first_frame)] : double(t.first_frame);
+  };
+  double x0 = 0, x1 = 1, y0 = 0, y1 = 1, life_max = 0;
+  bool first = true;
+  for (const Track& t : tracks) {
+    double x = x_of(t), y = 10 * t.g_invA;  // 1/nm reads better on the axis
+    if (first) {
+      x0 = x1 = x;
+      y0 = y1 = y;
+      first = false;
+    }
+    x0 = std::min(x0, x);
+    x1 = std::max(x1, x);
+    y0 = std::min(y0, y);
+    y1 = std::max(y1, y);
+    life_max = std::max(life_max, t.lifespan_s);
+  }
+  if (x1 - x0 < 1e-12) {
+    x0 -= 1;
+    x1 += 1;
+  }
+  if (y1 - y0 < 1e-12) {
+    y0 -= 1;
+    y1 += 1;
+  }
+  const double ypad = 0.05 * (y1 - y0), xpad = 0.03 * (x1 - x0);
+  y0 -= ypad;
+  y1 += ypad;
+  x0 -= xpad;
+  x1 += xpad;
+  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * pw; };
+  auto py = [&](double y) { return top + ph - (y - y0) / (y1 - y0) * ph; };
+  c.draw_line(left, top + ph, left + pw, top + ph, colors::black);
+  c.draw_line(left, top, left, top + ph, colors::black);
+  char buf[32];
+  for (double t : nice_ticks(x0, x1, 6)) {
+    c.draw_line(px(t), top + ph, px(t), top + ph + 5, colors::black);
+    std::snprintf(buf, sizeof buf, "%g", t);
+    c.draw_text(int(px(t)) - 3 * int(std::string(buf).size()), top + ph + 10, buf, colors::black);
+  }
+  for (double t : nice_ticks(y0, y1, 6)) {
+    c.draw_line(left - 5, py(t), left, py(t), colors::black);
+    std::snprintf(buf, sizeof buf, "%g", t);
+    c.draw_text(left - 10 - 6 * int(std::string(buf).size()), int(py(t)) - 4, buf, colors::black);
+  }
+  c.draw_text(left + pw / 2 - 3 * int(x_label.size()), height - 20, x_label, colors::black);
+  c.draw_text(8, top - 25, "|g| (1/nm)", colors::black);
+  c.draw_text(left, 8, "spot lifespans: colour and size = lifespan", colors::black, 1);
+  // Longest-lived last, so they stay visible on top.
+  std::vector<const Track*> order;
+  for (const Track& t : tracks)
+    order.push_back(&t);
+  std::sort(order.begin(), order.end(), [](const Track* a, const Track* b) { return a->lifespan_s < b->lifespan_s; });
+  for (const Track* t : order) {
+    double f = life_max > 0 ? t->lifespan_s / life_max : 1.0;
+    c.fill_circle(px(x_of(*t)), py(10 * t->g_invA), 2 + 7 * std::sqrt(f), colormap(f), 0.8);
+  }
+  // Reference spacings of the indexed phases as labelled ticks on the right.
+  std::map<std::string, std::pair<double, int>> refs;  // label → (Σ|g|, n)
+  for (const Track& t : tracks)
+    if (t.label.status == LabelStatus::Indexed) {
+      auto& r = refs[t.label.phase + " " + t.label.hkl];
+      r.first += 10 * t.g_invA;
+      ++r.second;
+    }
+  std::vector<std::pair<int, std::string>> ticks;
+  for (const auto& [label, r] : refs)
+    ticks.emplace_back(int(py(r.first / r.second)), label);
+  std::sort(ticks.begin(), ticks.end());
+  int last_y = -100;
+  for (const auto& [yy, label] : ticks) {
+    if (yy - last_y < 10)
+      continue;  // labels closer than a text line would overlap
+    last_y = yy;
+    c.draw_line(left + pw, yy, left + pw + 6, yy, colors::gray);
+    c.draw_text(left + pw + 8, yy - 4, label, colors::black);
+  }
+  // Colour bar of the lifespan.
+  const int bx = left + pw + 8, by = height - bottom - 12;
+  for (int i = 0; i < 100; ++i)
+    c.fill_rect(bx + i, by, 1, 8, colormap(i / 99.0));
+  std::snprintf(buf, sizeof buf, "0 - %.3g s", life_max);
+  c.draw_text(bx, by + 12, buf, colors::black);
+  return c;
 }
 
 std::string tracks_csv(const std::vector<Track>& tracks) {

@@ -332,17 +332,22 @@ TEST_CASE("bad input: aperture beyond the band limit warns; exit-wave pages chec
 
   Image re(8, 8, 1.f), im(8, 8, 0.f);
   re.pixel_size_A = 0.1;
-  CHECK_THROWS_WITH(wave_from_pages({re}, 200e3, 0, "exit.tif"), Catch::Contains("this one has 1"));
-  CHECK_THROWS_WITH(wave_from_pages({re, im, im}, 200e3, 0, "exit.tif"),
-                    Catch::Contains("2 float32 pages"));
+  CHECK_THROWS_WITH(waves_from_pages({re}, 200e3, 0, "exit.tif"), Catch::Contains("this one has 1"));
+  CHECK_THROWS_WITH(waves_from_pages({re, im, im}, 200e3, 0, "exit.tif"),
+                    Catch::Contains("pairs of float32 pages"));
+  CHECK_THROWS_WITH(waves_from_pages({}, 200e3, 0, "exit.tif"), Catch::Contains("this one has 0"));
   im.at(3, 5) = std::nanf("");
-  CHECK_THROWS_WITH(wave_from_pages({re, im}, 200e3, 0, "exit.tif"),
-                    Catch::Contains("imaginary page has a non-finite value at pixel (3, 5)"));
+  CHECK_THROWS_WITH(waves_from_pages({re, im}, 200e3, 0, "exit.tif"),
+                    Catch::Contains("page 1 (imaginary) has a non-finite value at pixel (3, 5)"));
   im.at(3, 5) = 0;
-  const Wave w = wave_from_pages({re, im}, 200e3, 0, "exit.tif");
-  CHECK(w.grid.extent_x_A == Approx(0.8));
+  const auto waves = waves_from_pages({re, im, re, im}, 200e3, 0, "exit.tif");
+  REQUIRE(waves.size() == 2);  // a thickness series: one (real, imag) pair per thickness
+  CHECK(waves[1].grid.extent_x_A == Approx(0.8));
+  CHECK(waves[1].psi[9] == cfloat(1.f, 0.f));
+  CHECK_THROWS_WITH(waves_from_pages({re, Image(4, 8)}, 200e3, 0, "exit.tif"),
+                    Catch::Contains("page 1 (imaginary) is 4x8"));
   re.pixel_size_A = 0;
-  CHECK_THROWS_WITH(wave_from_pages({re, im}, 200e3, 0, "exit.tif"), Catch::Contains("--sampling"));
+  CHECK_THROWS_WITH(waves_from_pages({re, im}, 200e3, 0, "exit.tif"), Catch::Contains("--sampling"));
   CoherenceSpec c;
   c.defocus_nodes = -1;
   CHECK_THROWS_AS(c.validate(), Error);

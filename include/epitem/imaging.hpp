@@ -2,10 +2,10 @@
 // partial coherence either as quasi-coherent envelopes on the wave spectrum or by explicit
 // Gauss–Hermite integration of intensities over defocus and illumination tilt (Kirkland §3.3).
 #pragma once
-#include <memory>
 #include <string>
 #include <vector>
 
+#include "epitem/fft.hpp"
 #include "epitem/image.hpp"
 #include "epitem/optics.hpp"
 #include "epitem/progress.hpp"
@@ -56,9 +56,6 @@ void gauss_hermite(int n, std::vector<double>& nodes, std::vector<double>& weigh
 class ImageFormer {
 public:
   explicit ImageFormer(const Wave& exit_wave);
-  ~ImageFormer();
-  ImageFormer(const ImageFormer&) = delete;
-  ImageFormer& operator=(const ImageFormer&) = delete;
 
   /// Image intensity |ψ_i|² (1 = vacuum) on the exit wave's grid. An illumination tilt
   /// (mrad) images a fixed exit wave with χ(k+β) − χ(β) and the aperture at k+β: the
@@ -72,11 +69,11 @@ public:
   const Grid& grid() const { return grid_; }
 
 private:
-  struct Plan;
   Grid grid_;
   double energy_eV_;
   AlignedVector<cfloat> spectrum_, work_;
-  std::unique_ptr<Plan> plan_;
+  Fft2D fft_;
+  int threads_;
   long fft_count_ = 0;
   void add_node(const Lens& lens, double defocus_shift_A, double bx_invA, double by_invA,
                 double weight, bool envelopes, const std::vector<unsigned char>& pass,
@@ -104,9 +101,10 @@ private:
   int count_ = 0;
 };
 
-/// Float32 exit-wave TIFF pages (real, imaginary) → Wave. Throws Error on a page count other
-/// than 2, different page sizes, NaN/Inf, or an unknown pixel size (give sampling_A > 0 then).
-Wave wave_from_pages(const std::vector<Image>& pages, double energy_eV, double sampling_A,
-                     const std::string& what);
+/// Float32 exit-wave TIFF pages → one Wave per (real, imaginary) pair of pages (as written by
+/// `epitem multislice`: one pair per saved thickness). Throws Error on an odd or zero page
+/// count, different page sizes, NaN/Inf, or an unknown pixel size (give sampling_A > 0 then).
+std::vector<Wave> waves_from_pages(const std::vector<Image>& pages, double energy_eV,
+                                   double sampling_A, const std::string& what);
 
 }  // namespace epitem

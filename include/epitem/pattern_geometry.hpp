@@ -122,8 +122,9 @@ public:
   /// Mean intensity per bin (NaN where no unmasked pixel falls).
   std::vector<double> profile(const Image& frame) const;
   /// The frame minus its own azimuthal mean (linearly interpolated in radius): removes rings
-  /// and diffuse background so only spots remain. Masked pixels become 0.
-  Image subtract_profile(const Image& frame) const;
+  /// and diffuse background so only spots remain. Masked pixels become 0. The profile used is
+  /// stored in *profile_out when given.
+  Image subtract_profile(const Image& frame, std::vector<double>* profile_out = nullptr) const;
   /// Bin centres [px of corrected radius].
   const std::vector<double>& radius_px() const { return radius_px_; }
   double bin_px() const { return bin_px_; }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "epitem/pattern_geometry.hpp"
+#include "epitem/png.hpp"
 
 namespace epitem {
 
@@ -90,6 +91,11 @@ struct LifespanBin {
 /// Without a covariate (NaN) every track falls in one bin. bin_width ≤ 0 → one bin.
 std::vector<LifespanBin> summarise_lifespans(const std::vector<Track>& tracks,
                                              double bin_width, double covariate_origin = 0);
+
+/// Fig. 3n-style scatter: x = covariate_mean (or the birth time when there is no covariate),
+/// y = |g| [1/nm]; marker colour and area grow with the lifespan; phase names at the right edge.
+Canvas lifespan_scatter(const std::vector<Track>& tracks, const std::vector<double>& time_s,
+                        const std::string& x_label, int width = 800, int height = 560);
 
 /// CSV writers (fixed formats, header line with units in the column names).
 std::string tracks_csv(const std::vector<Track>& tracks);

@@ -59,7 +59,7 @@ grep -q '"coherence_model": "envelope"' "$DIR/good_img.json" \
 S=(--sampling 0.5A --aperture 10mrad)  # aperture inside the 4x4 grid's band limit
 expect 1 "this one has 1" -- image "$DIR/one.tif" "${S[@]}" --out "$DIR/x.tif"
 expect 1 "this one has 3" -- image "$DIR/three.tif" "${S[@]}" --out "$DIR/x.tif"
-expect 1 "imaginary page has a non-finite value" -- image "$DIR/nan.tif" "${S[@]}" --out "$DIR/x.tif"
+expect 1 "page 1 (imaginary) has a non-finite value" -- image "$DIR/nan.tif" "${S[@]}" --out "$DIR/x.tif"
 expect 1 "focal spread must be" -- image "$DIR/good.tif" "${S[@]}" --focal-spread -20A \
   --focal-spread-kind sigma --out "$DIR/x.tif"
 expect 2 "focal-spread-kind" -- image "$DIR/good.tif" "${S[@]}" --focal-spread 20A --out "$DIR/x.tif"
@@ -95,6 +95,25 @@ grep -q '"page": 2' "$DIR/a/noisy.json" || { echo "FAIL: series sidecar lacks pa
 # epitem ctf: Scherzer focus at 200 kV, Cs 1 mm has its first CTF zero at sqrt(2*df/(Cs*lambda^2)).
 "$EPITEM" ctf --cs 1mm --quiet | grep -q "first CTF zero 0.4416" \
   || { echo "FAIL: epitem ctf first zero"; fails=$((fails + 1)); }
+
+# epitem hrtem on a tiny model (two atoms in an 8 Å box): a 2-thickness x 2-defocus stack.
+cat > "$DIR/tiny.xyz" <<'XYZ'
+2
+Lattice="8 0 0 0 8 0 0 0 4" Properties=species:S:1:pos:R:3 pbc="T T F"
+Fe 2.0 2.0 1.0
+O 5.0 5.5 3.0
+XYZ
+"$EPITEM" hrtem "$DIR/tiny.xyz" --sampling 0.25A --thickness-series 2A --defocus-series 0,60nm \
+  --out "$DIR/tiny.tif" --png "$DIR/tiny.png" --quiet 2>/dev/null \
+  || { echo "FAIL: hrtem on a tiny model"; fails=$((fails + 1)); }
+[ -f "$DIR/tiny.png" ] && grep -q '"page": 3' "$DIR/tiny.json" && grep -q '"thickness_A": 2' "$DIR/tiny.json" \
+  || { echo "FAIL: hrtem stack should have 4 pages (2 thicknesses x 2 defocus)"; fails=$((fails + 1)); }
+"$EPITEM" hrtem --help | grep -q "coherence" \
+  || { echo "FAIL: hrtem --help lacks the coherence models"; fails=$((fails + 1)); }
+expect 2 "not both" -- hrtem "$DIR/tiny.xyz" --preset nife-fe3o4 --out "$DIR/y.tif"
+expect 1 "not found" -- hrtem "$DIR/missing.xyz" --out "$DIR/y.tif"
+expect 1 "dose must be > 0" -- hrtem "$DIR/tiny.xyz" --sampling 0.25A --dose 0 --out "$DIR/y.tif"
+[ -e "$DIR/y.tif" ] && { echo "FAIL: a failed hrtem run left $DIR/y.tif"; fails=$((fails + 1)); }
 
 [ $fails -eq 0 ] && echo "imaging_errors: all passed"
 exit $fails

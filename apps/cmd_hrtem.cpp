@@ -1,5 +1,7 @@
 // `epitem hrtem MODEL`: multislice + imaging in one run (the README's main job). Frozen-phonon
 // images are averaged as intensities; thickness, defocus and tilt series go to one TIFF stack.
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -9,6 +11,7 @@
 #include "cli.hpp"
 #include "epitem/error.hpp"
 #include "epitem/imaging.hpp"
+#include "epitem/interface.hpp"
 #include "epitem/multislice.hpp"
 #include "epitem/output.hpp"
 #include "epitem/structure_io.hpp"
@@ -22,12 +25,18 @@ int hrtem_main(int argc, char** argv) {
   return run_guarded("hrtem", [&]() -> int {
     const std::string usage =
         "usage: epitem hrtem MODEL.xyz [multislice, lens, coherence, detector, series options] "
-        "--out image.tif [--png image.png]\n\n"
-        "Runs the multislice (physics.md §5) and images every exit wave (§6) in one go.\n\n" +
+        "--out image.tif [--png image.png]\n"
+        "       epitem hrtem --preset nife-fe3o4 [options]   (also: epitem hrtem with no arguments)\n\n"
+        "Runs the multislice (physics.md §5) and images every exit wave (§6) in one go. The preset\n"
+        "builds the NiFe/Fe3O4 interface (epitem interface --preset nife-fe3o4) and writes\n"
+        "nife_fe3o4_hrtem.tif/.png/.json; default lens: 200 kV, Cs 1.0 mm, Cc 1.1 mm, dE 0.8 eV\n"
+        "FWHM, convergence 0.2 mrad, Scherzer defocus (typical 200 kV high-resolution pole piece\n"
+        "values, JEM-F200-like; not a manufacturer specification).\n\n" +
         std::string(IMAGING_CONVENTIONS);
     po::options_description io("Input and output");
     io.add_options()
       ("model", po::value<std::string>(), "atomic model (extended XYZ; positional)")
+      ("preset", po::value<std::string>(), "build a named interface model instead: nife-fe3o4")
       ("out,o", po::value<std::string>(), "output float32 TIFF (one page per series value)")
       ("png", po::value<std::string>(), "PNG preview (auto contrast, scale bar)");
     po::options_description ms("Multislice");
@@ -46,15 +55,35 @@ int hrtem_main(int argc, char** argv) {
     CommonOptions common;
     if (!parse_command_line(argc, argv, usage, io, pos, vm, common))
       return EXIT_OK;
-    if (!vm.count("model"))
-      throw po::error("missing the model (epitem hrtem model.xyz --out image.tif)");
-    if (!vm.count("out"))
+    if (vm.count("model") && vm.count("preset"))
+      throw po::error("give either a model file or --preset, not both");
+    // Neither a model nor a preset (e.g. no arguments at all): the README's main job.
+    const std::string preset = vm.count("preset") ? vm["preset"].as<std::string>()
+                               : vm.count("model") ? "" : "nife-fe3o4";
+    std::string model_path, out_path, png_path;
+    AtomicModel model;
+    std::vector<std::string> inputs;
+    if (!preset.empty()) {
+      const std::string& name = preset;
+      const InterfaceResult built = build_interface(preset_interface(name));
+      model = built.model;
+      model_path = "preset " + name;
+      std::string stem = name;
+      std::replace(stem.begin(), stem.end(), '-', '_');
+      out_path = stem + "_hrtem.tif";
+      png_path = stem + "_hrtem.png";
+    } else {
+      model_path = vm["model"].as<std::string>();
+      require_readable(model_path, "model");
+      model = read_model(model_path);
+      inputs.push_back(model_path);
+    }
+    if (vm.count("out"))
+      out_path = vm["out"].as<std::string>();
+    if (vm.count("png"))
+      png_path = vm["png"].as<std::string>();
+    if (out_path.empty())
       throw po::error("missing --out image.tif");
-    const std::string model_path = vm["model"].as<std::string>();
-    const std::string out_path = vm["out"].as<std::string>();
-    const std::string png_path = vm.count("png") ? vm["png"].as<std::string>() : "";
-    require_readable(model_path, "model");
-    const AtomicModel model = read_model(model_path);
 
     MultisliceSpec spec;
     get_quantity(vm, "energy", Dimension::Energy, spec.energy_eV);
@@ -104,6 +133,7 @@ int hrtem_main(int argc, char** argv) {
     std::vector<double> thicknesses;
     double imaging_seconds = 0, multislice_seconds = 0;
     long ffts = 0;
+    Json multislice_report;
     for (std::size_t it = 0; it < setup.tilts_mrad.size(); ++it) {
       MultisliceSpec s = spec;
       s.beam_tilt_x_mrad = setup.tilts_mrad[it] * std::cos(az);
@@ -131,7 +161,7 @@ int hrtem_main(int argc, char** argv) {
       const MultisliceReport rep = run_multislice(model, s, on_exit, step, warn_to_stderr());
       multislice_seconds += rep.total_seconds - rep.callback_seconds;
       if (it == 0)
-        record.result("multislice", rep.to_json());
+        multislice_report = rep.to_json();
     }
     bar.finish();
 
@@ -148,10 +178,12 @@ int hrtem_main(int argc, char** argv) {
           pages.push_back(std::move(page));
         }
     record.result("phonon_images_averaged", Json(averages.begin()->second.count()));
+    record.result("imaging_ffts", Json(ffts));
+    write_imaging_outputs(std::move(pages), setup, record, out_path, png_path, inputs);
+    record.result("multislice", multislice_report);
     record.result("multislice_seconds", multislice_seconds);
     record.result("imaging_seconds", imaging_seconds);
-    record.result("imaging_ffts", Json(ffts));
-    write_imaging_outputs(std::move(pages), setup, record, out_path, png_path, {model_path});
+    record.write_sidecar(out_path);
     if (!common.quiet)
       std::cout << "# wrote " << out_path << (png_path.empty() ? "" : " and " + png_path) << " ("
                 << n_pages << " page(s)); multislice " << multislice_seconds << " s, imaging "
