@@ -409,10 +409,9 @@ TEST_CASE("end to end: simulated NiFe/Fe3O4 HRTEM image → FFT → index → th
   INFO(o.describe("Fe3O4", "NiFe"));
   CHECK(is_family(o.plane_a, 1, 1, 1));
   CHECK((o.plane_a - o.plane_b).norm() < 1e-9);
-  // Model rows are +y downward, the FFT's y is up: the model's CCW tilt reads clockwise.
-  // 0.6°, not the issue's 0.3°: on this 62 Å preset box the measured rotation is 4.55-4.66°
-  // (run-to-run spread from FFTW plan choice); the NiFe cap's broad 111 peak lies a few
-  // reciprocal pixels from Fe3O4 peaks. Open question, reported; synthetic and SAED inputs
-  // above meet 0.3°.
-  CHECK(std::abs(o.relative_rotation_deg) == Approx(4.2).margin(0.6));
+  CHECK(o.from_spots);
+  // |rotation|: the sign depends on whether the simulated raster's rows run up or down.
+  // 0.3° (the issue's): measured 4.29° at 450-540 px samplings of the box; the single Fe3O4 111
+  // spot (13 reciprocal pixels out) alone is 0.4° off, the |g|²-weighted 111+333 orders are not.
+  CHECK(std::abs(o.relative_rotation_deg) == Approx(4.2).margin(0.3));
 }

@@ -131,7 +131,8 @@ struct OrientationRelationship {
   double plane_angle_deg = 0;   ///< angle between their normals
   /// Rotation of phase b relative to a about the beam (CCW positive, screen frame) [deg]:
   /// the signed angle from g(plane_a) to g(plane_b), from the measured spots of both planes
-  /// when they were seen (from_spots), else from the fitted orientations.
+  /// (every order n·h seen, weighted by |g|²) when they were seen (from_spots), else from the
+  /// fitted orientations.
   double relative_rotation_deg = 0;
   double fitted_rotation_deg = 0;  ///< the same from the two fitted orientations
   bool from_spots = false;
