@@ -60,7 +60,7 @@ int hrtem_main(int argc, char** argv) {
     // Neither a model nor a preset (e.g. no arguments at all): the README's main job.
     const std::string preset = vm.count("preset") ? vm["preset"].as<std::string>()
                                : vm.count("model") ? "" : "nife-fe3o4";
-    std::string model_path, out_path, png_path;
+    std::string model_path, out_path, png_path, preset_summary;
     AtomicModel model;
     std::vector<std::string> inputs;
     if (!preset.empty()) {
@@ -68,6 +68,11 @@ int hrtem_main(int argc, char** argv) {
       const InterfaceResult built = build_interface(preset_interface(name));
       model = built.model;
       model_path = "preset " + name;
+      preset_summary = "substrate " + std::to_string(built.report.n_substrate) + " atoms (" +
+                       model.phase_names.at(0) + "), overlayer " +
+                       std::to_string(built.report.n_overlayer) + " atoms (" +
+                       model.phase_names.at(1) + ") tilted " +
+                       std::to_string(built.report.tilt_deg) + " deg about the beam";
       std::string stem = name;
       std::replace(stem.begin(), stem.end(), '-', '_');
       out_path = stem + "_hrtem.tif";
@@ -104,6 +109,8 @@ int hrtem_main(int argc, char** argv) {
     RunRecord record("hrtem");
     record.add("model", model_path);
     record.add("atoms", Json(int(model.atoms.size())));
+    if (!preset_summary.empty())
+      record.add("preset_model", preset_summary);
     record.add("energy_eV", spec.energy_eV, "eV");
     record.add("grid", std::to_string(grid.nx) + "x" + std::to_string(grid.ny) + " at " +
                            std::to_string(grid.sampling_x_A()) + " A");

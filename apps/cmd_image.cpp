@@ -52,8 +52,8 @@ int image_main(int argc, char** argv) {
     const std::string usage =
         "usage: epitem image EXIT.tif [lens, coherence, detector, series options] --out image.tif "
         "[--png image.png]\n\n"
-        "Images an exit wave (float32 TIFF with 2 pages, real and imaginary, as written by "
-        "'epitem multislice').\n\n" +
+        "Images an exit wave: a float32 TIFF of (real, imaginary) page pairs, one pair per saved\n"
+        "thickness, as written by 'epitem multislice' (a thickness series gives one image each).\n\n" +
         std::string(IMAGING_CONVENTIONS);
     po::options_description opts("Input and output");
     opts.add_options()

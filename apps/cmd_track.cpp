@@ -548,7 +548,7 @@ int track_main(int argc, char** argv) {
         } catch (const Error& e) {
           if (centre == "ring" || ring_radius > 0)
             throw;
-          warn(std::string("no ring for the ellipse fit (") + e.what() + "); distortion not measured");
+          warn(std::string("distortion not measured: ") + e.what());
         }
       } else if (centre == "ring") {
         fail(movie_path, ": --centre ring but no ring found in the radial profile; give --ring-radius R (px)");
