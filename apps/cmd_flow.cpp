@@ -237,17 +237,25 @@ int flow_main(int argc, char** argv) {
     std::vector<FlowPair> pairs = analyze_flow(frames, times, spec, mask, want_maps ? &maps : nullptr, bar.callback());
     bar.finish();
 
+    int noisy = 0;
+    for (const FlowPair& p : pairs)
+      noisy += spec.remove_drift && p.static_fraction < 0.5;
+    if (noisy > 0)
+      warn_to_stderr()(std::to_string(noisy) + " of " + std::to_string(pairs.size()) +
+                       " frame pairs have noise-dominated flow (static_fraction < 0.5 in the CSV): drift taken from "
+                       "registration and speeds inflated by noise; try --smooth 2 or 3, or --bin 2");
+    rec.result("noise_dominated_pairs", double(noisy));
     std::ostringstream csv;
     csv << "# epitem flow " << movie_path << ": speeds in Å/s, drift cumulative since frame 0 in Å\n";
     csv << "frame,time_s,dt_s," << (times.covariate.empty() ? "covariate" : times.covariate_name)
-        << ",drift_x_A,drift_y_A,mean_A_per_s,median_A_per_s,p90_A_per_s,p99_A_per_s,pixels\n";
+        << ",drift_x_A,drift_y_A,static_fraction,mean_A_per_s,median_A_per_s,p90_A_per_s,p99_A_per_s,pixels\n";
     csv << std::setprecision(6);
     double sum_mean = 0;
     for (const FlowPair& p : pairs) {
       csv << p.frame << "," << p.time_s << "," << p.dt_s << ",";
       if (std::isfinite(p.covariate))
         csv << p.covariate;
-      csv << "," << p.drift_x_A << "," << p.drift_y_A << "," << p.speed_A_per_s.mean << "," << p.speed_A_per_s.median
+      csv << "," << p.drift_x_A << "," << p.drift_y_A << "," << p.static_fraction << "," << p.speed_A_per_s.mean << "," << p.speed_A_per_s.median
           << "," << p.speed_A_per_s.p90 << "," << p.speed_A_per_s.p99 << "," << p.speed_A_per_s.pixels << "\n";
       sum_mean += p.speed_A_per_s.mean;
     }

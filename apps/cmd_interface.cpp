@@ -15,6 +15,7 @@
 #include "epitem/output.hpp"
 #include "epitem/png.hpp"
 #include "epitem/structure_io.hpp"
+#include "epitem/units.hpp"
 
 namespace epitem::cli {
 
@@ -193,6 +194,7 @@ int interface_main(int argc, char** argv) {
       ("tilt-axis", po::value<std::string>(), "x | y | z (beam, default) | box vector a,b,c")
       ("box", po::value<std::string>(), "box AxBxC [Å] (60x60x40A, 6x6x4nm)")
       ("keep-box", po::bool_switch(), "do not round the box to the substrate repeat (seam instead)")
+      ("no-strain", po::bool_switch(), "do not strain an untilted slab overlayer to the box (seam instead)")
       ("substrate-thickness", po::value<std::string>(), "substrate thickness along the normal [Å]")
       ("vacuum", po::value<std::string>(), "vacuum margin at each end of the normal axis [Å] (3A)")
       ("shape", po::value<std::string>(), "overlayer shape: slab | cap | wulff")
@@ -272,6 +274,8 @@ int interface_main(int argc, char** argv) {
       spec.box_A = parse_box(vm["box"].as<std::string>());
     if (vm["keep-box"].as<bool>())
       spec.round_box_to_substrate = false;
+    if (vm["no-strain"].as<bool>())
+      spec.strain_slab_to_box = false;
     get_quantity(vm, "substrate-thickness", Dimension::Length, spec.substrate_thickness_A);
     get_quantity(vm, "vacuum", Dimension::Length, spec.vacuum_A);
     if (vm.count("shape")) {
@@ -326,10 +330,22 @@ int interface_main(int argc, char** argv) {
     }
     rec.add("ledge_height_layers", double(spec.ledge_height_layers));
     rec.add("terrace_width_A", spec.terrace_width_A, "Å");
-    rec.add("seed", double(spec.seed));
+    rec.add("seed", std::to_string(spec.seed));
     rec.add("cutoff_scale", spec.cutoff_scale);
-    const double density = double(spec.substrate.sites.size()) / spec.substrate.lattice.volume_A3();
-    const double est_atoms = spec.box_A.prod() * density;
+    // Estimate: substrate slab plus overlayer slab or half-sphere, at bulk densities.
+    const auto density = [](const Crystal& c) {
+      double n = 0;
+      for (const Site& site : c.sites)
+        n += site.occupancy;
+      return n / c.lattice.volume_A3();
+    };
+    const int na = spec.view == InterfaceView::EdgeOn ? 1 : 2;
+    const double area = spec.box_A.prod() / spec.box_A[na];
+    const double ov_volume = spec.shape == OverlayerShape::Slab
+                                 ? area * spec.overlayer_thickness_A
+                                 : 2.0 / 3.0 * PI * std::pow(spec.particle_radius_A, 3);
+    const double est_atoms = area * spec.substrate_thickness_A * density(spec.substrate) +
+                             ov_volume * density(spec.overlayer);
     if (common.dry_run) {
       rec.echo(std::cout);
       std::cout << "# dry run: about " << std::lround(est_atoms) << " atoms, memory about "

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <complex>
 #include <limits>
 
 #include "epitem/error.hpp"
@@ -57,9 +56,10 @@ cv::Mat cross_spectrum(const cv::Mat& a_in, const cv::Mat& b_in) {
   return cross;
 }
 
-// Whole-pixel peak of the half-whitened correlation (|C|^½: sharper than plain correlation,
-// less noise-dominated than full phase correlation on lattice images).
-Shift integer_peak(const cv::Mat& cross) {
+// Peak of the half-whitened correlation (|C|^½: sharper than plain correlation, less noise-
+// dominated than full phase correlation on lattice images), sub-pixel by a 3-point parabola
+// along x and y through the peak (periodic neighbours).
+Shift correlation_peak(const cv::Mat& cross) {
   cv::Mat weighted(cross.size(), CV_32FC2), corr;
   for (int y = 0; y < cross.rows; ++y) {
     const auto* c = cross.ptr<cv::Vec2f>(y);
@@ -70,12 +70,20 @@ Shift integer_peak(const cv::Mat& cross) {
   cv::idft(weighted, corr, cv::DFT_REAL_OUTPUT);
   cv::Point peak;
   cv::minMaxLoc(corr, nullptr, nullptr, nullptr, &peak);
-  return {double(peak.x >= cross.cols / 2 ? peak.x - cross.cols : peak.x),
-          double(peak.y >= cross.rows / 2 ? peak.y - cross.rows : peak.y)};
+  const int nx = cross.cols, ny = cross.rows;
+  auto at = [&](int x, int y) { return double(corr.at<float>((y + ny) % ny, (x + nx) % nx)); };
+  auto vertex = [](double m, double c0, double p) {
+    double denom = m - 2 * c0 + p;
+    return denom < 0 ? std::clamp(0.5 * (m - p) / denom, -0.5, 0.5) : 0.0;
+  };
+  const double c0 = at(peak.x, peak.y);
+  double fx = vertex(at(peak.x - 1, peak.y), c0, at(peak.x + 1, peak.y));
+  double fy = vertex(at(peak.x, peak.y - 1), c0, at(peak.x, peak.y + 1));
+  return {(peak.x >= nx / 2 ? peak.x - nx : peak.x) + fx, (peak.y >= ny / 2 ? peak.y - ny : peak.y) + fy};
 }
 
-// Whole-pixel drift for frame pairs: binned to ≤ 1024 px (the flow absorbs the ±bin/2 error).
-Shift coarse_shift(const Image& reference, const Image& moving) {
+// Frame-pair registration, binned to ≤ 1024 px for speed.
+Shift registration_shift(const Image& reference, const Image& moving) {
   const int bin = std::max(1, (std::max(reference.nx, reference.ny) + 1023) / 1024);
   cv::Mat a = to_mat(reference), b = to_mat(moving);
   if (bin > 1) {
@@ -86,7 +94,7 @@ Shift coarse_shift(const Image& reference, const Image& moving) {
     a = sa;
     b = sb;
   }
-  Shift s = integer_peak(cross_spectrum(a, b));
+  Shift s = correlation_peak(cross_spectrum(a, b));
   return {s.dx_px * bin, s.dy_px * bin};
 }
 
@@ -96,39 +104,7 @@ Shift phase_correlation_shift(const Image& reference, const Image& moving) {
   if (reference.nx != moving.nx || reference.ny != moving.ny)
     fail("phase correlation: frames differ in size (", reference.nx, "x", reference.ny, " vs ", moving.nx, "x",
          moving.ny, ")");
-  const int nx = reference.nx, ny = reference.ny;
-  const cv::Mat cross = cross_spectrum(to_mat(reference), to_mat(moving));
-  Shift s = integer_peak(cross);
-  double dx = s.dx_px, dy = s.dy_px;
-  // Sub-pixel refinement: weighted least-squares fit of the cross-spectrum phase slope,
-  // arg C(k) = −2π k·d, weights |C| (dominated by the lattice reflections).
-  for (int iter = 0; iter < 3; ++iter) {
-    double sxx = 0, sxy = 0, syy = 0, bx = 0, by = 0;
-    for (int y = 0; y < ny; ++y) {
-      double ky = double(y < (ny + 1) / 2 ? y : y - ny) / ny;
-      const auto* c = cross.ptr<cv::Vec2f>(y);
-      for (int x = 0; x < nx; ++x) {
-        double kx = double(x < (nx + 1) / 2 ? x : x - nx) / nx;
-        double w = std::hypot(c[x][0], c[x][1]);
-        if (w == 0 || (x == 0 && y == 0))
-          continue;
-        double residual = std::arg(std::complex<double>(c[x][0], c[x][1]) *
-                                   std::polar(1.0, 2 * M_PI * (kx * dx + ky * dy)));
-        sxx += w * kx * kx;
-        sxy += w * kx * ky;
-        syy += w * ky * ky;
-        bx += w * kx * residual;
-        by += w * ky * residual;
-      }
-    }
-    double det = sxx * syy - sxy * sxy;
-    if (!(det > 0))
-      break;
-    // residual ≈ −2π k·δ → δ = −(Σ w k kᵀ)⁻¹ Σ w k residual / 2π
-    dx -= (syy * bx - sxy * by) / det / (2 * M_PI);
-    dy -= (sxx * by - sxy * bx) / det / (2 * M_PI);
-  }
-  return {dx, dy};
+  return correlation_peak(cross_spectrum(to_mat(reference), to_mat(moving)));
 }
 
 IntensityMap movie_intensity_map(const std::vector<Image>& frames) {
@@ -165,19 +141,23 @@ FlowField dense_flow(const Image& prev, const Image& next, const FlowSpec& spec,
   field.vy_px.resize(n);
   cv::Mat a = prepare(prev, spec, map);
   cv::Mat b = prepare(next, spec, map);
-  // Drift in two steps. (1) Whole-frame registration (phase correlation, binned to ≤ 1024 px),
-  // applied as a whole-pixel shift only: a sub-pixel warp interpolates (OpenCV quantises to 1/32 px and blurs),
-  // which biased the residual by ~0.05 px in tests. (2) The sub-pixel remainder is the mode of
-  // the flow vectors (median, then mean shift in a 0.3 px window): the motion of the majority
-  // of the frame. Registration alone is pulled by whatever moves (a bright particle can
-  // dominate the cross-spectrum); the mode is not. Flow of a translation = that translation,
-  // so the remainder is subtracted from the field.
+  // Drift in two steps. (1) Whole-frame registration (phase correlation), applied to the
+  // frame as a whole-pixel shift only: a sub-pixel warp interpolates (OpenCV quantises to
+  // 1/32 px and blurs), which biased the result by ~0.05 px in tests; the fractional part is
+  // subtracted from the flow instead (flow of a translation = that translation).
+  // (2) Registration is pulled by whatever moves (a bright particle can dominate the cross-
+  // spectrum), so the drift is refined to the mode of the flow vectors (median, then mean shift
+  // in a 0.3 px window) — the motion of the static majority — when at least half of the
+  // vectors lie within 0.3 px of that mode. Otherwise the flow is noise-dominated (too little
+  // texture or too little smoothing) and the registration is kept.
   cv::Mat aligned = b;
+  Shift whole, registered;
   if (spec.remove_drift) {
-    field.drift = coarse_shift(prev, next);
-    if (field.drift.dx_px != 0 || field.drift.dy_px != 0) {
-      // aligned(x) = b(x + drift) (WARP_INVERSE_MAP: dst(x) = src(M·x)); integer: no interpolation.
-      cv::Mat m = (cv::Mat_<double>(2, 3) << 1, 0, field.drift.dx_px, 0, 1, field.drift.dy_px);
+    registered = registration_shift(prev, next);
+    whole = {std::round(registered.dx_px), std::round(registered.dy_px)};
+    if (whole.dx_px != 0 || whole.dy_px != 0) {
+      // aligned(x) = b(x + shift) (WARP_INVERSE_MAP: dst(x) = src(M·x)); integer: no interpolation.
+      cv::Mat m = (cv::Mat_<double>(2, 3) << 1, 0, whole.dx_px, 0, 1, whole.dy_px);
       cv::Mat shifted;
       cv::warpAffine(b, shifted, m, b.size(), cv::INTER_NEAREST | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
       aligned = shifted;
@@ -186,8 +166,7 @@ FlowField dense_flow(const Image& prev, const Image& next, const FlowSpec& spec,
   cv::Mat flow;
   cv::calcOpticalFlowFarneback(a, aligned, flow, spec.pyr_scale, spec.levels, spec.window_px, spec.iterations,
                                spec.poly_n, spec.poly_sigma, 0);
-  const double drift = std::max(std::abs(field.drift.dx_px), std::abs(field.drift.dy_px));
-  field.margin_px = int(std::ceil(drift)) + spec.window_px / 2 + 1;
+  field.margin_px = int(std::ceil(std::max(std::abs(whole.dx_px), std::abs(whole.dy_px)))) + spec.window_px / 2 + 1;
   const int margin = field.margin_px;
   std::vector<float> inner_x, inner_y;
   for (int y = 0; y < field.ny; ++y) {
@@ -202,29 +181,35 @@ FlowField dense_flow(const Image& prev, const Image& next, const FlowSpec& spec,
       }
     }
   }
-  if (spec.remove_drift && !inner_x.empty()) {
-    float mx = float(percentile(inner_x, 50)), my = float(percentile(inner_y, 50));
-    for (int iter = 0; iter < 10; ++iter) {
-      double sx = 0, sy = 0;
-      size_t count = 0;
-      for (size_t i = 0; i < inner_x.size(); ++i)
-        if (std::hypot(inner_x[i] - mx, inner_y[i] - my) < 0.3f) {
-          sx += inner_x[i];
-          sy += inner_y[i];
-          ++count;
-        }
-      if (count == 0)
-        break;
-      mx = float(sx / double(count));
-      my = float(sy / double(count));
-    }
-    for (size_t i = 0; i < n; ++i) {
-      field.vx_px[i] -= mx;
-      field.vy_px[i] -= my;
-    }
-    field.drift.dx_px += mx;
-    field.drift.dy_px += my;
+  if (!spec.remove_drift || inner_x.empty())
+    return field;
+  float mx = float(percentile(inner_x, 50)), my = float(percentile(inner_y, 50));
+  size_t count = 0;
+  for (int iter = 0; iter < 10; ++iter) {
+    double sx = 0, sy = 0;
+    count = 0;
+    for (size_t i = 0; i < inner_x.size(); ++i)
+      if (std::hypot(inner_x[i] - mx, inner_y[i] - my) < 0.3f) {
+        sx += inner_x[i];
+        sy += inner_y[i];
+        ++count;
+      }
+    if (count == 0)
+      break;
+    mx = float(sx / double(count));
+    my = float(sy / double(count));
   }
+  field.static_fraction = double(count) / double(inner_x.size());
+  field.drift_from_flow = field.static_fraction >= 0.5;
+  if (!field.drift_from_flow) {
+    mx = float(registered.dx_px - whole.dx_px);
+    my = float(registered.dy_px - whole.dy_px);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    field.vx_px[i] -= mx;
+    field.vy_px[i] -= my;
+  }
+  field.drift = {whole.dx_px + mx, whole.dy_px + my};
   return field;
 }
 
@@ -289,6 +274,7 @@ std::vector<FlowPair> analyze_flow(const std::vector<Image>& frames, const Frame
     drift_y += field.drift.dy_px * px_A;
     p.drift_x_A = drift_x;
     p.drift_y_A = drift_y;
+    p.static_fraction = field.static_fraction;
     const double to_A_per_s = px_A / p.dt_s;
     FlowStats s = flow_stats(field, mask);
     p.speed_A_per_s = {s.mean * to_A_per_s, s.median * to_A_per_s, s.p90 * to_A_per_s, s.p99 * to_A_per_s,

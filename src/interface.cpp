@@ -694,15 +694,24 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
       rep.boundary_notes.push_back(std::string("box ") + axis_name[a] +
                                    ": substrate not commensurate, seam at the boundary (overlaps removed)");
     }
-    if (spec.shape == OverlayerShape::Slab)
-      rep.boundary_notes.push_back(
-          std::string("overlayer slab crosses the ") + axis_name[a] + " boundary: " +
-          (spec.tilt_deg != 0 || ro.length_A == 0 || std::abs(mm.mismatch) > 1e-9
-               ? "incommensurate, seam at the boundary (overlaps removed, strain not applied)"
-               : "commensurate"));
-    else
+    if (spec.shape != OverlayerShape::Slab) {
       rep.boundary_notes.push_back(std::string("overlayer particle: vacuum to the ") + axis_name[a] +
                                    " boundaries");
+    } else if (spec.strain_slab_to_box && spec.tilt_deg == 0 && ro.length_A > 0) {
+      // Untilted slab: a homogeneous strain along this axis makes a whole number of
+      // overlayer repeats fit the box (reported), so the slab is periodic too.
+      const double n = std::max(1.0, std::round(box[a] / ro.length_A));
+      rep.overlayer_strain[a] = box[a] / (n * ro.length_A) - 1;
+      std::ostringstream note;
+      note << "overlayer slab strained by " << 100 * rep.overlayer_strain[a] << " % along "
+           << axis_name[a] << " to " << n << " repeats " << translation_str(ro.uvw)
+           << ": periodic, no seam";
+      rep.boundary_notes.push_back(note.str());
+    } else {
+      rep.boundary_notes.push_back(std::string("overlayer slab crosses the ") + axis_name[a] +
+                                   " boundary incommensurate (tilted or irrational row): seam, "
+                                   "overlaps across it removed");
+    }
   }
   rep.box_A = box;
   spec.box_A = box;
@@ -726,7 +735,8 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
   const Vec3 e_n = Vec3::Unit(ax.normal);
   const Vec3 o_sub = pivot - termination_offset_A(sub, spec.substrate_plane_hkl) * e_n;
   const Vec3 o_ov0 = pivot - termination_offset_A(ov, spec.overlayer_plane_hkl) * e_n;
-  const Vec3 o_ov = pivot + r_tilt * (o_ov0 - pivot);
+  const Mat3 strain = (Vec3::Ones() + rep.overlayer_strain).asDiagonal();
+  const Vec3 o_ov = pivot + strain * r_tilt * (o_ov0 - pivot);
   rep.substrate_origin_A = o_sub;
   rep.overlayer_origin_A = o_ov;
 
@@ -788,7 +798,7 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
       lo = lo.cwiseMax(shape.center_A + shape.extent_lo - Vec3::Constant(1e-6));
       hi = hi.cwiseMin(shape.center_A + shape.extent_hi + Vec3::Constant(1e-6));
     }
-    fill_crystal(ov, r_ov, o_ov, lo, hi, 1, rng,
+    fill_crystal(ov, strain * r_ov, o_ov, lo, hi, 1, rng,
                  [&](const Vec3& p) {
                    return p[ax.normal] > geo.height_A(p[ax.ledge]) && shape.inside(p, 0);
                  },

@@ -76,6 +76,7 @@ Json interface_report_json(const InterfaceSpec& spec, const InterfaceReport& rep
     mm.push(e);
   }
   j.set("mismatch", mm);
+  j.set("overlayer_strain_percent", vec_json(100 * rep.overlayer_strain));
   j.set("periodic_boundaries", Json(rep.boundary_notes));
   Json cut = Json::array();
   for (const PairCutoff& c : rep.cutoffs) {

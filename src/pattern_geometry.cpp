@@ -133,6 +133,7 @@ RingFit fit_ring(const Image& image, const DetectorMask& mask, double cx_px, dou
   for (int iter = 0; iter < std::max(1, spec.iterations); ++iter) {
     std::vector<Vec2> points;
     std::vector<double> prominence;
+    int unblocked = 0;
     for (int k = 0; k < spec.n_rays; ++k) {
       double t = 2 * PI * k / spec.n_rays;
       double ux = std::cos(t), uy = std::sin(t);
@@ -150,6 +151,7 @@ RingFit fit_ring(const Image& image, const DetectorMask& mask, double cx_px, dou
       }
       if (blocked || prof.size() < 5)
         continue;
+      ++unblocked;
       size_t imax = size_t(std::max_element(prof.begin(), prof.end()) - prof.begin());
       if (imax == 0 || imax + 1 == prof.size())
         continue;  // maximum at the window edge: the ring is not inside the window
@@ -198,8 +200,12 @@ RingFit fit_ring(const Image& image, const DetectorMask& mask, double cx_px, dou
       double d = std::hypot(dx, dy) - e.radius_along_px(dx, dy);
       ss += d * d;
     }
+    if (double(kept.size()) < spec.min_coverage * unblocked)
+      fail("ring fit: only ", kept.size(), " of ", unblocked, " unblocked rays agree on a ring near r = ",
+           radius_px, " px (need ", int(spec.min_coverage * 100), " %); this looks like spots, not a ring");
     fit.ellipse = e;
     fit.n_inliers = int(kept.size());
+    fit.n_rays_unblocked = unblocked;
     fit.rms_residual_px = std::sqrt(ss / double(kept.size()));
     fit.points_px = kept;
     current = e;
@@ -418,6 +424,14 @@ RadialProfiler::RadialProfiler(int nx, int ny, const PatternGeometry& geometry,
   for (int b : bin_of_pixel_)
     if (b >= 0)
       ++count_[size_t(b)];
+  bin_start_.assign(count_.size() + 1, 0);
+  for (size_t b = 0; b < count_.size(); ++b)
+    bin_start_[b + 1] = bin_start_[b] + count_[b];
+  pixels_by_bin_.assign(size_t(bin_start_.back()), 0);
+  std::vector<int> fill(bin_start_.begin(), bin_start_.end() - 1);
+  for (size_t i = 0; i < bin_of_pixel_.size(); ++i)
+    if (bin_of_pixel_[i] >= 0)
+      pixels_by_bin_[size_t(fill[size_t(bin_of_pixel_[i])]++)] = int(i);
   // Linear interpolation between bin centres (b + 0.5)·bin for subtract_profile.
   const int nb = int(count_.size());
   lower_bin_of_pixel_.assign(bin_of_pixel_.size(), 0);
@@ -449,10 +463,28 @@ std::vector<double> RadialProfiler::profile(const Image& frame) const {
   return sum;
 }
 
+std::vector<double> RadialProfiler::median_profile(const Image& frame) const {
+  if (frame.nx != nx_ || frame.ny != ny_)
+    fail("radial profile: frame is ", frame.nx, "×", frame.ny, " px, expected ", nx_, "×", ny_);
+  std::vector<double> med(count_.size(), std::numeric_limits<double>::quiet_NaN());
+  std::vector<float> values;
+  for (size_t b = 0; b < count_.size(); ++b) {
+    if (count_[b] == 0)
+      continue;
+    values.resize(size_t(count_[b]));
+    for (int k = 0; k < count_[b]; ++k)
+      values[size_t(k)] = frame.pixels[size_t(pixels_by_bin_[size_t(bin_start_[b] + k)])];
+    auto mid = values.begin() + std::ptrdiff_t(values.size() / 2);
+    std::nth_element(values.begin(), mid, values.end());
+    med[b] = *mid;
+  }
+  return med;
+}
+
 Image RadialProfiler::subtract_profile(const Image& frame, std::vector<double>* profile_out) const {
-  std::vector<double> p = profile(frame);
+  std::vector<double> p = median_profile(frame);
   if (profile_out)
-    *profile_out = p;
+    *profile_out = profile(frame);
   // Empty bins take the nearest filled value so interpolation never meets NaN.
   double last = 0;
   bool any = false;

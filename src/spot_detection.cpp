@@ -363,6 +363,10 @@ std::vector<DetectedSpot> SpotDetector::detect(const Image& frame) const {
       }
     s.intensity = sum - n_in * median_of(ring);
   }
+  // A maximum of −∇² with no excess counts over its surroundings is the flank of a dark
+  // feature (a ring minimum, a shadow edge), not a spot.
+  spots.erase(std::remove_if(spots.begin(), spots.end(), [](const DetectedSpot& s) { return !(s.intensity > 0); }),
+              spots.end());
   std::sort(spots.begin(), spots.end(), [](const DetectedSpot& a, const DetectedSpot& b) {
     return a.y_px != b.y_px ? a.y_px < b.y_px : a.x_px < b.x_px;
   });

@@ -408,3 +408,36 @@ TEST_CASE("bad interface input: one clear error each", "[interface]") {
   CHECK_THROWS_WITH(s.validate(), Contains("inside bulk NiFe"));
   CHECK_THROWS_WITH(preset_interface("nope"), Contains("nife-fe3o4"));
 }
+
+TEST_CASE("untilted slab overlayer: strained to the box, strain measured from the atoms", "[interface]") {
+  InterfaceSpec spec = preset_interface("nife-fe3o4");
+  spec.tilt_deg = 0;
+  spec.shape = OverlayerShape::Slab;
+  spec.overlayer_thickness_A = 15;
+  spec.ledge_height_layers = 0;
+  const InterfaceResult res = build_interface(spec);
+  // 61.698 Å box = 6 Fe3O4 repeats; NiFe ½[−1 1 −2] = 4.3507 Å → 14 repeats = 60.909 Å, so
+  // the slab is stretched by 61.698/60.909 − 1 = +1.2950 % along x (nothing along z: open).
+  const double a = spec.overlayer.lattice.a_A();
+  const double row = a * std::sqrt(6.0) / 2;
+  const double expect = res.report.box_A[0] / (14 * row) - 1;
+  CHECK(res.report.overlayer_strain[0] == Approx(expect).margin(1e-12));
+  CHECK(res.report.overlayer_strain[2] == 0);
+  CHECK(res.report.removed_boundary == 0);
+  CHECK(worst_cutoff_ratio(res.model, spec) >= 1.0);
+  // From the atoms: the largest x component of a NiFe nearest-neighbour vector is
+  // ½<110>·x̂ = 3a/(2√6) in the bulk, times (1 + strain) in the slab.
+  std::vector<Vec3> pos;
+  for (const Atom& at : res.model.atoms)
+    if (at.phase == 1)
+      pos.push_back(at.pos_A);
+  const NeighborGrid grid(pos, res.report.box_A, res.model.pbc, 2.8);
+  double max_dx = 0;
+  for (const Vec3& p : pos)
+    grid.visit(p, 2.8, [&](std::size_t, const Vec3& d, double r2) {
+      if (r2 > 2.3 * 2.3)
+        max_dx = std::max(max_dx, std::abs(d[0]));
+      return false;
+    });
+  CHECK(max_dx / (3 * a / (2 * std::sqrt(6.0))) - 1 == Approx(expect).margin(1e-9));
+}

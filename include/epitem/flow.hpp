@@ -36,8 +36,12 @@ Shift phase_correlation_shift(const Image& reference, const Image& moving);
 struct FlowField {
   int nx = 0, ny = 0;
   std::vector<float> vx_px, vy_px;  ///< [iy * nx + ix]
-  Shift drift;                      ///< translation removed before the flow
+  Shift drift;                      ///< translation removed (stage drift of this pair)
   int margin_px = 0;                ///< border excluded from statistics (warp + window edge)
+  /// Fraction of flow vectors within 0.3 px of the static mode (quality: ≥ 0.5 = a static
+  /// majority was found and set the drift; lower = noise-dominated flow, drift from registration).
+  double static_fraction = 0;
+  bool drift_from_flow = false;
   float magnitude(size_t i) const;
 };
 
@@ -66,6 +70,7 @@ struct FlowPair {
   double dt_s = 0;
   double covariate = 0;       ///< midpoint covariate (NaN if none)
   double drift_x_A = 0, drift_y_A = 0;  ///< cumulative stage drift since frame 0 [Å]
+  double static_fraction = 0;           ///< FlowField::static_fraction of this pair
   FlowStats speed_A_per_s;    ///< magnitude statistics converted to Å/s
 };
 

@@ -51,6 +51,9 @@ struct InterfaceSpec {
   /// keep it and accept a seam, reported).
   Vec3 box_A{60, 60, 40};
   bool round_box_to_substrate = true;
+  /// An untilted slab overlayer is strained along each periodic axis to a whole number of its
+  /// repeats (reported); otherwise (tilt, or false here) it gets a seam at the boundary.
+  bool strain_slab_to_box = true;
   double substrate_thickness_A = 25;  ///< along the interface normal, below the lowest terrace
   double vacuum_A = 3;                ///< empty margin at each end of the normal axis (≥ cutoffs)
 
@@ -116,6 +119,7 @@ struct InterfaceGeometry {
 struct InterfaceReport {
   Mat3 substrate_rotation = Mat3::Identity();  ///< crystal Cartesian → box frame
   Mat3 overlayer_rotation = Mat3::Identity();  ///< includes the tilt
+  Vec3 overlayer_strain = Vec3::Zero();        ///< homogeneous strain applied along box x, y, z
   Vec3 substrate_origin_A = Vec3::Zero(), overlayer_origin_A = Vec3::Zero();
   Vec3 overlayer_zone_uvw = Vec3::Zero();      ///< overlayer direction along +z (real indices)
   double tilt_deg = 0;

@@ -35,18 +35,23 @@ struct RingFitSpec {
   double half_width_px = 8;      ///< radial search window around the guess
   double smoothing_sigma_px = 1; ///< Gaussian blur before locating the ring maximum
   int iterations = 4;            ///< re-centre the rays on the new centre this many times
+  /// A ring must be seen on this fraction of the unblocked rays; spots alone (a spot pattern
+  /// without rings) reach far less and must not pass for a ring.
+  double min_coverage = 0.5;
 };
 
 struct RingFit {
   Ellipse ellipse;
   int n_rays_used = 0;           ///< rays not blocked by the mask and with a clear maximum
   int n_inliers = 0;             ///< points kept by the robust (3·MAD) residual cut
+  int n_rays_unblocked = 0;      ///< rays not crossing the mask
   double rms_residual_px = 0;    ///< radial RMS distance of the inliers from the ellipse
   std::vector<Vec2> points_px;   ///< the inlier ring points
 };
 
 /// Fits the ring near radius_px around the guessed centre. Rays crossing masked pixels (beam
-/// stop) are skipped. Throws Error when fewer than 12 rays see the ring.
+/// stop) are skipped. Throws Error when fewer than 12 rays, or less than min_coverage of the
+/// unblocked rays, see the ring.
 RingFit fit_ring(const Image& image, const DetectorMask& mask, double cx_px, double cy_px,
                  double radius_px, const RingFitSpec& spec = {});
 
@@ -121,9 +126,12 @@ public:
                  double bin_px = 1.0);
   /// Mean intensity per bin (NaN where no unmasked pixel falls).
   std::vector<double> profile(const Image& frame) const;
-  /// The frame minus its own azimuthal mean (linearly interpolated in radius): removes rings
-  /// and diffuse background so only spots remain. Masked pixels become 0. The profile used is
-  /// stored in *profile_out when given.
+  /// Median intensity per bin: the azimuthal background that spots (a few % of a bin's
+  /// pixels) do not pull up (NaN where no unmasked pixel falls).
+  std::vector<double> median_profile(const Image& frame) const;
+  /// The frame minus its own azimuthal median (linearly interpolated in radius): removes rings
+  /// and diffuse background so only spots remain. Masked pixels become 0. The mean profile()
+  /// is stored in *profile_out when given.
   Image subtract_profile(const Image& frame, std::vector<double>* profile_out = nullptr) const;
   /// Bin centres [px of corrected radius].
   const std::vector<double>& radius_px() const { return radius_px_; }
@@ -133,6 +141,8 @@ private:
   int nx_, ny_;
   double bin_px_;
   std::vector<int> bin_of_pixel_;  // −1 = masked
+  std::vector<int> pixels_by_bin_;       // pixel indices grouped by bin (counting sort)
+  std::vector<int> bin_start_;           // bin b owns pixels_by_bin_[bin_start_[b] .. bin_start_[b+1])
   std::vector<int> lower_bin_of_pixel_;  // interpolation between bin centres
   std::vector<float> upper_weight_of_pixel_;
   std::vector<int> count_;

@@ -52,7 +52,8 @@ struct DetectedSpot {
   double sigma_px = 0;        ///< σ of the strongest normalised response [full-res px]
   double response = 0;        ///< −σ²∇²G at the peak [image units]
   double snr = 0;             ///< response / robust noise of the response at that scale
-  double intensity = 0;       ///< background-subtracted sum within 2σ [image units × px]
+  double intensity = 0;       ///< sum within 2σ minus the 3σ–4σ annulus median (> 0: peaks
+                              ///< without excess counts are dropped) [image units × px]
 };
 
 /// Precomputes kernels and the binned masks for one frame size; detect() is then called per

@@ -68,8 +68,9 @@ for f in flow.csv flow.json flow_bins.csv flow.png speed.tif; do
   [ -s "$TMP/$f" ] || { echo "FAIL [flow good run]: $f missing"; failures=$((failures + 1)); }
 done
 if [ -s "$TMP/flow.csv" ]; then
-  # Last pair: cumulative drift 3 px = 1.5 Å (±0.1), 99th-percentile speed ≈ 7.07 Å/s (±10 %).
-  awk -F, '/^2,/ { if ($5 < 1.4 || $5 > 1.6 || $10 < 6.4 || $10 > 7.8) { print "bad row: " $0; exit 1 } }' \
+  # Last pair: cumulative drift 3 px = 1.5 Å (±0.1), 99th-percentile speed ≈ 7.07 Å/s (±10 %),
+  # most of the frame static (static_fraction ≥ 0.5).
+  awk -F, '/^2,/ { if ($5 < 1.4 || $5 > 1.6 || $11 < 6.4 || $11 > 7.8 || $7 < 0.5) { print "bad row: " $0; exit 1 } }' \
     "$TMP/flow.csv" && echo "ok   [flow good run: drift and speed]" \
     || { echo "FAIL [flow good run: drift and speed]"; failures=$((failures + 1)); }
 fi
