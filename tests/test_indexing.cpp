@@ -373,6 +373,37 @@ TEST_CASE("kinematic SAED of the NiFe/Fe3O4 preset indexes back to [110]//[110] 
   CHECK(std::abs(o.relative_rotation_deg) == Approx(4.2).margin(0.05));  // exact spots: round-off only
 }
 
+TEST_CASE("OR rotation weights every measured order of the planes by |g|^2", "[indexing]") {
+  // A small crystal's low-g peak is the least precise direction: turn the four Fe3O4 {111}
+  // spots (|g| 0.206/Å) by 0.8°, keep 222 and 333 exact. The |g|²-weighted normal of the
+  // orders 1-3 is off by 0.8° × 1²/(1² + 2² + 3²) = 0.057°; the 111 spot alone would give 0.8°.
+  const Phase& fe3o4 = phase("Fe3O4");
+  const Phase& nife = phase("NiFe");
+  auto spots = zone_spots(fe3o4, Vec3(1, 1, 0), Vec3(-1, 1, 1), 50.0, 1.45, 0, 0, 1);
+  const double g111 = fe3o4.crystal.lattice.g_length_invA(Vec3(1, 1, 1));
+  const double turn = 0.8 * units::deg_to_rad;
+  int n_turned = 0;
+  for (auto& sp : spots)
+    if (std::abs(std::hypot(sp.kx_invA, sp.ky_invA) - g111) < 1e-3) {
+      const double x = sp.kx_invA, y = sp.ky_invA;
+      sp.kx_invA = std::cos(turn) * x - std::sin(turn) * y;
+      sp.ky_invA = std::sin(turn) * x + std::cos(turn) * y;
+      ++n_turned;
+    }
+  REQUIRE(n_turned == 4);
+  for (const auto& sp : zone_spots(nife, Vec3(1, 1, 0), Vec3(-1, 1, 1), 54.2, 1.2, 0, 0, 2))
+    spots.push_back(sp);
+  const auto r = index_zone(spots, {fe3o4, nife});
+  REQUIRE(r.best.size() == 2);
+  const ZoneSolution& a = r.best[0].phase_name == "Fe3O4" ? r.best[0] : r.best[1];
+  const ZoneSolution& b = r.best[0].phase_name == "Fe3O4" ? r.best[1] : r.best[0];
+  const auto o = orientation_relationship(a, fe3o4, b, nife, spots);
+  INFO(o.describe("Fe3O4", "NiFe"));
+  REQUIRE(o.from_spots);
+  CHECK(is_family(o.plane_a, 1, 1, 1));
+  CHECK(o.relative_rotation_deg == Approx(4.2 - 0.8 / 14).margin(0.005));  // exact spots otherwise
+}
+
 TEST_CASE("end to end: simulated NiFe/Fe3O4 HRTEM image → FFT → index → the 4.2 deg tilt", "[indexing][slow]") {
   // The interface preset (NiFe tilted 4.2° about the common [110] zone) → multislice (200 kV,
   // 2 Å slices) → image at Scherzer defocus with epitem image's default lens → peaks.

@@ -141,8 +141,8 @@ struct OrientationRelationship {
 
 /// OR of two solutions of the same image: relabels b by its zone's symmetry so that the most
 /// nearly parallel low-index planes share indices where possible. With `spots` (those passed
-/// to index_zone) the rotation comes from the measured spots of the two planes, which a
-/// strained or distorted lattice does not bias.
+/// to index_zone) the rotation comes from the measured spots (all orders) of the two planes,
+/// which a strained or distorted lattice does not bias.
 OrientationRelationship orientation_relationship(const ZoneSolution& a, const Phase& phase_a,
                                                  const ZoneSolution& b, const Phase& phase_b,
                                                  const std::vector<Spot>& spots = {});
