@@ -271,6 +271,7 @@ Image ImageFormer::intensity(const Lens& lens, const CoherenceSpec& coherence, d
   }
   Image img(grid_.nx, grid_.ny);
   img.pixel_size_A = grid_.sampling_x_A();
+  img.pixel_size_y_A = grid_.sampling_y_A();
   for (std::size_t i = 0; i < acc.size(); ++i)
     img.pixels[i] = float(acc[i]);
   return img;
@@ -336,6 +337,8 @@ void ImageAverage::add(const Image& image) {
     shape_ = Image(image.nx, image.ny);
     shape_.pixel_size_A = image.pixel_size_A;
     shape_.pixel_size_invA = image.pixel_size_invA;
+    shape_.pixel_size_y_A = image.pixel_size_y_A;
+    shape_.pixel_size_y_invA = image.pixel_size_y_invA;
     sum_.assign(image.size(), 0.0);
   } else if (image.nx != shape_.nx || image.ny != shape_.ny) {
     fail("image average: image ", image.nx, "x", image.ny, " differs from the first ", shape_.nx,
@@ -376,12 +379,15 @@ std::vector<Wave> waves_from_pages(const std::vector<Image>& pages, double energ
   const double dx = sampling_A > 0 ? sampling_A : first.pixel_size_A;
   if (!(dx > 0))
     fail(what, ": pixel size unknown (no calibration in the TIFF): give --sampling, e.g. 0.05A");
-  const Grid g{first.nx, first.ny, dx * first.nx, dx * first.ny};
+  const double dy = sampling_A > 0 ? sampling_A : first.pixel_y_A();
+  const Grid g{first.nx, first.ny, dx * first.nx, dy * first.ny};
   std::vector<Wave> waves;
   for (std::size_t p = 0; p < pages.size(); p += 2) {
     Wave w(g, energy_eV);
+    // The file has row 0 = top = largest y; the model frame has index iy growing with +y.
+    const Image re = flipped_rows(pages[p]), im = flipped_rows(pages[p + 1]);
     for (std::size_t i = 0; i < w.psi.size(); ++i)
-      w.psi[i] = cfloat(pages[p].pixels[i], pages[p + 1].pixels[i]);
+      w.psi[i] = cfloat(re.pixels[i], im.pixels[i]);
     waves.push_back(std::move(w));
   }
   return waves;
