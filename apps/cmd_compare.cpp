@@ -59,6 +59,7 @@ int compare_main(int argc, char** argv) {
     po::options_description opts("compare options");
     std::string sim_path, exp_path, png_path, out, aligned_path;
     double max_rot = 0, rot_step = 0.5, scale_range = 0, scale_step = 1;
+    bool invert = false;
     opts.add_options()
       ("reference", po::value<std::string>(&sim_path)->required(), "first image (e.g. the simulation) TIFF")
       ("image", po::value<std::string>(&exp_path)->required(), "second image (e.g. the experiment) TIFF, aligned onto the first")
@@ -68,6 +69,8 @@ int compare_main(int argc, char** argv) {
       ("rotate-step", po::value<double>(&rot_step)->default_value(0.5), "rotation search step [deg]")
       ("scale-range", po::value<double>(&scale_range)->default_value(0), "search scales within ±this [%]")
       ("scale-step", po::value<double>(&scale_step)->default_value(1), "scale search step [%]")
+      ("invert", po::bool_switch(&invert), "negate the second image's contrast first (ADF vs ABF, "
+       "or an HRTEM simulation at the opposite contrast)")
       ("png", po::value<std::string>(&png_path), "PNG: first | aligned second | z-score difference")
       ("aligned", po::value<std::string>(&aligned_path), "write the aligned second image (TIFF, NaN outside)")
       ("out,o", po::value<std::string>(&out), "CSV of the FFT peak comparison (+ JSON sidecar)");
@@ -99,13 +102,17 @@ int compare_main(int argc, char** argv) {
     rec.add("image", exp_path);
     rec.add("rotation_search_deg", max_rot, "deg");
     rec.add("scale_search_rel", scale_range / 100);
+    rec.add("invert_second", std::string(invert ? "yes" : "no"));
     if (common.dry_run) {
       rec.echo(std::cout);
       std::cout << "# dry run: memory ≈ 40 bytes per pixel of the first image; nothing computed\n";
       return EXIT_OK;
     }
     const Image a = load_one(sim_path, vm, "pixel-size-1");
-    const Image b = load_one(exp_path, vm, "pixel-size-2");
+    Image b = load_one(exp_path, vm, "pixel-size-2");
+    if (invert)
+      for (auto& v : b.pixels)
+        v = -v;
     if ((a.pixel_size_A > 0) != (b.pixel_size_A > 0))
       std::cerr << "warning: only one image has a pixel size; comparing pixel for pixel (give "
                    "--pixel-size-1/--pixel-size-2)\n";

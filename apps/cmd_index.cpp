@@ -124,11 +124,13 @@ int zone_mode(const std::string& spots_path, const std::vector<Phase>& phases, c
   if (r.best.size() >= 2) {
     const auto& a = r.best[0];
     const auto& b = r.best[1];
-    const auto o = orientation_relationship(a, phases[size_t(a.phase)], b, phases[size_t(b.phase)]);
+    const auto o = orientation_relationship(a, phases[size_t(a.phase)], b, phases[size_t(b.phase)], spots);
     std::printf("OR: %s\n", o.describe(a.phase_name, b.phase_name).c_str());
     std::snprintf(buf, sizeof buf, "%.3f", o.relative_rotation_deg);
-    std::printf("relative rotation about the beam: %s deg (%s relative to %s, CCW positive)\n", buf,
-                b.phase_name.c_str(), a.phase_name.c_str());
+    std::printf("relative rotation about the beam: %s deg (%s relative to %s, CCW positive, y up; %s; "
+                "fitted orientations give %.3f deg)\n", buf, b.phase_name.c_str(), a.phase_name.c_str(),
+                o.from_spots ? "from the two measured spots" : "from the fitted orientations",
+                o.fitted_rotation_deg);
     Json j = Json::object();
     j.set("phase_a", a.phase_name);
     j.set("phase_b", b.phase_name);
@@ -137,6 +139,8 @@ int zone_mode(const std::string& spots_path, const std::vector<Phase>& phases, c
     j.set("plane_a", vec_json(o.plane_a));
     j.set("plane_b", vec_json(o.plane_b));
     j.set("relative_rotation_deg", o.relative_rotation_deg);
+    j.set("fitted_rotation_deg", o.fitted_rotation_deg);
+    j.set("rotation_from_spots", o.from_spots);
     j.set("text", o.describe(a.phase_name, b.phase_name));
     rec.result("orientation_relationship", j);
   }

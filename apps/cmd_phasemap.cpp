@@ -237,10 +237,12 @@ int phasemap_main(int argc, char** argv) {
     }
     rec.write_sidecar(out);
     if (!common.quiet) {
-      for (size_t p = 0; p < phases.size(); ++p)
-        std::cout << "# " << phases[p].name << ": area " << std::setprecision(5) << area[p].front() << " nm² (frame 0)"
-                  << (frames.size() > 1 ? " → " + std::to_string(area[p].back()) + " nm² (last frame)" : "")
-                  << ", threshold " << shown_map.threshold[p] << "\n";
+      for (size_t p = 0; p < phases.size(); ++p) {
+        std::cout << "# " << phases[p].name << ": area " << std::setprecision(5) << area[p].front() << " nm² (frame 0)";
+        if (frames.size() > 1)
+          std::cout << " → " << area[p].back() << " nm² (last frame)";
+        std::cout << ", threshold " << shown_map.threshold[p] << "\n";
+      }
       std::cout << "# wrote " << out << " and " << sidecar_path(out) << "\n";
     }
     return EXIT_OK;

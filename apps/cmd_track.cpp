@@ -682,9 +682,14 @@ int track_main(int argc, char** argv) {
       std::string tif = stem_with(profile_path, ".tif");
       write_tiff(tif, {img}, rec.to_json().dump(0));
       rec.add_output(tif);
-      Canvas c = colormapped_canvas(img, Contrast{0.5, 99.5, true});
-      if (c.height() < 200)
-        c = upscale(c, std::max(1, 200 / std::max(1, c.height())));
+      // Preview: frames stretched to ≥ 200 rows, the direct beam (inside --centre-mask) blanked
+      // so that it does not set the contrast.
+      const int rep = std::max(1, (200 + n_frames - 1) / n_frames);
+      Image view(img.nx, img.ny * rep);
+      for (int y = 0; y < view.ny; ++y)
+        for (int x = 0; x < view.nx; ++x)
+          view.at(x, y) = r_px[size_t(x)] < centre_mask ? 0.f : img.at(x, y / rep);
+      Canvas c = colormapped_canvas(view, Contrast{0.5, 99.5, true});
       c.draw_label(4, 4, "radial profile: frame (down) x |g| (right)", colors::white);
       std::string pngp = stem_with(profile_path, ".png");
       write_png(c, pngp);

@@ -485,7 +485,8 @@ std::string OrientationRelationship::describe(const std::string& name_a, const s
 }
 
 OrientationRelationship orientation_relationship(const ZoneSolution& a, const Phase& phase_a,
-                                                 const ZoneSolution& b, const Phase& phase_b) {
+                                                 const ZoneSolution& b, const Phase& phase_b,
+                                                 const std::vector<Spot>& spots) {
   const auto ra = zone_reflections(phase_a, a.zone_uvw, 3);
   const auto rb = zone_reflections(phase_b, b.zone_uvw, 3);
   if (ra.empty() || rb.empty())
@@ -525,7 +526,26 @@ OrientationRelationship orientation_relationship(const ZoneSolution& a, const Ph
     }
   }
   const Vec3 ga = a.screen_g_invA(ha), gb = b.screen_g_invA(hb);
-  o.relative_rotation_deg = angle_deg(ga[0], ga[1], gb[0], gb[1]);
+  o.fitted_rotation_deg = angle_deg(ga[0], ga[1], gb[0], gb[1]);
+  o.relative_rotation_deg = o.fitted_rotation_deg;
+  // The measured spot of ±h in a solution, oriented like its fitted g(h).
+  auto measured = [&](const ZoneSolution& s, const Vec3& h, const Vec3& g, Eigen::Vector2d& v) {
+    for (const auto& is : s.spots) {
+      const bool same = (is.hkl - h).norm() < 1e-6, opposite = (is.hkl + h).norm() < 1e-6;
+      if ((same || opposite) && is.spot >= 0 && size_t(is.spot) < spots.size()) {
+        v = {spots[size_t(is.spot)].kx_invA, spots[size_t(is.spot)].ky_invA};
+        if (v.dot(Eigen::Vector2d(g[0], g[1])) < 0)
+          v = -v;
+        return true;
+      }
+    }
+    return false;
+  };
+  Eigen::Vector2d va, vb;
+  if (measured(a, ha, ga, va) && measured(b, hb, gb, vb)) {
+    o.relative_rotation_deg = angle_deg(va[0], va[1], vb[0], vb[1]);
+    o.from_spots = true;
+  }
   o.plane_angle_deg = std::abs(o.relative_rotation_deg);
   return o;
 }

@@ -130,15 +130,21 @@ struct OrientationRelationship {
   Vec3 plane_a = Vec3::Zero(), plane_b = Vec3::Zero();///< the most nearly parallel low-index planes
   double plane_angle_deg = 0;   ///< angle between their normals
   /// Rotation of phase b relative to a about the beam (CCW positive, screen frame) [deg]:
-  /// the signed angle from g(plane_a) to g(plane_b).
+  /// the signed angle from g(plane_a) to g(plane_b), from the measured spots of both planes
+  /// when they were seen (from_spots), else from the fitted orientations.
   double relative_rotation_deg = 0;
+  double fitted_rotation_deg = 0;  ///< the same from the two fitted orientations
+  bool from_spots = false;
   std::string describe(const std::string& name_a, const std::string& name_b) const;
 };
 
 /// OR of two solutions of the same image: relabels b by its zone's symmetry so that the most
-/// nearly parallel low-index planes share indices where possible.
+/// nearly parallel low-index planes share indices where possible. With `spots` (those passed
+/// to index_zone) the rotation comes from the measured spots of the two planes, which a
+/// strained or distorted lattice does not bias.
 OrientationRelationship orientation_relationship(const ZoneSolution& a, const Phase& phase_a,
-                                                 const ZoneSolution& b, const Phase& phase_b);
+                                                 const ZoneSolution& b, const Phase& phase_b,
+                                                 const std::vector<Spot>& spots = {});
 
 // ---- calibration ----
 
