@@ -225,6 +225,7 @@ void ImageFormer::add_image(const cfloat* transfer, double weight, std::vector<d
 Image ImageFormer::to_image(const std::vector<double>& acc) const {
   Image img(grid_.nx, grid_.ny);
   img.pixel_size_A = grid_.sampling_x_A();
+  img.pixel_size_y_A = grid_.sampling_y_A();
   for (std::size_t i = 0; i < acc.size(); ++i)
     img.pixels[i] = float(acc[i]);
   return img;
@@ -244,6 +245,7 @@ Image ImageFormer::intensity(const TransferFunction& transfer) {
   ++fft_count_;
   Image img(grid_.nx, grid_.ny);
   img.pixel_size_A = grid_.sampling_x_A();
+  img.pixel_size_y_A = grid_.sampling_y_A();
   const double norm = 1.0 / (double(grid_.size()) * double(grid_.size()));
   parallel_for(work_.size(), threads_, [&](std::size_t i0, std::size_t i1) {
     for (std::size_t i = i0; i < i1; ++i)
@@ -397,6 +399,8 @@ void ImageAverage::add(const Image& image) {
     shape_ = Image(image.nx, image.ny);
     shape_.pixel_size_A = image.pixel_size_A;
     shape_.pixel_size_invA = image.pixel_size_invA;
+    shape_.pixel_size_y_A = image.pixel_size_y_A;
+    shape_.pixel_size_y_invA = image.pixel_size_y_invA;
     sum_.assign(image.size(), 0.0);
   } else if (image.nx != shape_.nx || image.ny != shape_.ny) {
     fail("image average: image ", image.nx, "x", image.ny, " differs from the first ", shape_.nx,
@@ -437,12 +441,15 @@ std::vector<Wave> waves_from_pages(const std::vector<Image>& pages, double energ
   const double dx = sampling_A > 0 ? sampling_A : first.pixel_size_A;
   if (!(dx > 0))
     fail(what, ": pixel size unknown (no calibration in the TIFF): give --sampling, e.g. 0.05A");
-  const Grid g{first.nx, first.ny, dx * first.nx, dx * first.ny};
+  const double dy = sampling_A > 0 ? sampling_A : first.pixel_y_A();
+  const Grid g{first.nx, first.ny, dx * first.nx, dy * first.ny};
   std::vector<Wave> waves;
   for (std::size_t p = 0; p < pages.size(); p += 2) {
     Wave w(g, energy_eV);
+    // The file has row 0 = top = largest y; the model frame has index iy growing with +y.
+    const Image re = flipped_rows(pages[p]), im = flipped_rows(pages[p + 1]);
     for (std::size_t i = 0; i < w.psi.size(); ++i)
-      w.psi[i] = cfloat(pages[p].pixels[i], pages[p + 1].pixels[i]);
+      w.psi[i] = cfloat(re.pixels[i], im.pixels[i]);
     waves.push_back(std::move(w));
   }
   return waves;

@@ -119,7 +119,8 @@ private:
 };
 
 /// Float32 exit-wave TIFF pages → one Wave per (real, imaginary) pair of pages (as written by
-/// `epitem multislice`: one pair per saved thickness). Throws Error on an odd or zero page
+/// `epitem multislice`: one pair per saved thickness; file row 0 = largest y, flipped back to the
+/// model frame; y pixel from pixel_y_A()). Throws Error on an odd or zero page
 /// count, different page sizes, NaN/Inf, or an unknown pixel size (give sampling_A > 0 then).
 std::vector<Wave> waves_from_pages(const std::vector<Image>& pages, double energy_eV,
                                    double sampling_A, const std::string& what);
