@@ -409,7 +409,7 @@ TEST_CASE("end to end: simulated NiFe/Fe3O4 HRTEM image → FFT → index → th
   // 2 Å slices) → image at Scherzer defocus with epitem image's default lens → peaks.
   const InterfaceResult built = build_interface(preset_interface("nife-fe3o4"));
   MultisliceSpec ms;
-  // Square pixels (Image has one pixel size): 486 × 504 over the 61.70 × 64 Å box, 0.1270 Å.
+  // 486 × 504 over the 61.70 × 64 Å box: 0.1270 Å pixels both ways.
   ms.nx = 486;
   ms.ny = 504;
   ms.slice_thickness_A = 2.0;
@@ -421,7 +421,9 @@ TEST_CASE("end to end: simulated NiFe/Fe3O4 HRTEM image → FFT → index → th
   lens.aberrations.defocus_A = scherzer_defocus_A(lens.aberrations.Cs_A, lens.energy_eV);
   lens.focal_spread_A = 21.74;  // epitem image's default (Cc 1.1 mm, ΔE 0.8 eV FWHM)
   lens.convergence_mrad = 0.2;
-  const Image image = form_image(exit, lens, CoherenceSpec{});
+  // Rows flipped as at the file boundary (row 0 = top = largest y): the FFT then has y up like
+  // the model and the SAED pattern, so the sign is theirs too.
+  const Image image = flipped_rows(form_image(exit, lens, CoherenceSpec{}));
   REQUIRE(image.pixel_size_A > 0);
   PeakSpec ps;
   ps.max_peaks = 20;
@@ -441,8 +443,7 @@ TEST_CASE("end to end: simulated NiFe/Fe3O4 HRTEM image → FFT → index → th
   CHECK(is_family(o.plane_a, 1, 1, 1));
   CHECK((o.plane_a - o.plane_b).norm() < 1e-9);
   CHECK(o.from_spots);
-  // |rotation|: the sign depends on whether the simulated raster's rows run up or down.
-  // 0.3° (the issue's): measured 4.29° at 450-540 px samplings of the box; the single Fe3O4 111
-  // spot (13 reciprocal pixels out) alone is 0.4° off, the |g|²-weighted 111+333 orders are not.
-  CHECK(std::abs(o.relative_rotation_deg) == Approx(4.2).margin(0.3));
+  // 0.3° (the issue's): measured +4.29° at 450-540 px samplings of the box; the single Fe3O4
+  // 111 spot (13 reciprocal pixels out) alone is 0.4° off, the |g|²-weighted 111+333 orders are not.
+  CHECK(o.relative_rotation_deg == Approx(4.2).margin(0.3));
 }
