@@ -3,9 +3,8 @@
 # physics.md §7 with the Fd-3m absences, and --zone 1,1,0 writes a 112-atom a√2 × a × a√2 model
 # with its JSON sidecar. Args: $1 = epitem binary, $2 = source dir.
 set -eu
-EPITEM=$(realpath "$1")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$EPITEM" info Fe3O4 --dmin 1.2A --all --out "$TMP/planes.csv" -q

@@ -3,11 +3,9 @@
 # line on stderr, no output file (nor sidecar) created, and an input is never overwritten.
 # Args: $1 = epitem binary, $2 = source dir.
 set -u
-EPITEM=$(realpath "$1")
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
 SRC=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
 
 CELL='_cell_length_a 4
 _cell_length_b 4
@@ -25,30 +23,8 @@ printf "data_x\n%s\n_space_group_name_H-M_alt 'P 1\n%s\nFe1 Fe 0 0 0\n" "$CELL" 
 printf "data_x\n%s\nFe1 Fe 0 0 0\n" "$ATOMS" > "$TMP/nocell.cif"
 printf "data_x\n%s\n%s\nQ1 Qz 0 0 0\n" "$CELL" "$ATOMS" > "$TMP/element.cif"
 
-# expect CODE DESCRIPTION -- command...: runs in $TMP/run (empty), checks exit code,
-# one stderr line, and that the run folder is still empty afterwards.
-expect() {
-  local code=$1 what=$2
-  shift 3
-  rm -rf "$TMP/run" && mkdir "$TMP/run"
-  (cd "$TMP/run" && "$EPITEM" "$@" >"$TMP/stdout" 2>"$TMP/stderr")
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$TMP/stderr")
-  if [ "$rc" -ne "$code" ]; then
-    echo "FAIL [$what]: exit $rc, expected $code: $(cat "$TMP/stderr")"
-    failures=$((failures + 1))
-  elif [ "$lines" -ne 1 ]; then
-    echo "FAIL [$what]: expected one stderr line, got $lines:"
-    cat "$TMP/stderr"
-    failures=$((failures + 1))
-  elif [ -n "$(ls -A "$TMP/run")" ]; then
-    echo "FAIL [$what]: output created: $(ls -A "$TMP/run")"
-    failures=$((failures + 1))
-  else
-    echo "ok   [$what]: $(cat "$TMP/stderr")"
-  fi
-}
+# expect CODE DESCRIPTION -- command...: expect_error (lib/common.bash) with any message.
+expect() { expect_error "$1" "$2" "" "${@:3}"; }
 
 expect 1 "info malformed CIF" -- info "$TMP/malformed.cif"
 expect 1 "info missing cell" -- info "$TMP/nocell.cif"

@@ -4,34 +4,11 @@
 # a phase column, JSON sidecar with OR, rotations, voids and seed, and a PNG.
 # Args: $1 = epitem binary, $2 = source dir.
 set -u
-EPITEM=$(realpath "$1")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
 
-# expect CODE DESCRIPTION PATTERN -- command...
-expect() {
-  local code=$1 what=$2 pattern=$3
-  shift 4
-  rm -rf "$TMP/run" && mkdir "$TMP/run"
-  (cd "$TMP/run" && "$EPITEM" "$@" >"$TMP/stdout" 2>"$TMP/stderr")
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$TMP/stderr")
-  if [ "$rc" -ne "$code" ]; then
-    echo "FAIL [$what]: exit $rc, expected $code: $(cat "$TMP/stderr")"
-    failures=$((failures + 1))
-  elif [ "$lines" -ne 1 ] || ! grep -q -- "$pattern" "$TMP/stderr"; then
-    echo "FAIL [$what]: expected one stderr line containing '$pattern', got:"
-    cat "$TMP/stderr"
-    failures=$((failures + 1))
-  elif [ -n "$(ls -A "$TMP/run")" ]; then
-    echo "FAIL [$what]: output created: $(ls -A "$TMP/run")"
-    failures=$((failures + 1))
-  else
-    echo "ok   [$what]: $(cat "$TMP/stderr")"
-  fi
-}
+# expect CODE DESCRIPTION PATTERN -- command...: expect_error from lib/common.bash.
+expect() { expect_error "$@"; }
 
 P=(--preset nife-fe3o4 --out m.xyz)
 expect 1 "plane/direction not perpendicular" "not perpendicular" -- interface "${P[@]}" --direction 1,0,0:1,1,0

@@ -4,10 +4,8 @@
 # errors → exit 2; a small good run writes exit.tif + sidecar and its memory estimate is within
 # ±20 % of the measured peak. Args: $1 = epitem binary, $2 = source dir.
 set -u
-EPITEM=$(realpath "$1")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
 
 xyz() {  # xyz FILE NATOMS "LINES" [cz]
   printf '%s\nLattice="10 0 0 0 10 0 0 0 %s" Properties=species:S:1:pos:R:3 pbc="T T F"\n%b' \
@@ -17,28 +15,8 @@ xyz "$TMP/empty.xyz" 0 ""
 xyz "$TMP/outside.xyz" 2 "Fe 1 1 1\nO 2 2 12.5\n"
 xyz "$TMP/ok.xyz" 2 "Fe 1 1 1\nO 2 2 5\n"
 
-expect() {
-  local code=$1 what=$2
-  shift 3
-  rm -rf "$TMP/run" && mkdir "$TMP/run"
-  (cd "$TMP/run" && "$EPITEM" multislice "$@" >"$TMP/stdout" 2>"$TMP/stderr")
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$TMP/stderr")
-  if [ "$rc" -ne "$code" ]; then
-    echo "FAIL [$what]: exit $rc, expected $code: $(cat "$TMP/stderr")"
-    failures=$((failures + 1))
-  elif [ "$lines" -ne 1 ]; then
-    echo "FAIL [$what]: expected one stderr line, got $lines:"
-    cat "$TMP/stderr"
-    failures=$((failures + 1))
-  elif [ -n "$(ls -A "$TMP/run")" ]; then
-    echo "FAIL [$what]: output created: $(ls -A "$TMP/run")"
-    failures=$((failures + 1))
-  else
-    echo "ok   [$what]: $(cat "$TMP/stderr")"
-  fi
-}
+# expect CODE DESCRIPTION -- multislice-arguments...: expect_error (lib/common.bash).
+expect() { expect_error "$1" "$2" "" -- multislice "${@:4}"; }
 
 expect 1 "empty model" -- "$TMP/empty.xyz" --gpts 64 --out exit.tif
 expect 1 "atom outside the box along z" -- "$TMP/outside.xyz" --gpts 64 --out exit.tif

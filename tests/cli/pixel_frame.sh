@@ -6,11 +6,9 @@
 # multislice beam tilt from the sidecar and warns about phonon exit waves.
 # Args: $1 = epitem binary, $2 = source dir.
 set -u
-EPITEM=$(realpath "$1")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
 cd "$TMP" || exit 1
-failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # Column and row of the smallest pixel of page 1 of a float32 TIFF written by epitem: libtiff

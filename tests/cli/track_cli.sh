@@ -4,9 +4,8 @@
 # Every track must be indexed to the phase actually present, live exactly 3 frames (0.3 s at
 # 10 fps), and the centre must come out at the pattern origin. Args: $1 = epitem, $2 = source dir.
 set -eu
-EPITEM=$(realpath "$1")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
 fail() { echo "FAIL: $*"; exit 1; }
 cd "$TMP"
 mkdir movie

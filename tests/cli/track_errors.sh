@@ -4,9 +4,8 @@
 # one-line message naming the problem (exit 1 for input, 2 for usage) and leave no output.
 # Args: $1 = epitem binary, $2 = source dir.
 set -eu
-EPITEM=$(realpath "$1")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
 fail() { echo "FAIL: $*"; exit 1; }
 cd "$TMP"
 # expect CODE PATTERN -- command...: exit code and a stderr line matching PATTERN, no tracks.csv.
