@@ -3,17 +3,12 @@
 # angles; bad input (1-pixel, constant, NaN, RGB, no pixel size, bad options) gives one error line,
 # exit 1 (input) or 2 (usage), and no output file. $1 = epitem binary, $2 = source dir.
 set -u
-EPITEM=$(realpath "$1")
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-fails=0
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
 export LC_ALL=C
 
 # Minimal little-endian uncompressed TIFF, one strip. Header bytes go straight to the file
 # (bash variables cannot hold NUL bytes); pixel bytes come from a generator command.
-byte() { printf "\\$(printf '%03o' $(($1 & 255)))"; }
-le16() { byte "$1"; byte $(($1 >> 8)); }
-le32() { le16 $(($1 & 65535)); le16 $(($1 >> 16)); }
 entry() { le16 "$1"; le16 "$2"; le32 "$3"; if [ "$2" = 3 ] && [ "$3" = 1 ]; then le16 "$4"; le16 0; else le32 "$4"; fi; }
 # tiff FILE W H BITS SAMPLES FORMAT(1 uint, 3 float) -- generator...
 tiff() {
@@ -36,73 +31,57 @@ float_word() { local n=$1 word=$2; for _ in $(seq "$n"); do le32 $((16#$word)); 
 
 # Two fringes: 8 px period along x (angle 0) and 5 px period along 60° (y up), 128×128, with
 # ±8 grey levels of noise (dither: plain 8-bit rounding would add intermodulation peaks).
-tiff "$DIR/lattice.tif" 128 128 8 1 1 -- awk_pixels 128 128 1 \
+tiff "$TMP/lattice.tif" 128 128 8 1 1 -- awk_pixels 128 128 1 \
   'if (!s) { srand(7); s = 1 }; v = int(128 + 50*cos(2*3.14159265358979*x/8) + 50*cos(2*3.14159265358979*(0.5*x - 0.8660254037844386*y)/5) + 16*(rand() - 0.5))'
-tiff "$DIR/one.tif" 1 1 32 1 3 -- float_word 1 3f800000
-tiff "$DIR/flat.tif" 32 32 32 1 3 -- float_word 1024 40400000
-tiff "$DIR/nan.tif" 32 32 32 1 3 -- bash -c "$(declare -f byte le16 le32 float_word); float_word 500 3f800000; float_word 1 7fc00000; float_word 523 40000000"
-tiff "$DIR/rgb.tif" 16 16 8 3 1 -- awk_pixels 16 16 3 'v = 1 + (x * 16 + y + 40 * c) % 250'
+tiff "$TMP/one.tif" 1 1 32 1 3 -- float_word 1 3f800000
+tiff "$TMP/flat.tif" 32 32 32 1 3 -- float_word 1024 40400000
+tiff "$TMP/nan.tif" 32 32 32 1 3 -- bash -c "$(declare -f byte le16 le32 float_word); float_word 500 3f800000; float_word 1 7fc00000; float_word 523 40000000"
+tiff "$TMP/rgb.tif" 16 16 8 3 1 -- awk_pixels 16 16 3 'v = 1 + (x * 16 + y + 40 * c) % 250'
 
-expect() {  # expect CODE PATTERN -- args...   (runs in an empty folder: nothing may appear)
-  local code=$1 pattern=$2; shift 3
-  rm -rf "$DIR/run" && mkdir "$DIR/run"
-  (cd "$DIR/run" && "$EPITEM" "$@" >"$DIR/out.txt" 2>"$DIR/err.txt")
-  local rc=$?
-  if [ $rc -ne "$code" ] || ! grep -q -- "$pattern" "$DIR/err.txt"; then
-    echo "FAIL: epitem $* -> exit $rc (want $code, '$pattern'), stderr: $(cat "$DIR/err.txt")"
-    fails=$((fails + 1))
-  elif [ "$(wc -l <"$DIR/err.txt")" -ne 1 ]; then
-    echo "FAIL: epitem $* printed more than one error line: $(cat "$DIR/err.txt")"
-    fails=$((fails + 1))
-  elif [ -n "$(ls -A "$DIR/run")" ]; then
-    echo "FAIL: epitem $* left output: $(ls -A "$DIR/run")"
-    fails=$((fails + 1))
-  else
-    echo "ok   [$*]: $(cat "$DIR/err.txt")"
-  fi
-}
+# expect CODE PATTERN -- args...: expect_error (lib/common.bash), described by its arguments.
+expect() { local code=$1 pattern=$2; shift 3; expect_error "$code" "$*" "$pattern" -- "$@"; }
 
 # --- the good path: spacings 8 × 0.1 Å = 0.8 Å at 0°, 0.5 Å at 60° ---
-"$EPITEM" fft "$DIR/lattice.tif" --pixel-size 0.1A --out "$DIR/peaks.csv" --png "$DIR/fft.png" \
-  --spectrum "$DIR/fft.tif" -q || { echo "FAIL: fft of the synthetic lattice"; fails=$((fails + 1)); }
+"$EPITEM" fft "$TMP/lattice.tif" --pixel-size 0.1A --out "$TMP/peaks.csv" --png "$TMP/fft.png" \
+  --spectrum "$TMP/fft.tif" -q || { echo "FAIL: fft of the synthetic lattice"; failures=$((failures + 1)); }
 for f in peaks.csv peaks.json fft.png fft.tif; do
-  [ -f "$DIR/$f" ] || { echo "FAIL: fft did not write $f"; fails=$((fails + 1)); }
+  [ -f "$TMP/$f" ] || { echo "FAIL: fft did not write $f"; failures=$((failures + 1)); }
 done
-head -1 "$DIR/peaks.csv" | grep -q '^kx,ky,g,d_A,angle_deg,intensity,snr$' || { echo "FAIL: CSV header"; fails=$((fails + 1)); }
+head -1 "$TMP/peaks.csv" | grep -q '^kx,ky,g,d_A,angle_deg,intensity,snr$' || { echo "FAIL: CSV header"; failures=$((failures + 1)); }
 # 8-bit quantisation is the only noise: d within 0.3 %, angles within 0.2° (issue 6).
 awk -F, 'NR > 1 { n++
   if (($4 > 0.8*0.997 && $4 < 0.8*1.003 && ($5 < 0.2 || $5 > 179.8)) ||
       ($4 > 0.5*0.997 && $4 < 0.5*1.003 && $5 > 59.8 && $5 < 60.2)) ok++
-} END { exit !(n == 2 && ok == 2) }' "$DIR/peaks.csv" || { echo "FAIL: peaks:"; cat "$DIR/peaks.csv"; fails=$((fails + 1)); }
+} END { exit !(n == 2 && ok == 2) }' "$TMP/peaks.csv" || { echo "FAIL: peaks:"; cat "$TMP/peaks.csv"; failures=$((failures + 1)); }
 
 # Spacing indexing: Fe3O4 220 and NiFe 111; 2.07 Å at 3 % is ambiguous.
-"$EPITEM" index --spacings 2.97A,0.205nm --phase Fe3O4 --phase NiFe -q >"$DIR/sp.txt" \
-  || { echo "FAIL: index --spacings"; fails=$((fails + 1)); }
-grep -q "Fe3O4 {220}" "$DIR/sp.txt" && grep -q "NiFe {111}" "$DIR/sp.txt" \
-  || { echo "FAIL: spacing labels:"; cat "$DIR/sp.txt"; fails=$((fails + 1)); }
+"$EPITEM" index --spacings 2.97A,0.205nm --phase Fe3O4 --phase NiFe -q >"$TMP/sp.txt" \
+  || { echo "FAIL: index --spacings"; failures=$((failures + 1)); }
+grep -q "Fe3O4 {220}" "$TMP/sp.txt" && grep -q "NiFe {111}" "$TMP/sp.txt" \
+  || { echo "FAIL: spacing labels:"; cat "$TMP/sp.txt"; failures=$((failures + 1)); }
 "$EPITEM" index --spacings 2.07A --phase Fe3O4 --phase NiFe --tolerance 3% -q | grep -q AMBIGUOUS \
-  || { echo "FAIL: 2.07 Å at 3 % should be ambiguous"; fails=$((fails + 1)); }
+  || { echo "FAIL: 2.07 Å at 3 % should be ambiguous"; failures=$((failures + 1)); }
 # Zone indexing of Si [110] spots (111, -111, 004, 220, 113 computed from a = 5.431 Å): Si <110>.
-printf 'kx,ky,intensity\n0.18413,0.26040,1\n-0.18413,0.26040,1\n0.73651,0,0.5\n0,0.52079,0.8\n0.55238,0.26040,0.3\n' > "$DIR/si.csv"
-"$EPITEM" index "$DIR/si.csv" --phase Si -q >"$DIR/si.txt" || { echo "FAIL: index spots"; fails=$((fails + 1)); }
-grep -q "Si: zone \[110\]" "$DIR/si.txt" || { echo "FAIL: Si zone:"; cat "$DIR/si.txt"; fails=$((fails + 1)); }
+printf 'kx,ky,intensity\n0.18413,0.26040,1\n-0.18413,0.26040,1\n0.73651,0,0.5\n0,0.52079,0.8\n0.55238,0.26040,0.3\n' > "$TMP/si.csv"
+"$EPITEM" index "$TMP/si.csv" --phase Si -q >"$TMP/si.txt" || { echo "FAIL: index spots"; failures=$((failures + 1)); }
+grep -q "Si: zone \[110\]" "$TMP/si.txt" || { echo "FAIL: Si zone:"; cat "$TMP/si.txt"; failures=$((failures + 1)); }
 
 # --- bad input ---
-expect 1 "at least 8×8" -- fft "$DIR/one.tif" --pixel-size 0.1A --out p.csv
-expect 1 "constant" -- fft "$DIR/flat.tif" --pixel-size 0.1A --out p.csv
-expect 1 "nan\|NaN\|finite" -- fft "$DIR/nan.tif" --pixel-size 0.1A --out p.csv
-expect 1 "RGB" -- fft "$DIR/rgb.tif" --pixel-size 0.1A --out p.csv
-expect 1 "\-\-pixel-size" -- fft "$DIR/lattice.tif" --out p.csv
-expect 1 "not found" -- fft "$DIR/missing.tif" --pixel-size 0.1A --out p.csv
-expect 1 "does not fit" -- fft "$DIR/lattice.tif" --pixel-size 0.1A --roi 100,100,64,64 --out p.csv
-expect 2 "roi" -- fft "$DIR/lattice.tif" --pixel-size 0.1A --roi 1,2,3 --out p.csv
-expect 2 "out" -- fft "$DIR/lattice.tif" --pixel-size 0.1A
+expect 1 "at least 8×8" -- fft "$TMP/one.tif" --pixel-size 0.1A --out p.csv
+expect 1 "constant" -- fft "$TMP/flat.tif" --pixel-size 0.1A --out p.csv
+expect 1 "nan\|NaN\|finite" -- fft "$TMP/nan.tif" --pixel-size 0.1A --out p.csv
+expect 1 "RGB" -- fft "$TMP/rgb.tif" --pixel-size 0.1A --out p.csv
+expect 1 "\-\-pixel-size" -- fft "$TMP/lattice.tif" --out p.csv
+expect 1 "not found" -- fft "$TMP/missing.tif" --pixel-size 0.1A --out p.csv
+expect 1 "does not fit" -- fft "$TMP/lattice.tif" --pixel-size 0.1A --roi 100,100,64,64 --out p.csv
+expect 2 "roi" -- fft "$TMP/lattice.tif" --pixel-size 0.1A --roi 1,2,3 --out p.csv
+expect 2 "out" -- fft "$TMP/lattice.tif" --pixel-size 0.1A
 expect 2 "either" -- index --phase Si
 expect 2 "tolerance" -- index --spacings 2.0A --phase Si --tolerance 80%
 expect 1 "spacing\|length" -- index --spacings 2.0kV --phase Si
-expect 1 "kx,ky" -- index "$DIR/lattice.tif" --phase Si
-expect 1 "constant" -- compare "$DIR/flat.tif" "$DIR/lattice.tif"
-expect 1 "at least 16×16" -- compare "$DIR/one.tif" "$DIR/lattice.tif"
-expect 1 "constant" -- calibrate "$DIR/flat.tif" --reference Au --rings
+expect 1 "kx,ky" -- index "$TMP/lattice.tif" --phase Si
+expect 1 "constant" -- compare "$TMP/flat.tif" "$TMP/lattice.tif"
+expect 1 "at least 16×16" -- compare "$TMP/one.tif" "$TMP/lattice.tif"
+expect 1 "constant" -- calibrate "$TMP/flat.tif" --reference Au --rings
 
-[ $fails -eq 0 ] && echo "ok" || { echo "$fails failure(s)"; exit 1; }
+[ $failures -eq 0 ] && echo "ok" || { echo "$failures failure(s)"; exit 1; }

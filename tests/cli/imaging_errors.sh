@@ -6,13 +6,11 @@ EPITEM="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 fails=0
+source "$(dirname "$0")/lib/common.bash"  # byte, le16, le32
 
 # Minimal little-endian float32 TIFF: 4x4 pixels per page, page values given as hex words
 # (3f800000 = 1.0, 00000000 = 0.0, 7fc00000 = NaN). Bytes go straight to the file: bash
 # variables cannot hold NUL bytes.
-byte() { printf "\\$(printf '%03o' $(($1 & 255)))"; }
-le16() { byte "$1"; byte $(($1 >> 8)); }
-le32() { le16 $(($1 & 65535)); le16 $(($1 >> 16)); }
 entry() { le16 "$1"; le16 "$2"; le32 1; if [ "$2" = 3 ]; then le16 "$3"; le16 0; else le32 "$3"; fi; }
 write_tiff() {  # write_tiff FILE WORD_PAGE1 [WORD_PAGE2 ...]
   local file=$1; shift

@@ -36,3 +36,9 @@ expect_error() {
     echo "ok   [$what]: $(cat "$TMP/stderr")"
   fi
 }
+
+# Little-endian bytes for hand-made TIFF files, written straight to stdout (bash variables
+# cannot hold NUL bytes): byte N, le16 N, le32 N.
+byte() { printf "\\$(printf '%03o' $(($1 & 255)))"; }
+le16() { byte "$1"; byte $(($1 >> 8)); }
+le32() { le16 $(($1 & 65535)); le16 $(($1 >> 16)); }
