@@ -119,6 +119,13 @@ void RunRecord::write_sidecar(const std::string& output_path) const {
   write_text_file(sidecar_path(output_path), to_json().dump(2) + "\n");
 }
 
+void RunRecord::write_text_output(const std::string& path, const std::string& text,
+                                  const std::vector<std::string>& inputs) {
+  write_text_file(path, text, inputs);
+  add_output(path);
+  write_sidecar(path);
+}
+
 ProgressBar::ProgressBar(bool quiet)
     : enabled_(!quiet && isatty(STDERR_FILENO)), start_(std::chrono::steady_clock::now()),
       last_(start_) {}

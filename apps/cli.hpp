@@ -72,6 +72,10 @@ public:
   Json to_json() const;
   /// Writes the sidecar beside `output_path` (output.hpp: sidecar_path), atomically.
   void write_sidecar(const std::string& output_path) const;
+  /// A command's main text output: writes `text` atomically (never over one of `inputs`),
+  /// lists it as an output, then writes the sidecar beside it.
+  void write_text_output(const std::string& path, const std::string& text,
+                         const std::vector<std::string>& inputs = {});
 
 private:
   std::string command_;

@@ -126,9 +126,7 @@ int calibrate_main(int argc, char** argv) {
     }
     std::printf("%d of %zu matched, RMS error %.2f %%\n", cal.n_matched, measured.size(), 100 * cal.residual_rel);
     if (!out.empty()) {
-      write_text_file(out, csv.str(), {image_path});
-      rec.add_output(out);
-      rec.write_sidecar(out);
+      rec.write_text_output(out, csv.str(), {image_path});
     }
     return EXIT_OK;
   });

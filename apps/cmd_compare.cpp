@@ -210,9 +210,7 @@ int compare_main(int argc, char** argv) {
       rec.add_output(png_path);
     }
     if (!out.empty()) {
-      write_text_file(out, csv.str(), inputs);
-      rec.add_output(out);
-      rec.write_sidecar(out);
+      rec.write_text_output(out, csv.str(), inputs);
     }
     return EXIT_OK;
   });

@@ -61,9 +61,7 @@ int spacings_mode(const std::vector<double>& d, const std::vector<Phase>& phases
     rec.echo(std::cout);
   std::cout << text.str();
   if (!out.empty()) {
-    write_text_file(out, csv.str());
-    rec.add_output(out);
-    rec.write_sidecar(out);
+    rec.write_text_output(out, csv.str());
   }
   return EXIT_OK;
 }
@@ -159,9 +157,7 @@ int zone_mode(const std::string& spots_path, const std::vector<Phase>& phases, c
     csv << "\n";
   }
   if (!out.empty()) {
-    write_text_file(out, csv.str(), {spots_path});
-    rec.add_output(out);
-    rec.write_sidecar(out);
+    rec.write_text_output(out, csv.str(), {spots_path});
   } else if (!quiet) {
     std::cout << csv.str();
   }

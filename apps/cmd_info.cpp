@@ -223,9 +223,7 @@ int info_main(int argc, char** argv) {
       std::cout << csv.str();
     } else {
       std::vector<std::string> inputs = {structure};
-      write_text_file(out, csv.str(), inputs);
-      rec.add_output(out);
-      rec.write_sidecar(out);
+      rec.write_text_output(out, csv.str(), inputs);
       if (!common.quiet)
         std::cout << "# wrote " << out << " and " << sidecar_path(out) << "\n";
     }

@@ -102,9 +102,7 @@ int reflections_main(int argc, char** argv) {
     if (out.empty()) {
       std::cout << csv;
     } else {
-      write_text_file(out, csv, {structure});
-      rec.add_output(out);
-      rec.write_sidecar(out);
+      rec.write_text_output(out, csv, {structure});
       if (!common.quiet)
         std::cout << "# " << list.size() << " reflections of " << crystal.name << "; wrote "
                   << out << " and " << sidecar_path(out) << "\n";
