@@ -34,6 +34,7 @@ Image load_micrograph(const std::string& path, int page, const po::variables_map
     if (!(px > 0))
       fail("--pixel-size must be > 0, got ", px, " Å");
     image.pixel_size_A = px;
+    image.pixel_size_y_A = 0;  // --pixel-size gives square pixels
   }
   if (!(image.pixel_size_A > 0))
     fail(path, ": no pixel size in the file; give it with --pixel-size (e.g. --pixel-size 0.05A "

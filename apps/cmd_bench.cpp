@@ -23,6 +23,8 @@
 
 namespace epitem::cli {
 
+int bench_imaging(int argc, char** argv);  // apps/bench_imaging.cpp
+
 namespace {
 
 // Wall-clock by default; --cpu-time uses process CPU time (fair for 1 thread on a loaded machine;
@@ -208,6 +210,7 @@ struct BenchTarget {
 // Add a benchmark: one line here (and its function).
 const BenchTarget TARGETS[] = {
     {"multislice", "multislice step vs bare FFT pair, whole reference run, potential of N atoms", bench_multislice},
+    {"imaging", "envelope image formation vs bare FFT pair; --integrate: coherence nodes", bench_imaging},
 };
 
 int bench_main(int argc, char** argv) {

@@ -143,6 +143,7 @@ int hrtem_main(int argc, char** argv) {
     Json multislice_report;
     for (std::size_t it = 0; it < setup.tilts_mrad.size(); ++it) {
       MultisliceSpec s = spec;
+      std::map<std::size_t, TransferFunction> transfers;  // by defocus index, for this tilt
       s.beam_tilt_x_mrad = setup.tilts_mrad[it] * std::cos(az);
       s.beam_tilt_y_mrad = setup.tilts_mrad[it] * std::sin(az);
       auto on_exit = [&](int, int ti, double thickness_A, const Wave& exit) {
@@ -154,8 +155,18 @@ int hrtem_main(int argc, char** argv) {
         for (std::size_t id = 0; id < setup.defocus_series_A.size(); ++id) {
           Lens lens = setup.lens;
           lens.aberrations.defocus_A = setup.defocus_series_A[id];
-          averages[{std::size_t(ti), it, id}].add(
-              former.intensity(lens, setup.coherence, s.beam_tilt_x_mrad, s.beam_tilt_y_mrad));
+          ImageAverage& avg = averages[{std::size_t(ti), it, id}];
+          if (setup.coherence.model == CoherenceModel::Envelope) {
+            // One transfer function per (tilt, defocus), reused by every configuration and
+            // thickness: each image then costs 2 FFTs and two passes over the pixels.
+            auto h = transfers.find(id);
+            if (h == transfers.end())
+              h = transfers.emplace(id, TransferFunction(lens, exit.grid, s.beam_tilt_x_mrad,
+                                                         s.beam_tilt_y_mrad)).first;
+            avg.add(former.intensity(h->second));
+          } else {
+            avg.add(former.intensity(lens, setup.coherence, s.beam_tilt_x_mrad, s.beam_tilt_y_mrad));
+          }
         }
         ffts += former.fft_count();
         imaging_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

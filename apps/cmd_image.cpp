@@ -35,6 +35,21 @@ bool energy_from_sidecar(const std::string& json, double& energy_eV) {
   return true;
 }
 
+std::string num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// A number from the exit wave's JSON sidecar ("key": number), if there is one.
+bool number_from_sidecar(const std::string& json, const std::string& key, double& value) {
+  std::smatch m;
+  if (!std::regex_search(json, m, std::regex("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)")))
+    return false;
+  value = std::stod(m[1].str());
+  return true;
+}
+
 // The saved thicknesses of a multislice thickness series ("saved_thicknesses_A": [...]).
 std::vector<double> thicknesses_from_sidecar(const std::string& json) {
   std::smatch m;
@@ -93,15 +108,44 @@ int image_main(int argc, char** argv) {
     if (thicknesses.size() != waves.size())
       thicknesses.assign(waves.size(), -1.0);  // unknown: pages are labelled by index only
     const Grid& grid = waves.front().grid;
-    const ImagingSetup setup = resolve_imaging_options(vm, energy_eV);
+    ImagingSetup setup = resolve_imaging_options(vm, energy_eV);
+    // The exit wave was computed under the multislice beam tilt: image it under the same tilt
+    // unless --tilt/--tilt-series/--tilt-azimuth say otherwise (then warn if they differ).
+    double ms_tilt_x_mrad = 0, ms_tilt_y_mrad = 0, ms_phonons = 0;
+    number_from_sidecar(sidecar, "beam_tilt_x_mrad", ms_tilt_x_mrad);
+    number_from_sidecar(sidecar, "beam_tilt_y_mrad", ms_tilt_y_mrad);
+    const double ms_tilt_mrad = std::hypot(ms_tilt_x_mrad, ms_tilt_y_mrad);
+    std::string tilt_source = "--tilt";
+    if (ms_tilt_mrad > 0) {
+      const bool tilt_given =
+          !vm["tilt"].defaulted() || vm.count("tilt-series") || !vm["tilt-azimuth"].defaulted();
+      const double az = setup.tilt_azimuth_deg * units::deg_to_rad;
+      if (!tilt_given) {
+        setup.tilts_mrad = {ms_tilt_mrad};
+        setup.tilt_azimuth_deg = std::atan2(ms_tilt_y_mrad, ms_tilt_x_mrad) / units::deg_to_rad;
+        tilt_source = "sidecar " + sidecar_path(in_path);
+      } else if (setup.tilts_mrad.size() > 1 ||
+                 std::hypot(setup.tilts_mrad[0] * std::cos(az) - ms_tilt_x_mrad,
+                            setup.tilts_mrad[0] * std::sin(az) - ms_tilt_y_mrad) > 1e-6) {
+        warn_to_stderr()("the exit wave was computed with beam tilt (" + num(ms_tilt_x_mrad) + ", " +
+                         num(ms_tilt_y_mrad) + ") mrad (sidecar " + sidecar_path(in_path) +
+                         ") but the imaging tilt differs; omit --tilt to use the multislice tilt");
+      }
+    }
+    if (number_from_sidecar(sidecar, "phonon_configs", ms_phonons) && ms_phonons > 0)
+      warn_to_stderr()("the exit wave comes from a frozen-phonon run (" + num(ms_phonons) +
+                       " configurations) but its TIFF holds configuration 0 only: this image is "
+                       "not phonon-averaged; use 'epitem hrtem --phonons N' for an averaged image");
 
     RunRecord record("image");
     record.add("exit_wave", in_path);
     record.add("energy_eV", energy_eV, "eV");
     record.add("energy_source", energy_source);
     record.add("grid", std::to_string(grid.nx) + "x" + std::to_string(grid.ny) + " at " +
-                           std::to_string(grid.sampling_x_A()) + " A");
+                           std::to_string(grid.sampling_x_A()) + " x " + std::to_string(grid.sampling_y_A()) + " A");
     record.add("exit_waves", Json(int(waves.size())));
+    if (ms_tilt_mrad > 0)
+      record.add("tilt_source", tilt_source);
     if (waves.size() > 1)
       record.add("thicknesses_A", Json(thicknesses));
     record_imaging(record, setup, grid);

@@ -53,7 +53,7 @@ int multislice_main(int argc, char** argv) {
       ("tilt", po::value<std::string>()->default_value("0"), "beam tilt x[,y] [mrad] (2mrad or 2,1)")
       ("out,o", po::value<std::string>(&out), "exit wave TIFF: pages real, imag per saved thickness")
       ("diffraction", po::value<std::string>(&dp_path),
-       "average diffraction intensity TIFF |ψ(k)|²/N², 000 at (nx/2, ny/2), one page per thickness");
+       "average diffraction intensity TIFF |ψ(k)|²/N², 000 at (nx/2, ny/2), +ky up, one page per thickness");
     po::positional_options_description pos;
     pos.add("model", 1);
     po::variables_map vm;
@@ -66,7 +66,8 @@ int multislice_main(int argc, char** argv) {
             "Multislice exit wave ψ(x, y) for a plane wave along +z (physics.md §5): slices of the\n"
             "model's projected potential (an atom on a slice boundary starts that slice), 2/3 band\n"
             "limit. exit.tif pages: (real, imag) for each saved thickness in increasing order, the\n"
-            "full model last; row = y, column = x, pixel (0,0) at the cell origin. With --phonons\n"
+            "full model last; column = x, row 0 = top = largest y (+y up, as displayed by ImageJ);\n"
+            "the cell origin is the bottom-left pixel. --diffraction has +ky up too. With --phonons\n"
             "exit.tif holds configuration 0 and --diffraction the average over configurations.",
             opts, pos, vm, common))
       return EXIT_OK;
@@ -180,12 +181,13 @@ int multislice_main(int argc, char** argv) {
       if (config == 0) {
         Image re(grid.nx, grid.ny), im(grid.nx, grid.ny);
         re.pixel_size_A = im.pixel_size_A = grid.sampling_x_A();
+        re.pixel_size_y_A = im.pixel_size_y_A = grid.sampling_y_A();
         for (std::size_t i = 0; i < w.psi.size(); ++i) {
           re.pixels[i] = w.psi[i].real();
           im.pixels[i] = w.psi[i].imag();
         }
-        pages[std::size_t(2 * ti)] = std::move(re);
-        pages[std::size_t(2 * ti + 1)] = std::move(im);
+        pages[std::size_t(2 * ti)] = flipped_rows(re);
+        pages[std::size_t(2 * ti + 1)] = flipped_rows(im);
       }
       if (!dp_path.empty()) {
         fft.forward(w.psi.data(), kbuf.data());
@@ -208,9 +210,11 @@ int multislice_main(int argc, char** argv) {
       for (const auto& sum : dp_sum) {
         Image im(grid.nx, grid.ny);
         im.pixel_size_invA = 1.0 / grid.extent_x_A;
+        im.pixel_size_y_invA = 1.0 / grid.extent_y_A;
+        // Row ny/2 − (ky index): +ky up, as the exit wave's +y (the Nyquist row wraps to row 0).
         for (int iy = 0; iy < grid.ny; ++iy)
           for (int ix = 0; ix < grid.nx; ++ix)
-            im.at((ix + grid.nx / 2) % grid.nx, (iy + grid.ny / 2) % grid.ny) =
+            im.at((ix + grid.nx / 2) % grid.nx, (grid.ny - (iy + grid.ny / 2) % grid.ny) % grid.ny) =
                 float(sum[std::size_t(iy) * grid.nx + ix] / rep.phonon_configs);
         dps.push_back(std::move(im));
       }

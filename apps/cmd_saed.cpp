@@ -51,8 +51,9 @@ int saed_main(int argc, char** argv) {
       ("rotate", po::value<std::vector<std::string>>(&rotations)->composing(),
        "extra rotation of the phase about the beam [deg] (4.2deg; one per phase)")
       ("preset", po::value<std::string>(&preset),
-       "nife-fe3o4: NiFe + Fe3O4 along [110], NiFe(−111) ∥ Fe3O4(−111) along +x, NiFe rotated "
-       "4.2° about the beam; outputs default to nife_fe3o4_saed.{csv,tif,png}")
+       "nife-fe3o4 (also the default with no structure): NiFe + Fe3O4 along [110] in the box "
+       "frame of `epitem interface --preset nife-fe3o4` (NiFe(−111) ∥ Fe3O4(−111) ∥ +y), NiFe "
+       "rotated 4.2° about the beam; outputs default to nife_fe3o4_saed.{csv,tif,png}")
       ("energy", po::value<std::string>()->default_value("200kV"), "beam energy [kV] (200kV, 300keV)")
       ("thickness", po::value<std::string>()->default_value("20nm"),
        "slab thickness t of the shape function sin²(πts)/(πs)² [Å] (20nm, 200A)")
@@ -93,7 +94,7 @@ int saed_main(int argc, char** argv) {
             "[--image pattern.tif] [--png pattern.png]\n"
             "       epitem saed --phase A --zone u,v,w [--rotate 4.2deg] --phase B --zone u,v,w [--rotate 0] "
             "--out spots.csv\n"
-            "       epitem saed --preset nife-fe3o4\n"
+            "       epitem saed [--preset nife-fe3o4]   (no structure: the preset)\n"
             "Kinematic SAED: spots g of the zero-order (and --holz) Laue zones with excitation "
             "error\ns = −(2k0·g + g²)/(2|k0 + g|) and I ∝ |F/Ω|²·sin²(πts)/(πs)², strongest = 100; "
             "the direct\nbeam is listed and drawn capped at 100. CSV phase,h,k,l,gx,gy,g,d_A,"
@@ -103,8 +104,12 @@ int saed_main(int argc, char** argv) {
             opts, pos, vm, common))
       return EXIT_OK;
 
-    // Phases: positional STRUCTURE, repeated --phase, or the preset.
-    const bool is_preset = vm.count("preset") > 0;
+    // Phases: positional STRUCTURE, repeated --phase, or the preset (also when none is given,
+    // e.g. no arguments at all, like `epitem hrtem`).
+    const bool no_phases = structure.empty() && phases.empty() && zones.empty() && x_dirs.empty();
+    const bool is_preset = vm.count("preset") > 0 || no_phases;
+    if (is_preset && preset.empty())
+      preset = PRESET_NAME;
     if (is_preset && preset != PRESET_NAME)
       throw po::error("unknown --preset '" + preset + "' (available: nife-fe3o4)");
     if (is_preset && (!structure.empty() || !phases.empty() || !zones.empty() || !x_dirs.empty()))
@@ -184,7 +189,8 @@ int saed_main(int argc, char** argv) {
         rec.add("rotate" + std::to_string(i + 1) + "_deg", rotation_deg[i], "deg");
     }
     if (is_preset) {
-      rec.add("phases", std::string("NiFe [110] and Fe3O4 [110], NiFe(-111) // Fe3O4(-111) along +x"));
+      rec.add("phases", std::string("NiFe [110] and Fe3O4 [110], NiFe(-111) // Fe3O4(-111) along +y "
+                                    "(box frame of epitem interface --preset nife-fe3o4)"));
       rec.add("nife_rotation_deg", rotation_deg.empty() ? 4.2 : rotation_deg[0], "deg");
     }
     rec.add("energy_eV", spec.energy_eV, "eV");

@@ -24,7 +24,7 @@ const char* const IMAGING_CONVENTIONS =
     "  sums intensities over Gauss-Hermite defocus and illumination-tilt nodes (the reference;\n"
     "  keeps the mean; 1 inverse FFT per node). The echo and the JSON sidecar say which one made\n"
     "  the image. Pixel values: relative intensity (vacuum = 1), or electron counts per pixel\n"
-    "  with --dose.";
+    "  with --dose. Rasters: row 0 = top = largest y (+y up, as ImageJ displays them).";
 
 po::options_description imaging_options(const std::string& default_cs) {
   po::options_description lens("Objective lens (bare numbers: lengths in Å, Cs/C5/Cc in mm)");
@@ -311,7 +311,8 @@ void write_imaging_outputs(std::vector<ImagingPage> pages, const ImagingSetup& s
   const bool series = pages.size() > 1;
   std::vector<std::string> labels;
   for (std::size_t p = 0; p < pages.size(); ++p) {
-    images.push_back(apply_detector(pages[p].image, setup.detector, int(p)));
+    // Pages are in the model frame; files show +y up (row 0 = top = largest y).
+    images.push_back(flipped_rows(apply_detector(pages[p].image, setup.detector, int(p))));
     Json row = Json::object();
     row.set("page", int(p));
     std::string label;

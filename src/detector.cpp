@@ -169,7 +169,7 @@ Image apply_detector(const Image& in, const DetectorSpec& spec, int page) {
   if (!(in.pixel_size_A > 0))
     fail("detector: the image has no pixel size");
   const int nx = in.nx, ny = in.ny;
-  const double ex = nx * in.pixel_size_A, ey = ny * in.pixel_size_A;
+  const double ex = nx * in.pixel_size_A, ey = ny * in.pixel_y_A();
   int mx = nx, my = ny;
   if (spec.output_pixel_A > 0) {
     mx = std::max(1, int(std::lround(ex / spec.output_pixel_A)));
@@ -177,6 +177,7 @@ Image apply_detector(const Image& in, const DetectorSpec& spec, int page) {
   }
   Image out(mx, my);
   out.pixel_size_A = ex / mx;
+  out.pixel_size_y_A = ey / my;
   const bool filter = spec.drift_A > 0 || spec.mtf.kind != Mtf::Kind::None || mx != nx || my != ny;
   if (!filter) {
     out.pixels = in.pixels;
@@ -191,7 +192,7 @@ Image apply_detector(const Image& in, const DetectorSpec& spec, int page) {
     AlignedVector<cfloat> b(std::size_t(mx) * std::size_t(my), cfloat(0));
     const double dx = std::cos(spec.drift_angle_deg * units::deg_to_rad) * spec.drift_A;
     const double dy = std::sin(spec.drift_angle_deg * units::deg_to_rad) * spec.drift_A;
-    const double k_nyq = 0.5 / out.pixel_size_A;
+    const double kx_nyq = 0.5 / out.pixel_size_A, ky_nyq = 0.5 / out.pixel_size_y_A;
     auto freq = [](int i, int n) { return i < (n + 1) / 2 ? i : i - n; };
     for (int jy = 0; jy < my; ++jy) {
       const int fy = freq(jy, my);
@@ -205,7 +206,7 @@ Image apply_detector(const Image& in, const DetectorSpec& spec, int page) {
         const int ix = fx < 0 ? fx + nx : fx;
         const double kx = fx / ex, ky = fy / ey;
         double f = sinc(kx * dx + ky * dy);  // box blur of a uniform drift
-        f *= spec.mtf.at(std::sqrt(kx * kx + ky * ky) / k_nyq);
+        f *= spec.mtf.at(std::hypot(kx / kx_nyq, ky / ky_nyq));
         b[std::size_t(jy) * std::size_t(mx) + std::size_t(jx)] =
             a[std::size_t(iy) * std::size_t(nx) + std::size_t(ix)] * float(f);
       }
@@ -216,7 +217,7 @@ Image apply_detector(const Image& in, const DetectorSpec& spec, int page) {
       out.pixels[i] = b[i].real() * norm;
   }
   if (spec.has_noise()) {
-    const double per_pixel = spec.dose_e_per_A2 * out.pixel_size_A * out.pixel_size_A;
+    const double per_pixel = spec.dose_e_per_A2 * out.pixel_size_A * out.pixel_size_y_A;
     // splitmix64 of (seed, page): distinct, reproducible streams for the pages of a series.
     std::uint64_t z = spec.seed + 0x9E3779B97F4A7C15ull * std::uint64_t(page + 1);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

@@ -86,7 +86,17 @@ bool plausible_pixel_A(double px) { return px >= 1e-3 && px <= 1e5; }
 struct Calibration {
   double pixel_size_A = 0;
   double pixel_size_invA = 0;
+  double pixel_size_y_A = 0;     // 0 = square pixels
+  double pixel_size_y_invA = 0;
 };
+
+// Pixels per unit along y from YResolution; 0 when absent, invalid or equal to x (square).
+double y_px_per_unit(TIFF* tif, double x_px_per_unit) {
+  float yres = 0;
+  if (!TIFFGetField(tif, TIFFTAG_YRESOLUTION, &yres) || !(yres > 0) || !std::isfinite(yres))
+    return 0;
+  return std::fabs(double(yres) - x_px_per_unit) > 1e-6 * x_px_per_unit ? double(yres) : 0;
+}
 
 Calibration read_calibration(TIFF* tif) {
   Calibration cal;
@@ -94,6 +104,7 @@ Calibration read_calibration(TIFF* tif) {
   if (!TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xres) || !(xres > 0) || !std::isfinite(xres))
     return cal;
   const double px_per_unit = xres;
+  const double y_per_unit = y_px_per_unit(tif, px_per_unit);
   char* desc = nullptr;
   std::string description;
   if (TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &desc) && desc)
@@ -102,12 +113,18 @@ Calibration read_calibration(TIFF* tif) {
     std::string unit = imagej_value(description, "unit");
     if (unit.compare(0, 2, "1/") == 0) {
       double len = unit_length_A(unit.substr(2));
-      if (len > 0)
+      if (len > 0) {
         cal.pixel_size_invA = 1.0 / px_per_unit / len;
+        if (y_per_unit > 0)
+          cal.pixel_size_y_invA = 1.0 / y_per_unit / len;
+      }
     } else {
       double len = unit_length_A(unit);
-      if (len > 0)
+      if (len > 0) {
         cal.pixel_size_A = len / px_per_unit;
+        if (y_per_unit > 0)
+          cal.pixel_size_y_A = len / y_per_unit;
+      }
     }
     return cal;
   }
@@ -116,8 +133,11 @@ Calibration read_calibration(TIFF* tif) {
   // Without ImageJ's description, cm/inch resolution is only trusted when it gives a
   // plausible microscope pixel (DigitalMicrograph/TIA exports do write real calibrations).
   double unit_A = res_unit == RESUNIT_CENTIMETER ? 1e8 : res_unit == RESUNIT_INCH ? 2.54e8 : 0;
-  if (unit_A > 0 && plausible_pixel_A(unit_A / px_per_unit))
+  if (unit_A > 0 && plausible_pixel_A(unit_A / px_per_unit)) {
     cal.pixel_size_A = unit_A / px_per_unit;
+    if (y_per_unit > 0 && plausible_pixel_A(unit_A / y_per_unit))
+      cal.pixel_size_y_A = unit_A / y_per_unit;
+  }
   return cal;
 }
 
@@ -262,13 +282,15 @@ void write_tiff(const std::string& path, const std::vector<Image>& pages,
   }
   // ImageJ reads XResolution as pixels per `unit` (from its description); RESUNIT_NONE keeps
   // other readers from turning it into dpi. Å is written as "A", which ImageJ displays as Å.
-  double px_per_unit = 0;
+  double px_per_unit = 0, y_per_unit = 0;
   std::string unit;
   if (first.pixel_size_A > 0) {
     px_per_unit = 1.0 / first.pixel_size_A;
+    y_per_unit = 1.0 / first.pixel_y_A();
     unit = "A";
   } else if (first.pixel_size_invA > 0) {
     px_per_unit = 1.0 / first.pixel_size_invA;
+    y_per_unit = 1.0 / first.pixel_y_invA();
     unit = "1/A";
   }
   std::ostringstream ij;
@@ -315,7 +337,7 @@ void write_tiff(const std::string& path, const std::vector<Image>& pages,
       }
       if (px_per_unit > 0) {
         TIFFSetField(t, TIFFTAG_XRESOLUTION, float(px_per_unit));
-        TIFFSetField(t, TIFFTAG_YRESOLUTION, float(px_per_unit));
+        TIFFSetField(t, TIFFTAG_YRESOLUTION, float(y_per_unit));
         TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, std::uint16_t(RESUNIT_NONE));
       }
       for (int y = 0; y < p.ny; ++y) {
@@ -351,6 +373,8 @@ std::vector<Image> read_tiff(const std::string& path) {
     // ImageJ stores the calibration once, in page 1, for the whole stack.
     im.pixel_size_A = cal.pixel_size_A;
     im.pixel_size_invA = cal.pixel_size_invA;
+    im.pixel_size_y_A = cal.pixel_size_y_A;
+    im.pixel_size_y_invA = cal.pixel_size_y_invA;
     pages.push_back(std::move(im));
     ++page;
     tiff_last_error.clear();
@@ -358,6 +382,14 @@ std::vector<Image> read_tiff(const std::string& path) {
   if (!tiff_last_error.empty())
     fail(path, ": cannot read page ", page + 1, ", file truncated or corrupt (", last_tiff_error(), ")");
   return pages;
+}
+
+Image flipped_rows(const Image& image) {
+  Image out = image;
+  const size_t nx = size_t(image.nx);
+  for (int iy = 0; iy < image.ny; ++iy)
+    std::copy_n(&image.pixels[size_t(iy) * nx], nx, &out.pixels[size_t(image.ny - 1 - iy) * nx]);
+  return out;
 }
 
 void require_finite(const Image& image, const std::string& what) {

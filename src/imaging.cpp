@@ -164,10 +164,13 @@ ImageFormer::ImageFormer(const Wave& exit_wave)
   ++fft_count_;
 }
 
-void ImageFormer::add_node(const Lens& lens, double defocus_shift_A, double bx, double by,
-                           double weight, bool envelopes, const std::vector<unsigned char>& pass,
-                           std::vector<double>& acc) {
-  const double lam = electron_wavelength_A(energy_eV_);
+namespace {
+
+// H(k) = A(q)·[E(q)]·e^{−i[χ(q) − χ(β)]}, q = k + β, zero where `pass` (if given) is 0.
+void fill_transfer(const Lens& lens, const Grid& grid, double defocus_shift_A, double bx,
+                   double by, bool envelopes, const std::vector<unsigned char>& pass,
+                   cfloat* out, int threads) {
+  const double lam = lens.wavelength_A();
   Aberrations ab = lens.aberrations;
   ab.defocus_A += defocus_shift_A;
   const double k_ap = lens.aperture_invA();
@@ -175,23 +178,40 @@ void ImageFormer::add_node(const Lens& lens, double defocus_shift_A, double bx, 
   const AberrationPolynomial chi(ab, lam);
   const double chi_beta = chi.chi(bx, by);
   const Envelope envelope(lens, chi, lam, bx, by);
-  const int nx = grid_.nx;
-  parallel_for(std::size_t(grid_.ny), threads_, [&](std::size_t y0, std::size_t y1) {
+  const int nx = grid.nx;
+  parallel_for(std::size_t(grid.ny), threads, [&](std::size_t y0, std::size_t y1) {
     for (std::size_t iy = y0; iy < y1; ++iy) {
-      const double ky = grid_.ky_invA(int(iy));
+      const double qy = grid.ky_invA(int(iy)) + by;
       for (int ix = 0; ix < nx; ++ix) {
-        const double kx = grid_.kx_invA(ix);
-        const double qx = kx + bx, qy = ky + by;
+        const double qx = grid.kx_invA(ix) + bx;
         const std::size_t i = iy * std::size_t(nx) + std::size_t(ix);
         if ((k_ap2 >= 0 && qx * qx + qy * qy > k_ap2) || (!pass.empty() && !pass[i])) {
-          work_[i] = 0;
+          out[i] = 0;
           continue;
         }
         const double phase = chi.chi(qx, qy) - chi_beta;
         const double amp = envelopes ? envelope(chi, qx, qy) : 1;
-        work_[i] = spectrum_[i] * cfloat(float(amp * std::cos(phase)), float(-amp * std::sin(phase)));
+        out[i] = cfloat(float(amp * std::cos(phase)), float(-amp * std::sin(phase)));
       }
     }
+  });
+}
+
+}  // namespace
+
+TransferFunction::TransferFunction(const Lens& lens, const Grid& grid, double tilt_x_mrad,
+                                   double tilt_y_mrad)
+    : grid_(grid), values_(grid.size()) {
+  lens.validate();
+  const double to_invA = units::mrad_to_rad / lens.wavelength_A();
+  fill_transfer(lens, grid, 0, tilt_x_mrad * to_invA, tilt_y_mrad * to_invA, true, {},
+                values_.data(), default_thread_count());
+}
+
+void ImageFormer::add_image(const cfloat* transfer, double weight, std::vector<double>& acc) {
+  parallel_for(work_.size(), threads_, [&](std::size_t i0, std::size_t i1) {
+    for (std::size_t i = i0; i < i1; ++i)
+      work_[i] = spectrum_[i] * transfer[i];
   });
   fft_.inverse(work_.data(), false);
   ++fft_count_;
@@ -202,16 +222,60 @@ void ImageFormer::add_node(const Lens& lens, double defocus_shift_A, double bx, 
   });
 }
 
+Image ImageFormer::to_image(const std::vector<double>& acc) const {
+  Image img(grid_.nx, grid_.ny);
+  img.pixel_size_A = grid_.sampling_x_A();
+  img.pixel_size_y_A = grid_.sampling_y_A();
+  for (std::size_t i = 0; i < acc.size(); ++i)
+    img.pixels[i] = float(acc[i]);
+  return img;
+}
+
+Image ImageFormer::intensity(const TransferFunction& transfer) {
+  if (transfer.grid().nx != grid_.nx || transfer.grid().ny != grid_.ny)
+    fail("image formation: transfer function grid ", transfer.grid().nx, "x", transfer.grid().ny,
+         " differs from the exit wave's ", grid_.nx, "x", grid_.ny);
+  // One pass in, one FFT, one pass out: no accumulator for a single coherent node.
+  const cfloat* h = transfer.values().data();
+  parallel_for(work_.size(), threads_, [&](std::size_t i0, std::size_t i1) {
+    for (std::size_t i = i0; i < i1; ++i)
+      work_[i] = spectrum_[i] * h[i];
+  });
+  fft_.inverse(work_.data(), false);
+  ++fft_count_;
+  Image img(grid_.nx, grid_.ny);
+  img.pixel_size_A = grid_.sampling_x_A();
+  img.pixel_size_y_A = grid_.sampling_y_A();
+  const double norm = 1.0 / (double(grid_.size()) * double(grid_.size()));
+  parallel_for(work_.size(), threads_, [&](std::size_t i0, std::size_t i1) {
+    for (std::size_t i = i0; i < i1; ++i)
+      img.pixels[i] = float(norm * double(std::norm(work_[i])));
+  });
+  return img;
+}
+
+namespace {
+
+void check_energy(const Lens& lens, double wave_energy_eV) {
+  if (std::abs(lens.energy_eV - wave_energy_eV) > 1e-9 * wave_energy_eV)
+    fail("image formation: lens energy ", lens.energy_eV, " eV differs from the exit wave's ",
+         wave_energy_eV, " eV");
+}
+
+}  // namespace
+
 Image ImageFormer::intensity(const Lens& lens, const CoherenceSpec& coherence, double tilt_x_mrad,
                              double tilt_y_mrad) {
   lens.validate();
+  check_energy(lens, energy_eV_);
   coherence.validate();
   const double lam = electron_wavelength_A(energy_eV_);
   const double to_invA = units::mrad_to_rad / lam;
   const double bx0 = tilt_x_mrad * to_invA, by0 = tilt_y_mrad * to_invA;
   std::vector<double> acc(grid_.size(), 0.0);
   if (coherence.model == CoherenceModel::Envelope) {
-    add_node(lens, 0, bx0, by0, 1.0, true, {}, acc);
+    fill_transfer(lens, grid_, 0, bx0, by0, true, {}, work_.data(), threads_);
+    add_image(work_.data(), 1.0, acc);
   } else {
     const CoherenceNodes nn = coherence_nodes(lens, coherence, grid_);
     // Information-limit mask, relative to the illumination tilt of this image.
@@ -251,8 +315,10 @@ Image ImageFormer::intensity(const Lens& lens, const CoherenceSpec& coherence, d
             wsum += nodes.back().w;
           }
     // Renormalised after pruning, so a vacuum image stays exactly 1.
-    for (const Node& n : nodes)
-      add_node(lens, n.dz, n.bx, n.by, n.w / wsum, false, pass, acc);
+    for (const Node& n : nodes) {
+      fill_transfer(lens, grid_, n.dz, n.bx, n.by, false, pass, work_.data(), threads_);
+      add_image(work_.data(), n.w / wsum, acc);
+    }
     // Beams past the information limit keep their intensity as a uniform background: their
     // interference with the central beam averages to zero, their mutual interference is
     // neglected (incoherent limit). This keeps the image mean, unlike envelopes on the wave.
@@ -269,15 +335,12 @@ Image ImageFormer::intensity(const Lens& lens, const CoherenceSpec& coherence, d
     for (double& v : acc)
       v += dropped;
   }
-  Image img(grid_.nx, grid_.ny);
-  img.pixel_size_A = grid_.sampling_x_A();
-  for (std::size_t i = 0; i < acc.size(); ++i)
-    img.pixels[i] = float(acc[i]);
-  return img;
+  return to_image(acc);
 }
 
 Wave ImageFormer::image_wave(const Lens& lens) {
   lens.validate();
+  check_energy(lens, energy_eV_);
   const double lam = electron_wavelength_A(energy_eV_);
   const double k_ap = lens.aperture_invA();
   const AberrationPolynomial poly(lens.aberrations, lam);
@@ -336,6 +399,8 @@ void ImageAverage::add(const Image& image) {
     shape_ = Image(image.nx, image.ny);
     shape_.pixel_size_A = image.pixel_size_A;
     shape_.pixel_size_invA = image.pixel_size_invA;
+    shape_.pixel_size_y_A = image.pixel_size_y_A;
+    shape_.pixel_size_y_invA = image.pixel_size_y_invA;
     sum_.assign(image.size(), 0.0);
   } else if (image.nx != shape_.nx || image.ny != shape_.ny) {
     fail("image average: image ", image.nx, "x", image.ny, " differs from the first ", shape_.nx,
@@ -376,12 +441,15 @@ std::vector<Wave> waves_from_pages(const std::vector<Image>& pages, double energ
   const double dx = sampling_A > 0 ? sampling_A : first.pixel_size_A;
   if (!(dx > 0))
     fail(what, ": pixel size unknown (no calibration in the TIFF): give --sampling, e.g. 0.05A");
-  const Grid g{first.nx, first.ny, dx * first.nx, dx * first.ny};
+  const double dy = sampling_A > 0 ? sampling_A : first.pixel_y_A();
+  const Grid g{first.nx, first.ny, dx * first.nx, dy * first.ny};
   std::vector<Wave> waves;
   for (std::size_t p = 0; p < pages.size(); p += 2) {
     Wave w(g, energy_eV);
+    // The file has row 0 = top = largest y; the model frame has index iy growing with +y.
+    const Image re = flipped_rows(pages[p]), im = flipped_rows(pages[p + 1]);
     for (std::size_t i = 0; i < w.psi.size(); ++i)
-      w.psi[i] = cfloat(pages[p].pixels[i], pages[p + 1].pixels[i]);
+      w.psi[i] = cfloat(re.pixels[i], im.pixels[i]);
     waves.push_back(std::move(w));
   }
   return waves;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "epitem/error.hpp"
+#include "epitem/interface.hpp"
 #include "epitem/model.hpp"
 #include "epitem/units.hpp"
 
@@ -472,11 +473,15 @@ SaedPattern kinematic_saed(const std::vector<SaedPhase>& phases, const SaedSpec&
 
 std::vector<SaedPhase> nife_fe3o4_phases(const Crystal& nife, const Crystal& fe3o4,
                                          double nife_rotation_deg) {
-  const Vec3 zone(1, 1, 0), x(-1, 1, 1);  // (−111) lies in the [110] zone: −1 + 1 + 0 = 0
-  SaedPhase oxide = saed_phase_for_zone(fe3o4, zone, x);
-  const Mat3 metal_R = rotation_about_axis(Vec3::UnitZ(), nife_rotation_deg) *
-                       zone_rotation(nife, zone, x);
-  return {saed_phase_with_orientation(nife, metal_R), oxide};
+  // Orientations from the interface builder itself, so SAED, model and HRTEM share one frame.
+  InterfaceSpec spec = preset_interface("nife-fe3o4");
+  spec.substrate = fe3o4;
+  spec.overlayer = nife;
+  spec.tilt_deg = nife_rotation_deg;
+  spec.find_voids = false;  // orientations only; the void search changes no rotation
+  const InterfaceReport report = build_interface(spec).report;
+  return {saed_phase_with_orientation(nife, report.overlayer_rotation),
+          saed_phase_with_orientation(fe3o4, report.substrate_rotation)};
 }
 
 }  // namespace epitem

@@ -25,6 +25,8 @@ Image crop(const Image& image, const Roi& roi) {
   Image out(roi.w, roi.h);
   out.pixel_size_A = image.pixel_size_A;
   out.pixel_size_invA = image.pixel_size_invA;
+  out.pixel_size_y_A = image.pixel_size_y_A;
+  out.pixel_size_y_invA = image.pixel_size_y_invA;
   for (int iy = 0; iy < roi.h; ++iy)
     std::copy_n(&image.pixels[size_t(roi.y + iy) * size_t(image.nx) + size_t(roi.x)], roi.w,
                 &out.pixels[size_t(iy) * size_t(roi.w)]);
@@ -114,7 +116,7 @@ PowerSpectrum power_spectrum(const Image& image, int threads) {
   s.nx = nx;
   s.ny = ny;
   s.dkx_invA = 1.0 / (nx * image.pixel_size_A);
-  s.dky_invA = 1.0 / (ny * image.pixel_size_A);
+  s.dky_invA = 1.0 / (ny * image.pixel_y_A());
   s.power.assign(size_t(nx) * size_t(ny), 0.f);
   // Normalised so a pure cosine's peak does not grow with the image size squared.
   const float norm = float(1.0 / (double(nx) * double(ny)));
@@ -354,6 +356,7 @@ Image log_spectrum_image(const PowerSpectrum& s) {
   const double median = std::max(double(*mid), 1e-30);
   Image out(s.nx, s.ny);
   out.pixel_size_invA = s.dkx_invA;
+  out.pixel_size_y_invA = s.dky_invA;
   for (size_t i = 0; i < s.power.size(); ++i)
     out.pixels[i] = float(std::log1p(double(s.power[i]) / median));
   return out;

@@ -2,13 +2,17 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <map>
+#include <memory>
 #include <sstream>
+#include <string_view>
 
 #include "epitem/element.hpp"
 #include "epitem/error.hpp"
@@ -70,25 +74,6 @@ std::map<std::string, std::string> parse_comment(const std::string& line, const 
   return kv;
 }
 
-std::vector<std::string> split_ws(const std::string& s) {
-  std::istringstream is(s);
-  std::vector<std::string> out;
-  for (std::string t; is >> t;)
-    out.push_back(t);
-  return out;
-}
-
-double to_number(const std::string& s, const std::string& path, int line, const std::string& what) {
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    if (used == s.size() && std::isfinite(v))
-      return v;
-  } catch (const std::exception&) {
-  }
-  fail(path, ": line ", line, ": ", what, " '", s, "' is not a number");
-}
-
 std::string fmt(double v, int precision = 8) {
   std::ostringstream os;
   os << std::setprecision(precision) << v;
@@ -103,6 +88,152 @@ std::string fixed(double v, int decimals) {
   if (s.find_first_not_of("-0.") == std::string::npos && s[0] == '-')
     s = s.substr(1);
   return s;
+}
+
+// Streaming extxyz I/O: a 7-million-atom model is ~0.5 GB of text, so neither direction holds
+// the whole text; numbers go through to_chars/from_chars (locale-free, no allocation).
+constexpr size_t CHUNK_BYTES = size_t(1) << 20;
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+/// Appends to a 1 MiB buffer and writes it out whenever it fills.
+class ChunkWriter {
+ public:
+  ChunkWriter(const std::string& tmp_path, const std::string& path)
+      : file_(std::fopen(tmp_path.c_str(), "wb")), path_(path), buf_(CHUNK_BYTES) {
+    if (!file_)
+      fail(path, ": cannot open for writing");
+  }
+  /// Room for at least n more bytes; returns where to write them (then call advance).
+  char* room(size_t n) {
+    if (used_ + n > buf_.size()) {
+      flush();
+      if (n > buf_.size())
+        buf_.resize(n);
+    }
+    return buf_.data() + used_;
+  }
+  void advance(char* end) { used_ = size_t(end - buf_.data()); }
+  void put(std::string_view s) {
+    char* p = room(s.size());
+    advance(std::copy(s.begin(), s.end(), p));
+  }
+  void close() {
+    flush();
+    if (std::fclose(file_.release()) != 0)
+      fail(path_, ": write failed (disk full?)");
+  }
+
+ private:
+  void flush() {
+    if (used_ && std::fwrite(buf_.data(), 1, used_, file_.get()) != used_)
+      fail(path_, ": write failed (disk full?)");
+    used_ = 0;
+  }
+  FilePtr file_;
+  std::string path_;
+  std::vector<char> buf_;
+  size_t used_ = 0;
+};
+
+// Longest fixed-notation double: sign + 309 integer digits + point + decimals.
+constexpr size_t MAX_FIXED_CHARS = 330;
+
+/// Same text as fixed(v, decimals) right-aligned in `width` (std::setw), written at p.
+char* put_fixed(char* p, double v, int decimals, int width) {
+  char tmp[MAX_FIXED_CHARS];
+  auto r = std::to_chars(tmp, tmp + sizeof tmp, v, std::chars_format::fixed, decimals);
+  const char* begin = tmp;
+  if (tmp[0] == '-' && std::all_of(tmp + 1, r.ptr, [](char c) { return c == '0' || c == '.'; }))
+    ++begin;  // "-0.00000000" → "0.00000000"
+  for (long pad = width - long(r.ptr - begin); pad > 0; --pad)
+    *p++ = ' ';
+  return std::copy(static_cast<const char*>(begin), static_cast<const char*>(r.ptr), p);
+}
+
+/// Same text as fmt(v, precision) (%.*g, "-0" → "0"), written at p.
+char* put_general(char* p, double v, int precision) {
+  char* end = std::to_chars(p, p + 32, v, std::chars_format::general, precision).ptr;
+  if (end - p == 2 && p[0] == '-' && p[1] == '0') {
+    *p = '0';
+    return p + 1;
+  }
+  return end;
+}
+
+/// Lines of a file read in 1 MiB chunks; a line is valid until the next call.
+class LineReader {
+ public:
+  explicit LineReader(const std::string& path)
+      : file_(std::fopen(path.c_str(), "rb")), buf_(CHUNK_BYTES) {
+    if (!file_)
+      fail(path, ": cannot open for reading");
+  }
+  /// Next line without its '\n'; false at end of file (like std::getline).
+  bool next(std::string_view& line) {
+    for (;;) {
+      const char* nl = static_cast<const char*>(std::memchr(buf_.data() + pos_, '\n', end_ - pos_));
+      if (nl) {
+        line = std::string_view(buf_.data() + pos_, size_t(nl - (buf_.data() + pos_)));
+        pos_ = size_t(nl - buf_.data()) + 1;
+        return true;
+      }
+      if (eof_) {
+        if (pos_ == end_)
+          return false;
+        line = std::string_view(buf_.data() + pos_, end_ - pos_);
+        pos_ = end_;
+        return true;
+      }
+      // Keep the partial line, grow for a line longer than the buffer, read more.
+      std::copy(buf_.begin() + long(pos_), buf_.begin() + long(end_), buf_.begin());
+      end_ -= pos_;
+      pos_ = 0;
+      if (end_ == buf_.size())
+        buf_.resize(2 * buf_.size());
+      size_t got = std::fread(buf_.data() + end_, 1, buf_.size() - end_, file_.get());
+      end_ += got;
+      if (got == 0)
+        eof_ = true;
+    }
+  }
+
+ private:
+  FilePtr file_;
+  std::vector<char> buf_;
+  size_t pos_ = 0, end_ = 0;
+  bool eof_ = false;
+};
+
+bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+
+/// Whitespace-separated tokens of `line` into `out` (cleared first; views into line).
+void split_ws(std::string_view line, std::vector<std::string_view>& out) {
+  out.clear();
+  size_t i = 0, n = line.size();
+  while (i < n) {
+    while (i < n && is_space(line[i]))
+      ++i;
+    size_t start = i;
+    while (i < n && !is_space(line[i]))
+      ++i;
+    if (i > start)
+      out.push_back(line.substr(start, i - start));
+  }
+}
+
+/// A finite decimal number filling the whole token (an optional leading '+' like std::stod).
+double token_number(std::string_view s, const std::string& path, long line,
+                    const std::string& what) {
+  std::string_view digits = s.size() > 1 && s[0] == '+' && s[1] != '-' ? s.substr(1) : s;
+  double v = 0;
+  auto r = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (r.ec == std::errc() && r.ptr == digits.data() + digits.size() && std::isfinite(v))
+    return v;
+  fail(path, ": line ", line, ": ", what, " '", s, "' is not a number");
 }
 
 }  // namespace
@@ -155,23 +286,24 @@ Crystal read_crystal(const std::string& path_or_name) {
 
 AtomicModel read_extxyz(const std::string& path) {
   require_readable(path, "extxyz");
-  std::ifstream in(path);
-  std::string line;
-  if (!std::getline(in, line))
+  LineReader in(path);
+  std::string_view line;
+  std::vector<std::string_view> t;
+  if (!in.next(line))
     fail(path, ": empty file; extxyz starts with the number of atoms");
   long natoms = 0;
   {
-    auto t = split_ws(line);
+    split_ws(line, t);
     if (t.size() != 1)
       fail(path, ": line 1: expected the number of atoms, got '", line, "'");
-    double v = to_number(t[0], path, 1, "number of atoms");
+    double v = token_number(t[0], path, 1, "number of atoms");
     if (v < 1 || v != std::floor(v))
       fail(path, ": line 1: number of atoms must be a positive integer, got '", t[0], "'");
     natoms = long(v);
   }
-  if (!std::getline(in, line))
+  if (!in.next(line))
     fail(path, ": missing comment line 2 with Lattice=\"...\" and Properties=...");
-  auto kv = parse_comment(line, path);
+  auto kv = parse_comment(std::string(line), path);
 
   AtomicModel model;
   model.phase_names.clear();
@@ -179,21 +311,21 @@ AtomicModel read_extxyz(const std::string& path) {
   if (lat == kv.end())
     fail(path, ": line 2: no Lattice=\"ax ay az bx by bz cx cy cz\" (Å); a model needs its box");
   {
-    auto t = split_ws(lat->second);
+    split_ws(lat->second, t);
     if (t.size() != 9)
       fail(path, ": line 2: Lattice needs 9 numbers (Å), got ", t.size());
     for (int c = 0; c < 3; ++c)
       for (int r = 0; r < 3; ++r)
-        model.cell_A(r, c) = to_number(t[3 * c + r], path, 2, "Lattice entry");
+        model.cell_A(r, c) = token_number(t[3 * c + r], path, 2, "Lattice entry");
     if (std::abs(model.cell_A.determinant()) < 1e-6)
       fail(path, ": line 2: Lattice vectors are coplanar (zero volume)");
   }
   if (auto p = kv.find("pbc"); p != kv.end()) {
-    auto t = split_ws(p->second);
+    split_ws(p->second, t);
     if (t.size() != 3)
       fail(path, ": line 2: pbc needs 3 flags (T/F), got '", p->second, "'");
     for (int i = 0; i < 3; ++i) {
-      std::string f = lower(t[i]);
+      std::string f = lower(std::string(t[i]));
       if (f != "t" && f != "f" && f != "true" && f != "false")
         fail(path, ": line 2: pbc flag '", t[i], "' must be T or F");
       model.pbc[i] = f[0] == 't';
@@ -227,7 +359,7 @@ AtomicModel read_extxyz(const std::string& path) {
              "': expected name:type:count with type S, R, I or L");
       Column c{lower(parts[i]), char(std::toupper(static_cast<unsigned char>(parts[i + 1][0]))),
                0, col};
-      c.ncols = int(to_number(parts[i + 2], path, 2, "Properties column count"));
+      c.ncols = int(token_number(parts[i + 2], path, 2, "Properties column count"));
       if (c.ncols < 1)
         fail(path, ": line 2: Properties column count must be >= 1 in '", props, "'");
       col += c.ncols;
@@ -257,42 +389,54 @@ AtomicModel read_extxyz(const std::string& path) {
     fail(path, ": line 2: Properties has no pos:R:3 column");
   int total_cols = columns.back().first + columns.back().ncols;
 
-  std::map<std::string, int> phase_index;
+  // Reserve for the atoms the file can hold (a line is >= 8 bytes), not what line 1 claims.
+  std::error_code ec;
+  const auto file_bytes = fs::file_size(path, ec);
+  if (!ec)
+    model.atoms.reserve(size_t(std::min<uintmax_t>(uintmax_t(natoms), file_bytes / 8 + 1)));
+  // Few distinct symbols and phases: look them up once, not per atom.
+  std::map<std::string, int, std::less<>> z_of_symbol, phase_index;
   for (long a = 0; a < natoms; ++a) {
-    int lineno = int(a) + 3;
-    if (!std::getline(in, line))
+    const long lineno = a + 3;
+    if (!in.next(line))
       fail(path, ": file ends after ", a, " of ", natoms, " atoms (line 1 promises ", natoms, ")");
-    auto t = split_ws(line);
+    split_ws(line, t);
     if (int(t.size()) < total_cols)
       fail(path, ": line ", lineno, ": expected ", total_cols, " columns, got ", t.size());
     Atom atom;
     if (species) {
-      atom.Z = atomic_number_or_zero(t[species->first]);
+      std::string_view sym = t[species->first];
+      auto it = z_of_symbol.find(sym);
+      if (it == z_of_symbol.end())
+        it = z_of_symbol.emplace(std::string(sym), atomic_number_or_zero(std::string(sym))).first;
+      atom.Z = it->second;
       if (atom.Z == 0)
-        fail(path, ": line ", lineno, ": unknown element symbol '", t[species->first],
+        fail(path, ": line ", lineno, ": unknown element symbol '", sym,
              "'; use a chemical symbol such as Fe, O, Ni");
     } else {
-      double z = to_number(t[numbers->first], path, lineno, "atomic number");
+      double z = token_number(t[numbers->first], path, lineno, "atomic number");
       if (z < 1 || z > MAX_Z || z != std::floor(z))
         fail(path, ": line ", lineno, ": atomic number '", t[numbers->first], "' not in 1-103");
       atom.Z = int(z);
     }
     for (int k = 0; k < 3; ++k)
-      atom.pos_A[k] = to_number(t[pos->first + k], path, lineno, "position");
+      atom.pos_A[k] = token_number(t[pos->first + k], path, lineno, "position");
     if (occ) {
-      atom.occupancy = to_number(t[occ->first], path, lineno, "occupancy");
+      atom.occupancy = token_number(t[occ->first], path, lineno, "occupancy");
       if (!(atom.occupancy > 0 && atom.occupancy <= 1 + 1e-6))
         fail(path, ": line ", lineno, ": occupancy ", atom.occupancy, " must be in (0, 1]");
     }
     if (uiso) {
-      atom.u_iso_A2 = to_number(t[uiso->first], path, lineno, "u_iso");
+      atom.u_iso_A2 = token_number(t[uiso->first], path, lineno, "u_iso");
       if (atom.u_iso_A2 < 0)
         fail(path, ": line ", lineno, ": u_iso ", atom.u_iso_A2, " Å² must be >= 0");
     }
-    std::string ph = phase ? t[phase->first] : "crystal";
-    auto [it, inserted] = phase_index.emplace(ph, int(model.phase_names.size()));
-    if (inserted)
-      model.phase_names.push_back(ph);
+    std::string_view ph = phase ? t[phase->first] : std::string_view("crystal");
+    auto it = phase_index.find(ph);
+    if (it == phase_index.end()) {
+      it = phase_index.emplace(std::string(ph), int(model.phase_names.size())).first;
+      model.phase_names.emplace_back(ph);
+    }
     atom.phase = it->second;
     model.atoms.push_back(atom);
   }
@@ -307,28 +451,54 @@ AtomicModel read_model(const std::string& path) {
 }
 
 void write_extxyz(const AtomicModel& model, const std::string& path) {
-  std::ostringstream os;
-  os << model.atoms.size() << "\n";
-  os << "Lattice=\"";
+  std::ostringstream header;
+  header << model.atoms.size() << "\n";
+  header << "Lattice=\"";
   for (int c = 0; c < 3; ++c)
     for (int r = 0; r < 3; ++r)
-      os << (c || r ? " " : "") << fmt(model.cell_A(r, c), 10);
-  os << "\" Properties=species:S:1:pos:R:3:phase:S:1:u_iso:R:1:occupancy:R:1 pbc=\"";
+      header << (c || r ? " " : "") << fmt(model.cell_A(r, c), 10);
+  header << "\" Properties=species:S:1:pos:R:3:phase:S:1:u_iso:R:1:occupancy:R:1 pbc=\"";
   for (int i = 0; i < 3; ++i)
-    os << (i ? " " : "") << (model.pbc[i] ? "T" : "F");
-  os << "\"\n";
-  for (const Atom& a : model.atoms) {
-    if (a.phase < 0 || a.phase >= int(model.phase_names.size()))
-      fail(path, ": atom phase index ", a.phase, " has no name in phase_names (internal)");
-    std::string ph = model.phase_names[a.phase];
-    if (ph.empty() || ph.find_first_of(" \t\"'") != std::string::npos)
-      fail(path, ": phase name '", ph, "' must be one word without quotes for extxyz");
-    os << std::left << std::setw(2) << element_symbol(a.Z) << std::right;
-    for (int k = 0; k < 3; ++k)
-      os << " " << std::setw(14) << fixed(a.pos_A[k], 8);
-    os << " " << ph << " " << fmt(a.u_iso_A2, 6) << " " << fmt(a.occupancy, 6) << "\n";
+    header << (i ? " " : "") << (model.pbc[i] ? "T" : "F");
+  header << "\"\n";
+  std::vector<bool> phase_ok;
+  size_t longest_phase = 0;
+  for (const auto& ph : model.phase_names) {
+    phase_ok.push_back(!ph.empty() && ph.find_first_of(" \t\"'") == std::string::npos);
+    longest_phase = std::max(longest_phase, ph.size());
   }
-  write_text_file(path, os.str());
+  // symbol(3) + 3 × (space + fixed position) + phase + 2 × (space + %.6g ≤ 13) + newline
+  const size_t max_line = 3 + 3 * (1 + MAX_FIXED_CHARS) + 1 + longest_phase + 2 * 16 + 1;
+  write_atomically(path, [&](const std::string& tmp) {
+    ChunkWriter out(tmp, path);
+    out.put(header.str());
+    for (const Atom& a : model.atoms) {
+      if (a.phase < 0 || a.phase >= int(model.phase_names.size()))
+        fail(path, ": atom phase index ", a.phase, " has no name in phase_names (internal)");
+      const std::string& ph = model.phase_names[size_t(a.phase)];
+      if (!phase_ok[size_t(a.phase)])
+        fail(path, ": phase name '", ph, "' must be one word without quotes for extxyz");
+      char* p = out.room(max_line);
+      const char* sym = element_symbol(a.Z);
+      const size_t sym_len = std::strlen(sym);
+      p = std::copy(sym, sym + sym_len, p);
+      if (sym_len < 2)
+        *p++ = ' ';  // species column left-aligned in 2 characters
+      for (int k = 0; k < 3; ++k) {
+        *p++ = ' ';
+        p = put_fixed(p, a.pos_A[k], 8, 14);
+      }
+      *p++ = ' ';
+      p = std::copy(ph.begin(), ph.end(), p);
+      *p++ = ' ';
+      p = put_general(p, a.u_iso_A2, 6);
+      *p++ = ' ';
+      p = put_general(p, a.occupancy, 6);
+      *p++ = '\n';
+      out.advance(p);
+    }
+    out.close();
+  });
 }
 
 void write_cif(const Crystal& crystal, const std::string& path) {

@@ -477,3 +477,27 @@ TEST_CASE("illumination tilt with defocus alone shifts the image by defocus x ti
     unshifted = std::max(unshifted, double(std::fabs(tilted.pixels[i] - flat.pixels[i])));
   CHECK(unshifted > 0.05);
 }
+
+TEST_CASE("a precomputed transfer function gives the envelope image at 2 FFTs", "[imaging]") {
+  const Grid g = square_grid(96, 0.2);
+  std::mt19937_64 rng(4);
+  std::normal_distribution<double> n01;
+  Wave exit(g, 200e3);
+  for (auto& v : exit.psi)
+    v = std::polar(1.0f, float(0.3 * n01(rng)));
+  Lens lens = lens_200kV(613, 1e7, 25);
+  lens.focal_spread_A = 25;
+  lens.convergence_mrad = 0.3;
+  lens.aberrations.threefold_A = 400;
+  const TransferFunction h(lens, g, 0.5, 0.2);
+  ImageFormer f(exit);
+  const Image direct = f.intensity(lens, {}, 0.5, 0.2);
+  const long before = f.fft_count();
+  const Image cached = f.intensity(h);
+  CHECK(f.fft_count() == before + 1);  // plus the exit wave's one forward FFT: 2 in all
+  CHECK(cached.pixels == direct.pixels);
+  CHECK_THROWS_WITH(f.intensity(TransferFunction(lens, square_grid(64, 0.2))),
+                    Catch::Contains("differs from the exit wave"));
+  lens.energy_eV = 300e3;
+  CHECK_THROWS_WITH(f.intensity(lens, {}), Catch::Contains("lens energy"));
+}

@@ -3,11 +3,13 @@
 // and regression against reference/saed/ (independent Python generation of the atoms and F).
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include "epitem/error.hpp"
+#include "epitem/interface.hpp"
 #include "epitem/kinematic.hpp"
 #include "epitem/model.hpp"
 #include "epitem/structure_io.hpp"
@@ -509,7 +511,7 @@ TEST_CASE("orientation: explicit R equals the zone route; rotation about the bea
                       std::sin(a) * g0[s->hkl].x() + std::cos(a) * g0[s->hkl].y(), 0);
     CHECK((s->g_lab_invA - expect).norm() < 1e-12);
   }
-  // (−111) of Fe3O4 lies along +x in the preset frame before the metal's rotation.
+  // With --x −1,1,1 the (−111) of Fe3O4 lies along +x.
   const Vec3 g111 = R * c.lattice.g_invA(Vec3(-1, 1, 1));
   CHECK(g111.y() == Approx(0).margin(1e-12));
   CHECK(g111.x() > 0);
@@ -631,12 +633,13 @@ TEST_CASE("bundled structures through the CIF reader give the same kinematic ans
   CHECK(is_kinematically_forbidden(si, {2, 0, 0}));
   CHECK(is_kinematically_forbidden(si, {2, 2, 2}));
   CHECK_FALSE(is_kinematically_forbidden(si, {4, 0, 0}));
-  // The preset's two phases from the bundled files: NiFe (−111) at +4.2° from +x.
+  // The preset's two phases from the bundled files, in the interface box frame: the interface
+  // normal (−111) along +y, NiFe's (−111) rotated +4.2° from it.
   const auto phases = nife_fe3o4_phases(read_crystal("NiFe"), cif);
   const Vec3 g = phases[0].orientation * phases[0].crystal.lattice.g_invA(Vec3(-1, 1, 1));
-  CHECK(std::atan2(g.y(), g.x()) / units::deg_to_rad == Approx(4.2).epsilon(1e-9));
+  CHECK(std::atan2(g.y(), g.x()) / units::deg_to_rad == Approx(94.2).epsilon(1e-9));
   const Vec3 g_ox = phases[1].orientation * cif.lattice.g_invA(Vec3(-1, 1, 1));
-  CHECK(std::atan2(g_ox.y(), g_ox.x()) == Approx(0).margin(1e-12));
+  CHECK(std::atan2(g_ox.y(), g_ox.x()) / units::deg_to_rad == Approx(90).epsilon(1e-12));
 }
 
 TEST_CASE("CSV tables: promised columns, direct beam and between-phase rows", "[kinematic]") {
@@ -656,4 +659,38 @@ TEST_CASE("CSV tables: promised columns, direct beam and between-phase rows", "[
   CHECK(csv.find("\nNiFe+Fe3O4,,,,") != std::string::npos);   // between phases: no single hkl
   CHECK(csv.find(",1,Fe3O4 ") != std::string::npos);
   CHECK(csv.find(",2,NiFe ") != std::string::npos);
+}
+
+TEST_CASE("nife-fe3o4 preset: SAED spots are in the interface model's box frame", "[kinematic]") {
+  const InterfaceResult built = build_interface(preset_interface("nife-fe3o4"));
+  const auto phases = nife_fe3o4_phases(read_crystal("NiFe"), read_crystal("Fe3O4"));
+  REQUIRE(phases.size() == 2);
+  CHECK((phases[0].orientation - built.report.overlayer_rotation).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((phases[1].orientation - built.report.substrate_rotation).cwiseAbs().maxCoeff() < 1e-12);
+  // Independent of the rotation matrices: the model's NiFe atoms (phase 1, fcc sites) scatter in
+  // phase at the SAED's NiFe (−111) spot, |Σ exp(2πi g·r)|/N ≈ 1, and not at its mirror image
+  // (gx, −gy), where a frame with x or y flipped or the tilt of opposite sign would put it.
+  const SaedPattern p = kinematic_saed(phases, SaedSpec{});
+  const SaedSpot* spot = nullptr;
+  for (const SaedSpot* s : kinematic_spots(p, 0))
+    if (s->hkl == Miller{-1, 1, 1})
+      spot = s;
+  REQUIRE(spot != nullptr);
+  const auto order = [&](const Vec3& g) {
+    std::complex<double> sum = 0;
+    int n = 0;
+    for (const Atom& a : built.model.atoms)
+      if (a.phase == 1) {
+        sum += std::polar(1.0, 2 * PI * g.dot(a.pos_A));
+        ++n;
+      }
+    REQUIRE(n > 500);
+    return std::abs(sum) / n;
+  };
+  const Vec3 g = spot->g_lab_invA;
+  CHECK(std::atan2(g.y(), g.x()) / units::deg_to_rad == Approx(94.2).epsilon(1e-9));
+  // 0.9 / 0.3: a perfect fcc cap gives 1; a 8.4° misrotation dephases it over the ~50 Å cap.
+  CHECK(order(g) > 0.9);
+  CHECK(order(Vec3(g.x(), -g.y(), 0)) < 0.3);
+  CHECK(order(Vec3(-g.y(), g.x(), 0)) < 0.3);  // a 90° frame rotation (the old SAED frame)
 }

@@ -2,6 +2,8 @@
 // extxyz column handling, CIF -> extxyz -> CIF round trip, POSCAR, and bad-input errors.
 #include <cmath>
 #include <fstream>
+#include <iterator>
+#include <random>
 
 #include "epitem/error.hpp"
 #include "epitem/model.hpp"
@@ -16,6 +18,11 @@ namespace {
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 const char* CUBIC_CELL = "_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
@@ -244,4 +251,84 @@ O1 O2- 4 0.3048(3) 0.3048(3) 0.00000 1.0 0.60(3)
     }
   const double a = 4.5937, c = 2.9587, x = 0.3048;
   CHECK(shortest == Approx(std::sqrt(2 * std::pow(a * (0.5 - x), 2) + c * c / 4)).epsilon(1e-9));
+}
+
+TEST_CASE("extxyz writer: exact text (fixed 8-decimal positions, %.6g u_iso/occupancy)",
+          "[crystal][io]") {
+  testing::TempDir dir("xyzfmt");
+  AtomicModel m;
+  m.cell_A = Vec3(3, 4, 5.5).asDiagonal();
+  m.phase_names = {"Fe3O4", "NiFe"};
+  Atom fe;
+  fe.Z = 26;
+  fe.pos_A = Vec3(-0.0, 1.5, 123.456789012);
+  fe.u_iso_A2 = 0.0055;
+  Atom o;
+  o.Z = 8;
+  o.pos_A = Vec3(-1e-9, -2.25, 0);  // rounds to −0: written without the sign
+  o.u_iso_A2 = 1.23456789e-5;
+  o.occupancy = 0.5;
+  o.phase = 1;
+  m.atoms = {fe, o};
+  write_extxyz(m, dir.file("m.xyz"));
+  CHECK(read_file(dir.file("m.xyz")) ==
+        "2\nLattice=\"3 0 0 0 4 0 0 0 5.5\" Properties=species:S:1:pos:R:3:phase:S:1:u_iso:R:1:"
+        "occupancy:R:1 pbc=\"T T F\"\n"
+        "Fe     0.00000000     1.50000000   123.45678901 Fe3O4 0.0055 1\n"
+        "O      0.00000000    -2.25000000     0.00000000 NiFe 1.23457e-05 0.5\n");
+  m.phase_names[1] = "Ni Fe";
+  CHECK_THROWS_WITH(write_extxyz(m, dir.file("bad.xyz")), Contains("Ni Fe"));
+  CHECK_FALSE(std::ifstream(dir.file("bad.xyz")).good());  // atomic: nothing half-written
+}
+
+TEST_CASE("extxyz streams: a model larger than the 1 MiB I/O chunk round-trips", "[crystal][io]") {
+  testing::TempDir dir("xyzbig");
+  AtomicModel m;
+  m.cell_A = Vec3(200, 200, 100).asDiagonal();
+  m.phase_names = {"oxide", "metal"};
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(-50, 250);
+  const int zs[] = {8, 26, 28};
+  for (int i = 0; i < 40000; ++i) {  // ~64 bytes a line: 2.5 MiB, lines straddle chunk ends
+    Atom a;
+    a.Z = zs[i % 3];
+    a.pos_A = Vec3(u(rng), u(rng), u(rng));
+    a.phase = i % 7 == 3;  // atom 0 is oxide: the reader numbers phases in order of appearance
+    a.u_iso_A2 = 0.001 * (i % 11);
+    m.atoms.push_back(a);
+  }
+  write_extxyz(m, dir.file("big.xyz"));
+  const AtomicModel back = read_extxyz(dir.file("big.xyz"));
+  REQUIRE(back.atoms.size() == m.atoms.size());
+  CHECK(back.phase_names == std::vector<std::string>{"oxide", "metal"});
+  double worst_A = 0;
+  for (size_t i = 0; i < m.atoms.size(); ++i) {
+    CHECK(back.atoms[i].Z == m.atoms[i].Z);
+    CHECK(back.atoms[i].phase == m.atoms[i].phase);
+    CHECK(back.atoms[i].u_iso_A2 == Approx(m.atoms[i].u_iso_A2).margin(1e-12));
+    worst_A = std::max(worst_A, (back.atoms[i].pos_A - m.atoms[i].pos_A).cwiseAbs().maxCoeff());
+  }
+  CHECK(worst_A <= 0.5e-8 * (1 + 1e-6));  // 8 decimals: half a unit in the last place
+  // Writing what was read reproduces the file byte for byte.
+  write_extxyz(back, dir.file("again.xyz"));
+  CHECK(read_file(dir.file("again.xyz")) == read_file(dir.file("big.xyz")));
+}
+
+TEST_CASE("extxyz reader: CRLF, no final newline, '+' signs; bad numbers name the line",
+          "[crystal][io]") {
+  testing::TempDir dir("xyzread");
+  write_file(dir.file("crlf.xyz"),
+             "2\r\nLattice=\"3 0 0 0 4 0 0 0 5\"\r\nFe +1.5 2 3e-1\r\nNi 0 0 -0.25");
+  const AtomicModel m = read_extxyz(dir.file("crlf.xyz"));
+  REQUIRE(m.atoms.size() == 2);
+  CHECK(m.atoms[0].pos_A == Vec3(1.5, 2, 0.3));
+  CHECK(m.atoms[1].Z == 28);
+  CHECK(m.atoms[1].pos_A == Vec3(0, 0, -0.25));
+  write_file(dir.file("num.xyz"), "2\nLattice=\"3 0 0 0 4 0 0 0 5\"\nFe 0 0 0\nO 1 1.2.3 0\n");
+  CHECK_THROWS_WITH(read_extxyz(dir.file("num.xyz")),
+                    Contains("num.xyz") && Contains("line 4") && Contains("'1.2.3'"));
+  write_file(dir.file("inf.xyz"), "1\nLattice=\"3 0 0 0 4 0 0 0 5\"\nFe 0 inf 0\n");
+  CHECK_THROWS_WITH(read_extxyz(dir.file("inf.xyz")), Contains("line 3") && Contains("'inf'"));
+  write_file(dir.file("count.xyz"), "1e9\nLattice=\"3 0 0 0 4 0 0 0 5\"\nFe 0 0 0\n");
+  CHECK_THROWS_WITH(read_extxyz(dir.file("count.xyz")), Contains("after 1 of 1000000000"));
 }

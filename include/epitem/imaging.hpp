@@ -51,6 +51,21 @@ std::string coherence_description(const Lens& lens, const CoherenceSpec& coheren
 /// (Golub–Welsch; weights sum to √π).
 void gauss_hermite(int n, std::vector<double>& nodes, std::vector<double>& weights);
 
+/// The coherent transfer of a lens on a grid for envelope-model images: A(q)·E_t·E_s·
+/// e^{−i[χ(q) − χ(β)]} at q = k + β (illumination tilt β). Computed once, it images any
+/// number of exit waves (frozen phonons, thicknesses) at exactly 2 FFTs + 2 passes each.
+class TransferFunction {
+public:
+  TransferFunction(const Lens& lens, const Grid& grid, double tilt_x_mrad = 0,
+                   double tilt_y_mrad = 0);
+  const Grid& grid() const { return grid_; }
+  const AlignedVector<cfloat>& values() const { return values_; }
+
+private:
+  Grid grid_;
+  AlignedVector<cfloat> values_;
+};
+
 /// Forms images of one exit wave: its spectrum is computed once (1 forward FFT) and each image
 /// costs 1 inverse FFT per coherence node (envelope: 1 node).
 class ImageFormer {
@@ -62,6 +77,8 @@ public:
   /// isoplanatic approximation (the specimen's response does not change with a small tilt).
   Image intensity(const Lens& lens, const CoherenceSpec& coherence, double tilt_x_mrad = 0,
                   double tilt_y_mrad = 0);
+  /// Envelope-model image with a precomputed transfer function (same grid).
+  Image intensity(const TransferFunction& transfer);
   /// Coherent image wave (no envelopes, no tilt): F⁻¹[ψ(k)·A(k)·e^{−iχ(k)}].
   Wave image_wave(const Lens& lens);
   /// FFTs executed so far (the forward one included): the cost claim of the issue.
@@ -75,9 +92,9 @@ private:
   Fft2D fft_;
   int threads_;
   long fft_count_ = 0;
-  void add_node(const Lens& lens, double defocus_shift_A, double bx_invA, double by_invA,
-                double weight, bool envelopes, const std::vector<unsigned char>& pass,
-                std::vector<double>& acc);
+  /// acc += weight·|F⁻¹[spectrum·transfer]|²/N²; `transfer` may be work_ itself.
+  void add_image(const cfloat* transfer, double weight, std::vector<double>& acc);
+  Image to_image(const std::vector<double>& acc) const;
 };
 
 /// One image from one exit wave (convenience for ImageFormer).
@@ -102,7 +119,8 @@ private:
 };
 
 /// Float32 exit-wave TIFF pages → one Wave per (real, imaginary) pair of pages (as written by
-/// `epitem multislice`: one pair per saved thickness). Throws Error on an odd or zero page
+/// `epitem multislice`: one pair per saved thickness; file row 0 = largest y, flipped back to the
+/// model frame; y pixel from pixel_y_A()). Throws Error on an odd or zero page
 /// count, different page sizes, NaN/Inf, or an unknown pixel size (give sampling_A > 0 then).
 std::vector<Wave> waves_from_pages(const std::vector<Image>& pages, double energy_eV,
                                    double sampling_A, const std::string& what);

@@ -144,8 +144,9 @@ struct SaedPattern {
 /// I ∝ weight·|F_g/Ω|²·shape(s_g) (Ω: cell volume, so phases compare per unit volume).
 SaedPattern kinematic_saed(const std::vector<SaedPhase>& phases, const SaedSpec& spec);
 
-/// NiFe and Fe3O4 both along [110], NiFe(−111) ∥ Fe3O4(−111) along +x, then NiFe rotated by
-/// nife_rotation_deg about the beam (the paper's NiFe/Fe3O4 interface pattern).
+/// The paper's NiFe/Fe3O4 interface pattern in the box frame of preset_interface("nife-fe3o4")
+/// (interface.hpp): both along [110], NiFe(−111) ∥ Fe3O4(−111) ∥ +y (the interface normal),
+/// x = y × z, then NiFe rotated by nife_rotation_deg about the beam.
 std::vector<SaedPhase> nife_fe3o4_phases(const Crystal& nife, const Crystal& fe3o4,
                                          double nife_rotation_deg = 4.2);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bad input to `epitem saed` / `epitem reflections`: non-zero exit (1 input, 2 usage), exactly
 # one line on stderr, no output file (CSV, TIFF, PNG, sidecar) created. Plus one good run that
-# must write all four outputs. Args: $1 = epitem binary, $2 = source dir.
+# must write all four outputs, and the no-argument (preset) run.
+# Args: $1 = epitem binary, $2 = source dir.
 set -u
 EPITEM=$(realpath "$1")
 TMP=$(mktemp -d)
@@ -63,6 +64,16 @@ if (cd "$TMP/run" && "$EPITEM" saed Si --zone 1,1,0 --quiet "${OUTS[@]}" 2>"$TMP
     { echo "FAIL [good run]: CSV header: $(head -1 "$TMP/run/spots.csv")"; failures=$((failures + 1)); }
 else
   echo "FAIL [good run]: $(cat "$TMP/stderr")"
+  failures=$((failures + 1))
+fi
+# No arguments: the nife-fe3o4 preset, writing nife_fe3o4_saed.{csv,tif,png,json} here.
+rm -rf "$TMP/run" && mkdir "$TMP/run"
+if (cd "$TMP/run" && "$EPITEM" saed >/dev/null 2>"$TMP/stderr"); then
+  for f in nife_fe3o4_saed.csv nife_fe3o4_saed.tif nife_fe3o4_saed.png nife_fe3o4_saed.json; do
+    [ -s "$TMP/run/$f" ] || { echo "FAIL [no arguments]: $f missing"; failures=$((failures + 1)); }
+  done
+else
+  echo "FAIL [no arguments]: $(cat "$TMP/stderr")"
   failures=$((failures + 1))
 fi
 # --dry-run computes and writes nothing.
