@@ -290,6 +290,9 @@ std::vector<FlowPair> analyze_flow(const std::vector<Image>& frames, const Frame
     fail("optical flow: ", times.time_s.size(), " frame times for ", frames.size(), " frames");
   if (!times.covariate.empty() && times.covariate.size() != frames.size())
     fail("optical flow: ", times.covariate.size(), " covariate values for ", frames.size(), " frames");
+  if (std::abs(frames[0].pixel_y_A() - px_A) > 1e-6 * px_A)
+    fail("optical flow: non-square pixels (", px_A, " x ", frames[0].pixel_y_A(),
+         " Å) are not supported; resample the movie to square pixels first");
   for (const Image& f : frames)
     require_finite(f, "optical flow input frame");
   check_flow_spec(spec);

@@ -177,6 +177,9 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
     fail("phase map: give at least one --phase");
   if (!(frame.pixel_size_A > 0))
     fail("phase map: the image has no pixel size; give --pixel-size (e.g. 0.1A)");
+  if (std::abs(frame.pixel_y_A() - frame.pixel_size_A) > 1e-6 * frame.pixel_size_A)
+    fail("phase map: non-square pixels (", frame.pixel_size_A, " x ", frame.pixel_y_A(),
+         " Å) are not supported; resample the image to square pixels first");
   require_finite(frame, "phase map input");
   const int nx = frame.nx, ny = frame.ny;
   const size_t n = size_t(nx) * size_t(ny);
