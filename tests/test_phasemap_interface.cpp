@@ -77,7 +77,7 @@ PhaseFilter phase_reflections(const std::string& name, const Crystal& crystal, c
 
 }  // namespace
 
-TEST_CASE("phase areas of a simulated NiFe/Fe3O4 HRTEM image within 5 % of the model's", "[phasemap][slow]") {
+TEST_CASE("phase areas of a simulated NiFe/Fe3O4 HRTEM image vs the model's projected areas", "[phasemap][slow]") {
   // The preset's OR, tilt and ledge, with a NiFe slab instead of the spherical cap: a cap's
   // projected thickness (and so its fringe amplitude) falls to zero at its rim, so its
   // fringe-visible area is not its projected area; a slab has a constant thickness.
