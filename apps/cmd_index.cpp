@@ -129,7 +129,7 @@ int zone_mode(const std::string& spots_path, const std::vector<Phase>& phases, c
     std::snprintf(buf, sizeof buf, "%.3f", o.relative_rotation_deg);
     std::printf("relative rotation about the beam: %s deg (%s relative to %s, CCW positive, y up; %s; "
                 "fitted orientations give %.3f deg)\n", buf, b.phase_name.c_str(), a.phase_name.c_str(),
-                o.from_spots ? "from the two measured spots" : "from the fitted orientations",
+                o.from_spots ? "from the measured spots of both planes" : "from the fitted orientations",
                 o.fitted_rotation_deg);
     Json j = Json::object();
     j.set("phase_a", a.phase_name);

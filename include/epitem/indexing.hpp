@@ -131,7 +131,8 @@ struct OrientationRelationship {
   double plane_angle_deg = 0;   ///< angle between their normals
   /// Rotation of phase b relative to a about the beam (CCW positive, screen frame) [deg]:
   /// the signed angle from g(plane_a) to g(plane_b), from the measured spots of both planes
-  /// when they were seen (from_spots), else from the fitted orientations.
+  /// (every order n·h seen, weighted by |g|²) when they were seen (from_spots), else from the
+  /// fitted orientations.
   double relative_rotation_deg = 0;
   double fitted_rotation_deg = 0;  ///< the same from the two fitted orientations
   bool from_spots = false;
@@ -140,8 +141,8 @@ struct OrientationRelationship {
 
 /// OR of two solutions of the same image: relabels b by its zone's symmetry so that the most
 /// nearly parallel low-index planes share indices where possible. With `spots` (those passed
-/// to index_zone) the rotation comes from the measured spots of the two planes, which a
-/// strained or distorted lattice does not bias.
+/// to index_zone) the rotation comes from the measured spots (all orders) of the two planes,
+/// which a strained or distorted lattice does not bias.
 OrientationRelationship orientation_relationship(const ZoneSolution& a, const Phase& phase_a,
                                                  const ZoneSolution& b, const Phase& phase_b,
                                                  const std::vector<Spot>& spots = {});
