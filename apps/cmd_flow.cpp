@@ -79,7 +79,8 @@ int run_bench(int n, int frames, int bin, const FlowSpec& spec) {
   if (n < 64 || frames < 2)
     throw po::error("--bench needs a frame size >= 64 and --bench-frames >= 2");
   std::cout << "# flow benchmark: " << frames << " synthetic frames of " << n << "x" << n << " px, "
-            << default_thread_count() << " threads, --bin " << bin << "\n";
+            << default_thread_count() << " threads, --bin " << bin << ", Farnebäck levels " << spec.levels
+            << ", iterations " << spec.iterations << ", window " << spec.window_px << " px\n";
   std::vector<Image> movie = bench_frames(n, frames);
   FrameTimes times = frame_times_from_fps(movie.size(), 10);
   auto t0 = std::chrono::steady_clock::now();
@@ -103,7 +104,8 @@ int flow_main(int argc, char** argv) {
     po::options_description opts("flow options");
     std::string movie_path, out, png, field_path, times_csv, covariate, ramp, roi, mask_path;
     double fps = 0, smooth_px = 1.0, bin_width = 0;
-    int window_px = 15, levels = 3, map_pair = -1, bench = 0, bench_frames_n = 5, bin = 1;
+    const FlowSpec defaults;
+    int window_px = defaults.window_px, levels = defaults.levels, iterations = defaults.iterations, map_pair = -1, bench = 0, bench_frames_n = 5, bin = 1;
     bool no_drift = false;
     opts.add_options()
       ("movie", po::value<std::string>(&movie_path), "multi-page TIFF or folder of numbered TIFF frames")
@@ -119,8 +121,10 @@ int flow_main(int argc, char** argv) {
        "covariate bin width [covariate unit] for per-bin averages (writes OUT_bins.csv)")
       ("pixel-size", po::value<std::string>(), "pixel size [Å] if the TIFF has none (e.g. 0.25A, 0.025nm)")
       ("smooth", po::value<double>(&smooth_px)->default_value(1.0), "Gaussian pre-filter sigma [px] (0 = off)")
-      ("window", po::value<int>(&window_px)->default_value(15), "Farnebäck averaging window [px]")
-      ("levels", po::value<int>(&levels)->default_value(3), "Farnebäck pyramid levels")
+      ("window", po::value<int>(&window_px)->default_value(defaults.window_px), "Farnebäck averaging window [px]")
+      ("levels", po::value<int>(&levels)->default_value(defaults.levels), "Farnebäck pyramid levels")
+      ("iterations", po::value<int>(&iterations)->default_value(defaults.iterations),
+       "Farnebäck iterations per pyramid level")
       ("bin", po::value<int>(&bin)->default_value(1),
        "average N×N pixel blocks before the flow (N² fewer pixels; for oversampled 2048² frames)")
       ("no-drift", po::bool_switch(&no_drift), "do not remove the whole-frame drift")
@@ -148,11 +152,12 @@ int flow_main(int argc, char** argv) {
     spec.smooth_px = smooth_px;
     spec.window_px = window_px;
     spec.levels = levels;
+    spec.iterations = iterations;
     spec.remove_drift = !no_drift;
     if (smooth_px < 0)
       throw po::error("--smooth must be >= 0 px");
-    if (window_px < 3 || levels < 0)
-      throw po::error("--window must be >= 3 px and --levels >= 0");
+    if (window_px < 3 || levels < 0 || iterations < 1)
+      throw po::error("--window must be >= 3 px, --levels >= 0 and --iterations >= 1");
     if (bin < 1)
       throw po::error("--bin must be >= 1");
     if (bench > 0)
@@ -185,6 +190,7 @@ int flow_main(int argc, char** argv) {
     rec.add("smooth_px", smooth_px, "px");
     rec.add("window_px", double(window_px), "px");
     rec.add("levels", double(levels));
+    rec.add("iterations", double(iterations));
     rec.add("remove_drift", Json(!no_drift));
     rec.add("method", std::string("Farneback dense optical flow (OpenCV 4), float input, linear map of movie-wide "
                       "0.5-99.5 percentiles to 0-255; drift: phase correlation + mode of the flow"));

@@ -38,7 +38,7 @@ int phasemap_main(int argc, char** argv) {
       ("mask-sigma", po::value<std::string>(),
        "Gaussian mask sigma [1/Å] (also 0.5/nm); default 1/4 of the closest reflection spacing")
       ("threshold", po::value<double>(&threshold)->default_value(0),
-       "region threshold as a fraction of the 99th-percentile amplitude (0 = Otsu)")
+       "region threshold as a fraction of the 99th-percentile amplitude (0 = half the plateau amplitude)")
       ("track", po::value<std::string>(&track), "phase whose centroid is tracked (default: the first)")
       ("fps", po::value<double>(&fps), "frame rate [frames/s] for the time column")
       ("times", po::value<std::string>(&times_csv), "CSV with a time_s column, one row per frame");
@@ -107,7 +107,7 @@ int phasemap_main(int argc, char** argv) {
     }
     rec.add("phases", jphases);
     rec.add("mask_sigma_invA", spec.mask_sigma_invA, "1/Å (0 = auto)");
-    rec.add("threshold_fraction", threshold, "(0 = Otsu)");
+    rec.add("threshold_fraction", threshold, "(0 = half plateau)");
     rec.add("track", phases[size_t(tracked)].name);
     if (common.dry_run) {
       rec.echo(std::cout);

@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "epitem/error.hpp"
 
@@ -36,22 +39,24 @@ cv::Mat prepare(const Image& im, const FlowSpec& spec, const IntensityMap& map) 
 
 }  // namespace
 
-float FlowField::magnitude(size_t i) const { return std::hypot(vx_px[i], vy_px[i]); }
+float FlowField::magnitude(size_t i) const { return std::sqrt(vx_px[i] * vx_px[i] + vy_px[i] * vy_px[i]); }
 
 namespace {
 
-// B·conj(A) of the Hann-windowed, mean-subtracted images: |A|² e^{-2πi k·d} for b(x) = a(x − d).
-cv::Mat cross_spectrum(const cv::Mat& a_in, const cv::Mat& b_in) {
-  cv::Mat window, a, b, fa, fb, cross;
-  cv::createHanningWindow(window, a_in.size(), CV_32F);
-  a_in.convertTo(a, CV_32F);
-  b_in.convertTo(b, CV_32F);
+// Spectrum of the Hann-windowed, mean-subtracted image; B·conj(A) of two of them is
+// |A|² e^{-2πi k·d} for b(x) = a(x − d).
+cv::Mat windowed_spectrum(const cv::Mat& in) {
+  cv::Mat window, a, fa;
+  cv::createHanningWindow(window, in.size(), CV_32F);
+  in.convertTo(a, CV_32F);
   a -= cv::mean(a)[0];
-  b -= cv::mean(b)[0];
   a = a.mul(window);
-  b = b.mul(window);
   cv::dft(a, fa, cv::DFT_COMPLEX_OUTPUT);
-  cv::dft(b, fb, cv::DFT_COMPLEX_OUTPUT);
+  return fa;
+}
+
+cv::Mat cross_spectrum(const cv::Mat& fa, const cv::Mat& fb) {
+  cv::Mat cross;
   cv::mulSpectrums(fb, fa, cross, 0, /*conjB=*/true);
   return cross;
 }
@@ -82,20 +87,32 @@ Shift correlation_peak(const cv::Mat& cross) {
   return {(peak.x >= nx / 2 ? peak.x - nx : peak.x) + fx, (peak.y >= ny / 2 ? peak.y - ny : peak.y) + fy};
 }
 
-// Frame-pair registration, binned to ≤ 1024 px for speed.
-Shift registration_shift(const Image& reference, const Image& moving) {
-  const int bin = std::max(1, (std::max(reference.nx, reference.ny) + 1023) / 1024);
-  cv::Mat a = to_mat(reference), b = to_mat(moving);
-  if (bin > 1) {
-    cv::Size size(reference.nx / bin, reference.ny / bin);
-    cv::Mat sa, sb;
-    cv::resize(a, sa, size, 0, 0, cv::INTER_AREA);
-    cv::resize(b, sb, size, 0, 0, cv::INTER_AREA);
-    a = sa;
-    b = sb;
+// Registration binning: frames binned to ≤ 1024 px for speed (the flow refines the drift).
+int registration_bin(const Image& im) { return std::max(1, (std::max(im.nx, im.ny) + 1023) / 1024); }
+
+// One frame, ready for the flow: the mapped + smoothed float image and the registration spectrum
+// of the binned raw frame. Each frame is prepared once and used by both of its pairs.
+struct PreparedFrame {
+  cv::Mat flow_input, registration_spectrum;
+  int nx = 0, ny = 0, bin = 1;
+};
+
+PreparedFrame prepare_frame(const Image& im, const FlowSpec& spec, const IntensityMap& map) {
+  PreparedFrame f;
+  f.nx = im.nx;
+  f.ny = im.ny;
+  f.flow_input = prepare(im, spec, map);
+  if (spec.remove_drift) {
+    f.bin = registration_bin(im);
+    cv::Mat a = to_mat(im);
+    if (f.bin > 1) {
+      cv::Mat binned;
+      cv::resize(a, binned, cv::Size(im.nx / f.bin, im.ny / f.bin), 0, 0, cv::INTER_AREA);
+      a = binned;
+    }
+    f.registration_spectrum = windowed_spectrum(a);
   }
-  Shift s = correlation_peak(cross_spectrum(a, b));
-  return {s.dx_px * bin, s.dy_px * bin};
+  return f;
 }
 
 }  // namespace
@@ -104,7 +121,7 @@ Shift phase_correlation_shift(const Image& reference, const Image& moving) {
   if (reference.nx != moving.nx || reference.ny != moving.ny)
     fail("phase correlation: frames differ in size (", reference.nx, "x", reference.ny, " vs ", moving.nx, "x",
          moving.ny, ")");
-  return correlation_peak(cross_spectrum(to_mat(reference), to_mat(moving)));
+  return correlation_peak(cross_spectrum(windowed_spectrum(to_mat(reference)), windowed_spectrum(to_mat(moving))));
 }
 
 IntensityMap movie_intensity_map(const std::vector<Image>& frames) {
@@ -128,19 +145,17 @@ IntensityMap movie_intensity_map(const std::vector<Image>& frames) {
   return m;
 }
 
-FlowField dense_flow(const Image& prev, const Image& next, const FlowSpec& spec, const IntensityMap& map) {
-  if (prev.nx != next.nx || prev.ny != next.ny)
-    fail("optical flow: frames differ in size (", prev.nx, "x", prev.ny, " vs ", next.nx, "x", next.ny, ")");
-  if (spec.window_px < 3 || spec.levels < 0 || spec.iterations < 1 || !(spec.pyr_scale > 0 && spec.pyr_scale < 1))
-    fail("optical flow: invalid Farnebäck parameters (window ≥ 3 px, levels ≥ 0, iterations ≥ 1, 0 < pyr_scale < 1)");
+namespace {
+
+FlowField flow_of_prepared(const PreparedFrame& pa, const PreparedFrame& pb, const FlowSpec& spec) {
   FlowField field;
-  field.nx = prev.nx;
-  field.ny = prev.ny;
+  field.nx = pa.nx;
+  field.ny = pa.ny;
   const size_t n = size_t(field.nx) * size_t(field.ny);
   field.vx_px.resize(n);
   field.vy_px.resize(n);
-  cv::Mat a = prepare(prev, spec, map);
-  cv::Mat b = prepare(next, spec, map);
+  const cv::Mat& a = pa.flow_input;
+  const cv::Mat& b = pb.flow_input;
   // Drift in two steps. (1) Whole-frame registration (phase correlation), applied to the
   // frame as a whole-pixel shift only: a sub-pixel warp interpolates (OpenCV quantises to
   // 1/32 px and blurs), which biased the result by ~0.05 px in tests; the fractional part is
@@ -153,7 +168,8 @@ FlowField dense_flow(const Image& prev, const Image& next, const FlowSpec& spec,
   cv::Mat aligned = b;
   Shift whole, registered;
   if (spec.remove_drift) {
-    registered = registration_shift(prev, next);
+    registered = correlation_peak(cross_spectrum(pa.registration_spectrum, pb.registration_spectrum));
+    registered = {registered.dx_px * pa.bin, registered.dy_px * pa.bin};
     whole = {std::round(registered.dx_px), std::round(registered.dy_px)};
     if (whole.dx_px != 0 || whole.dy_px != 0) {
       // aligned(x) = b(x + shift) (WARP_INVERSE_MAP: dst(x) = src(M·x)); integer: no interpolation.
@@ -213,28 +229,50 @@ FlowField dense_flow(const Image& prev, const Image& next, const FlowSpec& spec,
   return field;
 }
 
+void check_flow_spec(const FlowSpec& spec) {
+  if (spec.window_px < 3 || spec.levels < 0 || spec.iterations < 1 || !(spec.pyr_scale > 0 && spec.pyr_scale < 1))
+    fail("optical flow: invalid Farnebäck parameters (window ≥ 3 px, levels ≥ 0, iterations ≥ 1, 0 < pyr_scale < 1)");
+}
+
+}  // namespace
+
+FlowField dense_flow(const Image& prev, const Image& next, const FlowSpec& spec, const IntensityMap& map) {
+  if (prev.nx != next.nx || prev.ny != next.ny)
+    fail("optical flow: frames differ in size (", prev.nx, "x", prev.ny, " vs ", next.nx, "x", next.ny, ")");
+  check_flow_spec(spec);
+  return flow_of_prepared(prepare_frame(prev, spec, map), prepare_frame(next, spec, map), spec);
+}
+
 FlowStats flow_stats(const FlowField& field, const std::vector<std::uint8_t>& mask) {
   if (!mask.empty() && mask.size() != field.vx_px.size())
     fail("flow mask has ", mask.size(), " pixels but the frames have ", field.vx_px.size());
   std::vector<float> mag;
   const int m = field.margin_px;
+  mag.reserve(size_t(std::max(0, field.nx - 2 * m)) * size_t(std::max(0, field.ny - 2 * m)));
+  double sum = 0;
   for (int y = m; y < field.ny - m; ++y)
     for (int x = m; x < field.nx - m; ++x) {
       size_t i = size_t(y) * size_t(field.nx) + size_t(x);
-      if (mask.empty() || mask[i])
-        mag.push_back(field.magnitude(i));
+      if (mask.empty() || mask[i]) {
+        const float v = std::sqrt(field.vx_px[i] * field.vx_px[i] + field.vy_px[i] * field.vy_px[i]);
+        mag.push_back(v);
+        sum += v;
+      }
     }
   if (mag.empty())
     fail("flow statistics: no pixel inside the mask/ROI and the ", m,
          " px border; enlarge the ROI or use larger frames");
   FlowStats s;
   s.pixels = mag.size();
-  std::sort(mag.begin(), mag.end());
-  double sum = 0;
-  for (float v : mag)
-    sum += v;
   s.mean = sum / double(mag.size());
-  auto at = [&](double p) { return double(mag[size_t(p / 100.0 * double(mag.size() - 1))]); };
+  // Order statistics by selection, ascending so each search starts past the previous rank.
+  auto begin = mag.begin();
+  auto at = [&](double p) {
+    auto k = mag.begin() + long(p / 100.0 * double(mag.size() - 1));
+    std::nth_element(begin, k, mag.end());
+    begin = k;
+    return double(*k);
+  };
   s.median = at(50);
   s.p90 = at(90);
   s.p99 = at(99);
@@ -252,43 +290,99 @@ std::vector<FlowPair> analyze_flow(const std::vector<Image>& frames, const Frame
     fail("optical flow: ", times.time_s.size(), " frame times for ", frames.size(), " frames");
   if (!times.covariate.empty() && times.covariate.size() != frames.size())
     fail("optical flow: ", times.covariate.size(), " covariate values for ", frames.size(), " frames");
+  if (std::abs(frames[0].pixel_y_A() - px_A) > 1e-6 * px_A)
+    fail("optical flow: non-square pixels (", px_A, " x ", frames[0].pixel_y_A(),
+         " Å) are not supported; resample the movie to square pixels first");
   for (const Image& f : frames)
     require_finite(f, "optical flow input frame");
-  cv::setNumThreads(default_thread_count());
+  check_flow_spec(spec);
+  for (size_t i = 0; i + 1 < frames.size(); ++i)
+    if (!(times.time_s[i + 1] - times.time_s[i] > 0))
+      fail("optical flow: frame times must increase (frame ", i + 2, ")");
   const IntensityMap map = movie_intensity_map(frames);
+  const size_t n_pairs = frames.size() - 1;
+  // Pairs are independent: split them into contiguous runs, one per thread (Farnebäck itself
+  // is mostly serial in OpenCV); within a run each frame is prepared once for its two pairs.
+  // Only the statistics (and speed maps on request) are kept, not the 8-byte/px fields.
+  struct PairResult {
+    Shift drift;
+    double static_fraction = 0;
+    FlowStats stats_px;
+    Image speed_px;
+  };
+  std::vector<PairResult> results(n_pairs);
+  const int threads = int(std::min<size_t>(size_t(std::max(1, default_thread_count())), n_pairs));
+  cv::setNumThreads(std::max(1, default_thread_count() / threads));
+  std::mutex progress_mutex;
+  size_t done = 0;
+  auto run = [&](size_t first, size_t last) {
+    PreparedFrame prev = prepare_frame(frames[first], spec, map);
+    for (size_t i = first; i < last; ++i) {
+      PreparedFrame next = prepare_frame(frames[i + 1], spec, map);
+      FlowField field = flow_of_prepared(prev, next, spec);
+      PairResult& r = results[i];
+      r.drift = field.drift;
+      r.static_fraction = field.static_fraction;
+      r.stats_px = flow_stats(field, mask);
+      if (speed_maps) {
+        r.speed_px = Image(field.nx, field.ny);
+        for (size_t k = 0; k < r.speed_px.size(); ++k)
+          r.speed_px.pixels[k] = field.magnitude(k);
+      }
+      prev = std::move(next);
+      if (progress) {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        progress(++done, n_pairs, "optical flow");
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  for (int t = 0; t < threads; ++t) {
+    const size_t first = n_pairs * size_t(t) / size_t(threads), last = n_pairs * size_t(t + 1) / size_t(threads);
+    pool.emplace_back([&, t, first, last] {
+      try {
+        run(first, last);
+      } catch (...) {
+        errors[size_t(t)] = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& th : pool)
+    th.join();
+  for (const std::exception_ptr& e : errors)
+    if (e)
+      std::rethrow_exception(e);
+
   std::vector<FlowPair> pairs;
   double drift_x = 0, drift_y = 0;
   if (speed_maps)
     speed_maps->clear();
-  for (size_t i = 0; i + 1 < frames.size(); ++i) {
-    FlowField field = dense_flow(frames[i], frames[i + 1], spec, map);
+  for (size_t i = 0; i < n_pairs; ++i) {
+    PairResult& r = results[i];
     FlowPair p;
     p.frame = int(i);
     p.dt_s = times.time_s[i + 1] - times.time_s[i];
-    if (!(p.dt_s > 0))
-      fail("optical flow: frame times must increase (frame ", i + 2, ")");
     p.time_s = 0.5 * (times.time_s[i] + times.time_s[i + 1]);
     p.covariate = times.covariate.empty() ? std::numeric_limits<double>::quiet_NaN()
                                           : 0.5 * (times.covariate[i] + times.covariate[i + 1]);
-    drift_x += field.drift.dx_px * px_A;
-    drift_y += field.drift.dy_px * px_A;
+    drift_x += r.drift.dx_px * px_A;
+    drift_y += r.drift.dy_px * px_A;
     p.drift_x_A = drift_x;
     p.drift_y_A = drift_y;
-    p.static_fraction = field.static_fraction;
+    p.static_fraction = r.static_fraction;
     const double to_A_per_s = px_A / p.dt_s;
-    FlowStats s = flow_stats(field, mask);
+    const FlowStats& s = r.stats_px;
     p.speed_A_per_s = {s.mean * to_A_per_s, s.median * to_A_per_s, s.p90 * to_A_per_s, s.p99 * to_A_per_s,
                        s.pixels};
     if (speed_maps) {
-      Image map_A(field.nx, field.ny);
+      Image map_A = std::move(r.speed_px);
       map_A.pixel_size_A = px_A;
-      for (size_t k = 0; k < map_A.size(); ++k)
-        map_A.pixels[k] = float(field.magnitude(k) * to_A_per_s);
+      for (float& v : map_A.pixels)
+        v = float(v * to_A_per_s);
       speed_maps->push_back(std::move(map_A));
     }
     pairs.push_back(p);
-    if (progress)
-      progress(i + 1, frames.size() - 1, "optical flow");
   }
   return pairs;
 }

@@ -11,6 +11,7 @@
 #include "epitem/output.hpp"
 #include "epitem/fft.hpp"
 #include "epitem/progress.hpp"
+#include "epitem/units.hpp"
 #include "epitem/wave.hpp"
 
 namespace epitem {
@@ -117,6 +118,26 @@ double otsu_threshold(const std::vector<float>& v) {
   return (best_i + 1) * double(hi) / bins;
 }
 
+// Maximum over a (2r+1)² square around each pixel (separable; edges clamp to the image).
+std::vector<float> local_max(const std::vector<float>& v, int nx, int ny, int r) {
+  std::vector<float> rows(v.size()), out(v.size());
+  for (int y = 0; y < ny; ++y)
+    for (int x = 0; x < nx; ++x) {
+      float m = 0;
+      for (int k = std::max(0, x - r); k <= std::min(nx - 1, x + r); ++k)
+        m = std::max(m, v[size_t(y) * size_t(nx) + size_t(k)]);
+      rows[size_t(y) * size_t(nx) + size_t(x)] = m;
+    }
+  for (int y = 0; y < ny; ++y)
+    for (int x = 0; x < nx; ++x) {
+      float m = 0;
+      for (int k = std::max(0, y - r); k <= std::min(ny - 1, y + r); ++k)
+        m = std::max(m, rows[size_t(k) * size_t(nx) + size_t(x)]);
+      out[size_t(y) * size_t(nx) + size_t(x)] = m;
+    }
+  return out;
+}
+
 }  // namespace
 
 PhaseFilter parse_phase_filter(const std::string& text) {
@@ -156,6 +177,9 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
     fail("phase map: give at least one --phase");
   if (!(frame.pixel_size_A > 0))
     fail("phase map: the image has no pixel size; give --pixel-size (e.g. 0.1A)");
+  if (std::abs(frame.pixel_y_A() - frame.pixel_size_A) > 1e-6 * frame.pixel_size_A)
+    fail("phase map: non-square pixels (", frame.pixel_size_A, " x ", frame.pixel_y_A(),
+         " Å) are not supported; resample the image to square pixels first");
   require_finite(frame, "phase map input");
   const int nx = frame.nx, ny = frame.ny;
   const size_t n = size_t(nx) * size_t(ny);
@@ -201,6 +225,7 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
   fft.forward(spectrum);
 
   PhaseMapFrame out;
+  std::vector<std::vector<float>> local_threshold;
   for (const PhaseFilter& p : phases) {
     Image amp2(nx, ny), filt(nx, ny);
     for (const PhaseReflection& r : p.reflections) {
@@ -227,16 +252,30 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
     for (float& v : amp2.pixels)
       v = std::sqrt(v);
     amp2.pixel_size_A = filt.pixel_size_A = px;
+    // Per-pixel threshold map: a fixed fraction of the 99th percentile, or half the local
+    // plateau. The Gaussian-masked envelope of fringes that end at a sharp edge falls to 50 %
+    // of its plateau exactly at the edge (a step convolved with a symmetric kernel), so half
+    // the local plateau (the largest amplitude within 3 envelope σ = 3/(2π σ_mask)) puts each
+    // boundary where its fringes end even when the plateau varies with thickness or
+    // orientation. Pixels whose plateau is below Otsu's threshold (background vs phase
+    // amplitudes) are background.
     double t = 0;
+    std::vector<float> local(n);
     if (spec.threshold_fraction > 0) {
       std::vector<float> sorted = amp2.pixels;
       size_t k = size_t(0.99 * double(n - 1));
       std::nth_element(sorted.begin(), sorted.begin() + long(k), sorted.end());
       t = spec.threshold_fraction * sorted[k];
+      std::fill(local.begin(), local.end(), float(t));
     } else {
       t = otsu_threshold(amp2.pixels);
+      const int r = std::max(1, int(std::lround(3 / (2 * PI * sigma * px))));
+      local = local_max(amp2.pixels, nx, ny, r);
+      for (float& v : local)
+        v = v >= t ? 0.5f * v : std::numeric_limits<float>::infinity();
     }
     out.threshold.push_back(t);
+    local_threshold.push_back(std::move(local));
     out.amplitude.push_back(std::move(amp2));
     out.filtered.push_back(std::move(filt));
   }
@@ -246,7 +285,8 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
   for (size_t i = 0; i < n; ++i) {
     double best = 1.0;
     for (size_t p = 0; p < np; ++p) {
-      double ratio = out.threshold[p] > 0 ? out.amplitude[p].pixels[i] / out.threshold[p] : 0;
+      const double ti = local_threshold[p][i];
+      double ratio = ti > 0 ? out.amplitude[p].pixels[i] / ti : 0;
       if (ratio >= best) {
         best = ratio;
         out.label[i] = int(p);

@@ -26,8 +26,10 @@ struct PhaseMapSpec {
   /// Gaussian mask σ in reciprocal space [1/Å]; 0 = auto (1/4 of the smallest distance
   /// between the reflections, their mates and the origin). Map resolution ≈ 1/(2π σ) [Å].
   double mask_sigma_invA = 0;
-  /// Region threshold as a fraction of each phase's 99th-percentile amplitude; 0 = Otsu's
-  /// threshold on the amplitude histogram (bimodal: background vs phase).
+  /// Region threshold as a fraction of each phase's 99th-percentile amplitude; 0 = half the
+  /// local plateau (largest amplitude within 3 envelope σ), where the smoothed envelope of
+  /// fringes ending at a sharp edge crosses 50 %, i.e. at the edge; plateaus below Otsu's
+  /// threshold of the amplitude histogram are background.
   double threshold_fraction = 0;
 };
 
@@ -35,9 +37,10 @@ struct PhaseMapSpec {
 struct PhaseMapFrame {
   std::vector<Image> amplitude;   ///< per phase: local fringe amplitude (envelope)
   std::vector<Image> filtered;    ///< per phase: Bragg-filtered image (real, ±g masks)
-  std::vector<double> threshold;  ///< per phase, in amplitude units
+  std::vector<double> threshold;  ///< per phase, in amplitude units: the fixed threshold, or
+                                  ///< (local plateau mode) Otsu's background/phase split
   std::vector<int> label;         ///< per pixel: phase index, −1 = none; overlaps go to the
-                                  ///< phase with the larger amplitude/threshold ratio
+                                  ///< phase with the larger amplitude/local-threshold ratio
   std::vector<double> area_nm2;   ///< projected area per phase
   std::vector<double> centroid_x_nm, centroid_y_nm;  ///< per phase, from the top-left corner,
                                                      ///< y down (NaN if the phase is absent)
