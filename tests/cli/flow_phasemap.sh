@@ -4,35 +4,13 @@
 # speed; bad input (one frame, mixed frame sizes, no pixel size, bad options) exits 1 or 2 with
 # one stderr line and creates no output. Args: $1 = epitem binary, $2 = source dir.
 set -u
-EPITEM=$(realpath "$1")
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
 SRC=$(realpath "$2")
 DATA=$SRC/tests/data
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
 
-expect() {
-  local code=$1 what=$2
-  shift 3
-  rm -rf "$TMP/run" && mkdir "$TMP/run"
-  (cd "$TMP/run" && "$EPITEM" "$@" >"$TMP/stdout" 2>"$TMP/stderr")
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$TMP/stderr")
-  if [ "$rc" -ne "$code" ]; then
-    echo "FAIL [$what]: exit $rc, expected $code: $(cat "$TMP/stderr")"
-    failures=$((failures + 1))
-  elif [ "$lines" -ne 1 ]; then
-    echo "FAIL [$what]: expected one stderr line, got $lines:"
-    cat "$TMP/stderr"
-    failures=$((failures + 1))
-  elif [ -n "$(ls -A "$TMP/run")" ]; then
-    echo "FAIL [$what]: output created: $(ls -A "$TMP/run")"
-    failures=$((failures + 1))
-  else
-    echo "ok   [$what]: $(cat "$TMP/stderr")"
-  fi
-}
+# expect CODE DESCRIPTION -- epitem-arguments...: see expect_error in lib/common.bash.
+expect() { expect_error "$1" "$2" "" "${@:3}"; }
 
 mkdir "$TMP/mixed" "$TMP/nocal" "$TMP/empty"
 cp "$DATA/single.tif" "$TMP/mixed/frame_1.tif"
