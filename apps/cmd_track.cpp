@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cli.hpp"
+#include "epitem/csv.hpp"
 #include "epitem/error.hpp"
 #include "epitem/indexing.hpp"
 #include "epitem/movie.hpp"
@@ -69,42 +70,22 @@ SpacingLabel label_from_match(const SpacingMatch& m) {
 /// else the last column. Fewer rows than frames is an error, extra rows are ignored (warned).
 std::vector<double> read_covariate_csv(const std::string& path, std::string& column, size_t n_frames,
                                        const WarnFn& warn) {
-  require_readable(path, "--covariate");
-  std::ifstream in(path);
-  std::string line;
-  std::vector<std::string> header;
-  int col = -1;
+  const CsvTable table = read_csv_table(path, "--covariate");
+  if (column.empty())
+    column = table.header.back();
+  const int col = table.column(column);
+  if (col < 0)
+    fail(path, ": no column '", column, "' in the header line");
   std::vector<double> values;
-  int line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r')
-      line.pop_back();
-    if (line.empty() || line[0] == '#')
-      continue;
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    std::string cell;
-    while (std::getline(ss, cell, ','))
-      cells.push_back(cell);
-    if (header.empty()) {
-      header = cells;
-      if (column.empty())
-        column = header.back();
-      for (size_t i = 0; i < header.size(); ++i)
-        if (header[i] == column)
-          col = int(i);
-      if (col < 0)
-        fail(path, ": no column '", column, "' in the header line; columns are ", line);
-      continue;
-    }
-    if (int(cells.size()) <= col)
+  for (size_t r = 0; r < table.rows.size(); ++r) {
+    const int line_no = table.line_numbers[r];
+    if (int(table.rows[r].size()) <= col)
       fail(path, " line ", line_no, ": missing the '", column, "' value");
+    const std::string& cell = table.rows[r][size_t(col)];
     try {
-      size_t used = 0;
-      values.push_back(std::stod(cells[size_t(col)], &used));
+      values.push_back(std::stod(cell));
     } catch (const std::exception&) {
-      fail(path, " line ", line_no, ": '", cells[size_t(col)], "' is not a number");
+      fail(path, " line ", line_no, ": '", cell, "' is not a number");
     }
   }
   if (values.size() < n_frames)

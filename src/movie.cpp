@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "epitem/csv.hpp"
 #include "epitem/error.hpp"
 #include "epitem/output.hpp"
 
@@ -15,6 +16,12 @@ namespace fs = std::filesystem;
 namespace epitem {
 
 namespace {
+
+std::string trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r\"");
+  size_t b = s.find_last_not_of(" \t\r\"");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
 
 // Value of the last run of digits in a file stem ("frame_0012" → 12); -1 if none.
 long long last_number(const std::string& stem) {
@@ -28,21 +35,6 @@ long long last_number(const std::string& stem) {
   if (end > i)
     value = std::stoll(stem.substr(i, std::min<size_t>(end - i, 18)));
   return value;
-}
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\"");
-  size_t b = s.find_last_not_of(" \t\r\"");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::stringstream ss(line);
-  std::string cell;
-  while (std::getline(ss, cell, ','))
-    out.push_back(trim(cell));
-  return out;
 }
 
 }  // namespace
@@ -132,24 +124,10 @@ FrameTimes frame_times_from_fps(std::size_t n_frames, double fps_Hz) {
 
 FrameTimes read_frame_times_csv(const std::string& path, std::size_t n_frames,
                                 const std::string& covariate_column) {
-  require_readable(path, "frame-times CSV");
-  std::ifstream in(path);
-  std::string line;
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  while (std::getline(in, line)) {
-    std::string t = trim(line);
-    if (t.empty() || t[0] == '#')
-      continue;
-    if (header.empty())
-      header = split_csv(t);
-    else
-      rows.push_back(split_csv(t));
-  }
-  auto column = [&](const std::string& name) {
-    auto it = std::find(header.begin(), header.end(), name);
-    return it == header.end() ? -1 : int(it - header.begin());
-  };
+  const CsvTable table = read_csv_table(path, "frame-times CSV");
+  const auto& header = table.header;
+  const auto& rows = table.rows;
+  auto column = [&](const std::string& name) { return table.column(name); };
   int time_col = -1;
   double time_scale = 1;
   for (auto [name, scale] : {std::pair<const char*, double>{"time_s", 1.0}, {"time_ms", 1e-3}, {"time_min", 60.0}})

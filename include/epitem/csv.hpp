@@ -1,0 +1,24 @@
+// Reading small CSV tables (frame times, covariates, peak lists): a header line, comma-separated
+// cells trimmed of spaces and quotes, '#' comment lines and blank lines skipped, CRLF accepted.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace epitem {
+
+struct CsvTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<int> line_numbers;  ///< 1-based file line of each row, for error messages
+
+  /// Index of the column named `name`, or -1.
+  int column(const std::string& name) const;
+};
+
+/// Splits one CSV line on commas, trimming spaces, tabs, CR and double quotes.
+std::vector<std::string> split_csv_line(const std::string& line);
+
+/// Reads the whole table; throws Error naming `what` and the path if it is missing or empty.
+CsvTable read_csv_table(const std::string& path, const std::string& what);
+
+}  // namespace epitem
