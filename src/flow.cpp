@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -70,7 +72,7 @@ Shift correlation_peak(const cv::Mat& cross) {
     const auto* c = cross.ptr<cv::Vec2f>(y);
     auto* w = weighted.ptr<cv::Vec2f>(y);
     for (int x = 0; x < cross.cols; ++x)
-      w[x] = c[x] / (std::sqrt(std::hypot(c[x][0], c[x][1])) + 1e-30f);
+      w[x] = c[x] / (std::sqrt(std::sqrt(c[x][0] * c[x][0] + c[x][1] * c[x][1])) + 1e-30f);
   }
   cv::idft(weighted, corr, cv::DFT_REAL_OUTPUT);
   cv::Point peak;
@@ -204,12 +206,14 @@ FlowField flow_of_prepared(const PreparedFrame& pa, const PreparedFrame& pb, con
   for (int iter = 0; iter < 10; ++iter) {
     double sx = 0, sy = 0;
     count = 0;
-    for (size_t i = 0; i < inner_x.size(); ++i)
-      if (std::hypot(inner_x[i] - mx, inner_y[i] - my) < 0.3f) {
+    for (size_t i = 0; i < inner_x.size(); ++i) {
+      const float dx = inner_x[i] - mx, dy = inner_y[i] - my;
+      if (dx * dx + dy * dy < 0.3f * 0.3f) {
         sx += inner_x[i];
         sy += inner_y[i];
         ++count;
       }
+    }
     if (count == 0)
       break;
     mx = float(sx / double(count));
@@ -229,6 +233,36 @@ FlowField flow_of_prepared(const PreparedFrame& pa, const PreparedFrame& pb, con
   return field;
 }
 
+// Runs fn(first, last) on `threads` contiguous runs of [0, count) in parallel threads, so that
+// each run prepares every frame once for its two pairs; rethrows the first error.
+void split_into_runs(size_t count, int threads, const std::function<void(size_t, size_t)>& fn) {
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  for (int t = 0; t < threads; ++t) {
+    const size_t first = count * size_t(t) / size_t(threads), last = count * size_t(t + 1) / size_t(threads);
+    pool.emplace_back([&, t, first, last] {
+      try {
+        fn(first, last);
+      } catch (...) {
+        errors[size_t(t)] = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& th : pool)
+    th.join();
+  for (const std::exception_ptr& e : errors)
+    if (e)
+      std::rethrow_exception(e);
+}
+
+// Pairs are independent: one contiguous run of pairs per thread (Farnebäck itself is serial in
+// OpenCV 4.6, measured), OpenCV's own threads sharing what is left.
+int pair_threads(size_t n_pairs) {
+  const int threads = int(std::min<size_t>(size_t(std::max(1, default_thread_count())), n_pairs));
+  cv::setNumThreads(std::max(1, default_thread_count() / threads));
+  return threads;
+}
+
 void check_flow_spec(const FlowSpec& spec) {
   if (spec.window_px < 3 || spec.levels < 0 || spec.iterations < 1 || !(spec.pyr_scale > 0 && spec.pyr_scale < 1))
     fail("optical flow: invalid Farnebäck parameters (window ≥ 3 px, levels ≥ 0, iterations ≥ 1, 0 < pyr_scale < 1)");
@@ -246,36 +280,75 @@ FlowField dense_flow(const Image& prev, const Image& next, const FlowSpec& spec,
 FlowStats flow_stats(const FlowField& field, const std::vector<std::uint8_t>& mask) {
   if (!mask.empty() && mask.size() != field.vx_px.size())
     fail("flow mask has ", mask.size(), " pixels but the frames have ", field.vx_px.size());
-  std::vector<float> mag;
   const int m = field.margin_px;
-  mag.reserve(size_t(std::max(0, field.nx - 2 * m)) * size_t(std::max(0, field.ny - 2 * m)));
-  double sum = 0;
-  for (int y = m; y < field.ny - m; ++y)
-    for (int x = m; x < field.nx - m; ++x) {
-      size_t i = size_t(y) * size_t(field.nx) + size_t(x);
-      if (mask.empty() || mask[i]) {
-        const float v = std::sqrt(field.vx_px[i] * field.vx_px[i] + field.vy_px[i] * field.vy_px[i]);
-        mag.push_back(v);
-        sum += v;
+  auto for_each_magnitude = [&](auto&& use) {
+    for (int y = m; y < field.ny - m; ++y)
+      for (int x = m; x < field.nx - m; ++x) {
+        size_t i = size_t(y) * size_t(field.nx) + size_t(x);
+        if (mask.empty() || mask[i])
+          use(field.magnitude(i));
       }
-    }
-  if (mag.empty())
+  };
+  FlowStats s;
+  double sum = 0;
+  float largest = 0;
+  for_each_magnitude([&](float v) {
+    ++s.pixels;
+    sum += v;
+    largest = std::max(largest, v);
+  });
+  if (s.pixels == 0)
     fail("flow statistics: no pixel inside the mask/ROI and the ", m,
          " px border; enlarge the ROI or use larger frames");
-  FlowStats s;
-  s.pixels = mag.size();
-  s.mean = sum / double(mag.size());
-  // Order statistics by selection, ascending so each search starts past the previous rank.
-  auto begin = mag.begin();
-  auto at = [&](double p) {
-    auto k = mag.begin() + long(p / 100.0 * double(mag.size() - 1));
-    std::nth_element(begin, k, mag.end());
-    begin = k;
-    return double(*k);
+  s.mean = sum / double(s.pixels);
+  if (!(largest > 0))
+    return s;
+  // Exact order statistics without sorting millions of magnitudes: a histogram finds the bin
+  // that holds each rank, and only that bin's values are selected.
+  constexpr int BINS = 4096;
+  const float to_bin = float(BINS) / largest;
+  auto bin_of = [&](float v) { return std::min(BINS - 1, int(v * to_bin)); };
+  std::vector<size_t> histogram(BINS, 0);
+  for_each_magnitude([&](float v) { ++histogram[size_t(bin_of(v))]; });
+  const double percent[3] = {50, 90, 99};
+  size_t rank[3];
+  int bin[3];
+  size_t below[3];  // values in bins below bin[k]
+  for (int k = 0; k < 3; ++k) {
+    rank[k] = size_t(percent[k] / 100.0 * double(s.pixels - 1));
+    size_t cumulative = 0;
+    int b = 0;
+    while (cumulative + histogram[size_t(b)] <= rank[k])
+      cumulative += histogram[size_t(b++)];
+    bin[k] = b;
+    below[k] = cumulative;
+  }
+  // Ranks that fall in the same bin share the first such rank's list.
+  auto list_of = [&](int k) {
+    int j = 0;
+    while (bin[j] != bin[k])
+      ++j;
+    return j;
   };
-  s.median = at(50);
-  s.p90 = at(90);
-  s.p99 = at(99);
+  std::vector<float> in_bin[3];
+  for_each_magnitude([&](float v) {
+    const int b = bin_of(v);
+    for (int k = 0; k < 3; ++k)
+      if (b == bin[k]) {
+        in_bin[list_of(k)].push_back(v);
+        break;
+      }
+  });
+  double value[3];
+  for (int k = 0; k < 3; ++k) {
+    std::vector<float>& v = in_bin[list_of(k)];
+    auto nth = v.begin() + long(rank[k] - below[k]);
+    std::nth_element(v.begin(), nth, v.end());
+    value[k] = *nth;
+  }
+  s.median = value[0];
+  s.p90 = value[1];
+  s.p99 = value[2];
   return s;
 }
 
@@ -301,8 +374,6 @@ std::vector<FlowPair> analyze_flow(const std::vector<Image>& frames, const Frame
       fail("optical flow: frame times must increase (frame ", i + 2, ")");
   const IntensityMap map = movie_intensity_map(frames);
   const size_t n_pairs = frames.size() - 1;
-  // Pairs are independent: split them into contiguous runs, one per thread (Farnebäck itself
-  // is mostly serial in OpenCV); within a run each frame is prepared once for its two pairs.
   // Only the statistics (and speed maps on request) are kept, not the 8-byte/px fields.
   struct PairResult {
     Shift drift;
@@ -311,8 +382,7 @@ std::vector<FlowPair> analyze_flow(const std::vector<Image>& frames, const Frame
     Image speed_px;
   };
   std::vector<PairResult> results(n_pairs);
-  const int threads = int(std::min<size_t>(size_t(std::max(1, default_thread_count())), n_pairs));
-  cv::setNumThreads(std::max(1, default_thread_count() / threads));
+  const int threads = pair_threads(n_pairs);
   std::mutex progress_mutex;
   size_t done = 0;
   auto run = [&](size_t first, size_t last) {
@@ -336,23 +406,7 @@ std::vector<FlowPair> analyze_flow(const std::vector<Image>& frames, const Frame
       }
     }
   };
-  std::vector<std::thread> pool;
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
-  for (int t = 0; t < threads; ++t) {
-    const size_t first = n_pairs * size_t(t) / size_t(threads), last = n_pairs * size_t(t + 1) / size_t(threads);
-    pool.emplace_back([&, t, first, last] {
-      try {
-        run(first, last);
-      } catch (...) {
-        errors[size_t(t)] = std::current_exception();
-      }
-    });
-  }
-  for (std::thread& th : pool)
-    th.join();
-  for (const std::exception_ptr& e : errors)
-    if (e)
-      std::rethrow_exception(e);
+  split_into_runs(n_pairs, threads, run);
 
   std::vector<FlowPair> pairs;
   double drift_x = 0, drift_y = 0;
@@ -385,6 +439,24 @@ std::vector<FlowPair> analyze_flow(const std::vector<Image>& frames, const Frame
     pairs.push_back(p);
   }
   return pairs;
+}
+
+double farneback_floor_s(const std::vector<Image>& frames, const FlowSpec& spec) {
+  require_movie(frames, 2, "optical flow benchmark");
+  check_flow_spec(spec);
+  const IntensityMap map = movie_intensity_map(frames);
+  std::vector<cv::Mat> mapped;
+  for (const Image& f : frames)
+    mapped.push_back(prepare(f, spec, map));
+  const size_t n_pairs = frames.size() - 1;
+  const auto start = std::chrono::steady_clock::now();
+  split_into_runs(n_pairs, pair_threads(n_pairs), [&](size_t first, size_t last) {
+    cv::Mat flow;
+    for (size_t i = first; i < last; ++i)
+      cv::calcOpticalFlowFarneback(mapped[i], mapped[i + 1], flow, spec.pyr_scale, spec.levels, spec.window_px,
+                                   spec.iterations, spec.poly_n, spec.poly_sigma, 0);
+  });
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::vector<CovariateBin> bin_by_covariate(const std::vector<FlowPair>& pairs, double bin_width) {

@@ -1,6 +1,7 @@
 // Optical flow (flow.hpp) on a synthetic movie: a lattice-fringed particle translating at a
 // known velocity over a static lattice, everything drifting: the particle speed comes back
 // within 5 %, the drift is removed (static lattice ≈ 0), speeds scale linearly with velocity.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -115,6 +116,49 @@ TEST_CASE("flow magnitude scales linearly with the imposed velocity", "[flow]") 
       CHECK(ratio == Approx(previous_ratio).epsilon(0.05));
     previous_ratio = ratio;
   }
+}
+
+TEST_CASE("flow statistics equal the order statistics of the sorted magnitudes", "[flow]") {
+  // A skewed field (most vectors small, a long tail, ties at 0) with a margin and a mask.
+  FlowField f;
+  f.nx = 300;
+  f.ny = 200;
+  f.margin_px = 7;
+  std::mt19937 rng(3);
+  std::exponential_distribution<float> tail(2.f);
+  std::uniform_real_distribution<float> angle(0.f, float(TWO_PI));
+  for (int i = 0; i < f.nx * f.ny; ++i) {
+    const float r = i % 5 == 0 ? 0.f : tail(rng), a = angle(rng);
+    f.vx_px.push_back(r * std::cos(a));
+    f.vy_px.push_back(r * std::sin(a));
+  }
+  std::vector<std::uint8_t> mask(f.vx_px.size());
+  for (size_t i = 0; i < mask.size(); ++i)
+    mask[i] = (i / 3) % 2;
+  std::vector<float> kept;
+  double sum = 0;
+  for (int y = f.margin_px; y < f.ny - f.margin_px; ++y)
+    for (int x = f.margin_px; x < f.nx - f.margin_px; ++x) {
+      const size_t i = size_t(y) * size_t(f.nx) + size_t(x);
+      if (mask[i]) {
+        kept.push_back(f.magnitude(i));
+        sum += kept.back();
+      }
+    }
+  std::sort(kept.begin(), kept.end());
+  auto sorted_at = [&](double p) { return double(kept[size_t(p / 100 * double(kept.size() - 1))]); };
+  const FlowStats s = flow_stats(f, mask);
+  CHECK(s.pixels == kept.size());
+  CHECK(s.mean == Approx(sum / double(kept.size())).epsilon(1e-12));
+  CHECK(s.median == sorted_at(50));
+  CHECK(s.p90 == sorted_at(90));
+  CHECK(s.p99 == sorted_at(99));
+  // A static field: every statistic 0.
+  FlowField still = f;
+  std::fill(still.vx_px.begin(), still.vx_px.end(), 0.f);
+  std::fill(still.vy_px.begin(), still.vy_px.end(), 0.f);
+  const FlowStats z = flow_stats(still);
+  CHECK((z.mean == 0 && z.median == 0 && z.p99 == 0));
 }
 
 TEST_CASE("covariate bins average the per-pair speeds", "[flow]") {

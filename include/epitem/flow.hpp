@@ -83,6 +83,10 @@ std::vector<FlowPair> analyze_flow(const std::vector<Image>& frames, const Frame
                                    const FlowSpec& spec, const std::vector<std::uint8_t>& mask = {},
                                    std::vector<Image>* speed_maps = nullptr, const ProgressFn& progress = {});
 
+/// Wall seconds of OpenCV's Farnebäck alone over the movie's successive pairs, threaded as in
+/// analyze_flow (no registration, statistics or copies): the floor a benchmark compares with.
+double farneback_floor_s(const std::vector<Image>& frames, const FlowSpec& spec);
+
 /// Mean of per-pair mean speeds in covariate bins [k·width, (k+1)·width).
 struct CovariateBin {
   double low = 0, high = 0;
