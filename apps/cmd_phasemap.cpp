@@ -3,6 +3,7 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "cli.hpp"
@@ -134,6 +135,11 @@ int phasemap_main(int argc, char** argv) {
     if (shown >= int(frames.size()))
       fail("--png-frame ", shown, " is out of range: the input has ", frames.size(), " frames (0-based)");
 
+    // One mask for the whole movie, so that areas compare over time: the automatic σ of frame 0.
+    if (!(spec.mask_sigma_invA > 0)) {
+      spec.mask_sigma_invA = auto_mask_sigma_invA(frames[0], phases);
+      rec.add("mask_sigma_auto_invA", spec.mask_sigma_invA, "1/Å (from frame 0)");
+    }
     ProgressBar bar(common.quiet);
     auto progress = bar.callback();
     std::ostringstream csv;
@@ -143,7 +149,10 @@ int phasemap_main(int argc, char** argv) {
       csv << ",area_" << p.name << "_nm2";
     for (const auto& p : phases)
       csv << ",centroid_x_" << p.name << "_nm,centroid_y_" << p.name << "_nm";
+    for (const auto& p : phases)
+      csv << ",fringe_contrast_" << p.name;
     csv << "\n" << std::setprecision(6);
+    std::vector<double> lowest_contrast(phases.size(), std::numeric_limits<double>::infinity());
     std::vector<std::vector<double>> area(phases.size());
     std::vector<double> time_axis, track_x, track_y;
     PhaseMapFrame shown_map;
@@ -166,6 +175,13 @@ int phasemap_main(int argc, char** argv) {
         if (std::isfinite(m.centroid_y_nm[p]))
           csv << m.centroid_y_nm[p];
       }
+      for (size_t p = 0; p < phases.size(); ++p) {
+        csv << ",";
+        if (std::isfinite(m.fringe_contrast[p])) {
+          csv << m.fringe_contrast[p];
+          lowest_contrast[p] = std::min(lowest_contrast[p], m.fringe_contrast[p]);
+        }
+      }
       csv << "\n";
       track_x.push_back(m.centroid_x_nm[size_t(tracked)]);
       track_y.push_back(m.centroid_y_nm[size_t(tracked)]);
@@ -175,6 +191,14 @@ int phasemap_main(int argc, char** argv) {
         progress(f + 1, frames.size(), "phase maps");
     }
     bar.finish();
+    for (size_t p = 0; p < phases.size(); ++p)
+      if (lowest_contrast[p] < MIN_FRINGE_CONTRAST) {
+        std::ostringstream msg;
+        msg << std::setprecision(2) << "phase " << phases[p].name << ": fringe contrast down to " << lowest_contrast[p]
+            << " (< " << MIN_FRINGE_CONTRAST << "): its fringes are barely imaged there, so its region and area "
+            << "are unreliable; choose stronger reflections or another focus";
+        warn_to_stderr()(msg.str());
+      }
     const std::vector<std::string> inputs = {input, times_csv};
     write_text_file(out, csv.str(), inputs);
     rec.add_output(out);

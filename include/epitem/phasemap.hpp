@@ -23,8 +23,8 @@ struct PhaseFilter {
 };
 
 struct PhaseMapSpec {
-  /// Gaussian mask σ in reciprocal space [1/Å]; 0 = auto (1/4 of the smallest distance
-  /// between the reflections, their mates and the origin). Map resolution ≈ 1/(2π σ) [Å].
+  /// Gaussian mask σ in reciprocal space [1/Å]; 0 = auto_mask_sigma_invA of the frame.
+  /// Map resolution ≈ 1/(2π σ) [Å].
   double mask_sigma_invA = 0;
   /// Region threshold as a fraction of each phase's 99th-percentile amplitude; 0 = half the
   /// local plateau (largest amplitude within 3 envelope σ), where the smoothed envelope of
@@ -33,21 +33,37 @@ struct PhaseMapSpec {
   double threshold_fraction = 0;
 };
 
+/// Below this fringe contrast a phase's region is not trusted (tests/test_phasemap_interface.cpp:
+/// the simulated interface maps within 5 % at contrasts ≥ 0.2 and fails at 0.04–0.07).
+constexpr double MIN_FRINGE_CONTRAST = 0.1;
+
 /// Result for one frame.
 struct PhaseMapFrame {
+  double mask_sigma_invA = 0;     ///< the mask σ used [1/Å]
   std::vector<Image> amplitude;   ///< per phase: local fringe amplitude (envelope)
   std::vector<Image> filtered;    ///< per phase: Bragg-filtered image (real, ±g masks)
   std::vector<double> threshold;  ///< per phase, in amplitude units: the fixed threshold, or
                                   ///< (local plateau mode) Otsu's background/phase split
   std::vector<int> label;         ///< per pixel: phase index, −1 = none; overlaps go to the
                                   ///< phase with the larger amplitude/local-threshold ratio
-  std::vector<double> area_nm2;   ///< projected area per phase
+  std::vector<double> area_nm2;   ///< projected area per phase, curvature-corrected (phase_map)
+  std::vector<double> region_area_nm2;  ///< the labelled pixels alone
   std::vector<double> centroid_x_nm, centroid_y_nm;  ///< per phase, from the top-left corner,
                                                      ///< y down (NaN if the phase is absent)
+  /// Per phase: median fringe amplitude in its region / the image's standard deviation (NaN if
+  /// absent). Below ~0.1 the chosen fringes are barely transferred (a CTF zero, extinction at
+  /// this thickness): leaks and edge (Fresnel) fringes then decide the region, not the crystal.
+  std::vector<double> fringe_contrast;
 };
 
 /// Parses "NAME=gx,gy;gx,gy" (1/Å; also "NAME=path.csv" with columns gx_invA, gy_invA).
 PhaseFilter parse_phase_filter(const std::string& text);
+
+/// Automatic mask σ [1/Å]: a quarter of the smallest distance from a chosen reflection (or its
+/// mate) to another spectral feature — the origin, another chosen reflection, or any lattice
+/// peak found in the frame's power spectrum (spectrum.hpp) — so that a mask passes < e^{-8} of
+/// a neighbouring peak's amplitude.
+double auto_mask_sigma_invA(const Image& frame, const std::vector<PhaseFilter>& phases);
 
 /// Phase map of one frame (needs a pixel size; the reflections must lie inside Nyquist).
 PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phases, const PhaseMapSpec& spec);
