@@ -14,6 +14,7 @@
 #include "epitem/interface.hpp"
 #include "epitem/output.hpp"
 #include "epitem/png.hpp"
+#include "epitem/projected_area.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
 
@@ -174,6 +175,29 @@ void print_summary(const InterfaceSpec& spec, const InterfaceResult& res) {
               << fmt(r.voids[i].center_A[1], 1) << ", " << fmt(r.voids[i].center_A[2], 1)
               << ") Å, " << fmt(r.voids[i].volume_A3, 1) << " Å³\n";
   std::cout << "# seed           " << r.seed << "\n";
+}
+
+// Each phase's area projected along the beam (projected_area.hpp): what `epitem phasemap` of a
+// simulated image of this model should measure. An extra: a failure only warns.
+void report_projected_areas(const InterfaceSpec& spec, const InterfaceResult& res, RunRecord& rec, bool quiet) {
+  const Vec3 box = res.model.box_lengths_A();
+  ProjectedAreaSpec area_spec;
+  area_spec.sampling_A = std::max(0.1, std::sqrt(box.x() * box.y() / 4e6));  // ≤ 4 M pixels
+  try {
+    const ProjectedAreas areas = projected_phase_areas(
+        res.model, {{&spec.substrate, res.report.substrate_rotation}, {&spec.overlayer, res.report.overlayer_rotation}},
+        area_spec);
+    Json json = Json::object();
+    for (size_t p = 0; p < areas.area_A2.size(); ++p)
+      json.set(res.model.phase_names[p], areas.area_A2[p] / 100);
+    rec.result("projected_area_nm2", json);
+    if (!quiet)
+      std::cout << "# projected area " << res.model.phase_names[0] << " " << fmt(areas.area_A2[0] / 100, 3) << " nm², "
+                << res.model.phase_names[1] << " " << fmt(areas.area_A2[1] / 100, 3)
+                << " nm² (along the beam; what `epitem phasemap` should measure)\n";
+  } catch (const Error& e) {
+    warn_to_stderr()(std::string("projected areas not computed: ") + e.what());
+  }
 }
 
 int interface_main(int argc, char** argv) {
@@ -365,6 +389,8 @@ int interface_main(int argc, char** argv) {
       print_summary(spec, res);
     Json report = interface_report_json(spec, res.report);
     rec.result("interface", report);
+    if (!bench)
+      report_projected_areas(spec, res, rec, common.quiet);
     rec.result("build_seconds", seconds);
     if (bench) {
       std::cout << "# bench          " << res.model.atoms.size() << " atoms in " << fmt(seconds, 2)
