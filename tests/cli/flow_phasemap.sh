@@ -60,6 +60,15 @@ for f in areas.csv areas.json overlay.png; do
 done
 [ "$(head -c 4 "$TMP/overlay.png" | od -An -c | tr -d ' ')" = "211PNG" ] \
   || { echo "FAIL [phasemap good run]: overlay is not a PNG"; failures=$((failures + 1)); }
+# The particle (a disc of 24 px = 12 Å radius: 4.524 nm²) next to the lattice: every frame's area
+# within 5 % (curvature-corrected), fringe contrast reported, both phases adding up to the frame.
+"$EPITEM" phasemap "$DATA/movie4.tif" --phase "$PARTICLE" --phase "lattice=0.2228,-0.0318;-0.0637,-0.2387" \
+  --fps 10 --out "$TMP/both.csv" -q 2>"$TMP/stderr" \
+  || { echo "FAIL [phasemap two phases]: $(cat "$TMP/stderr")"; failures=$((failures + 1)); }
+awk -F, 'NR == 2 { if ($NF != "fringe_contrast_lattice") { print "header: " $0; bad = 1 } }
+         NR > 2 { if ($3 < 4.30 || $3 > 4.75 || $3 + $4 < 40.9 || $3 + $4 > 41.0) { print "row: " $0; bad = 1 } }
+         END { exit bad }' "$TMP/both.csv" && echo "ok   [phasemap two phases: particle area, total]" \
+  || { echo "FAIL [phasemap two phases: particle area, total]"; failures=$((failures + 1)); }
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]

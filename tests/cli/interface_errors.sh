@@ -35,7 +35,7 @@ if (cd "$TMP/good" && "$EPITEM" interface --preset nife-fe3o4 --out model.xyz --
   grep -q 'phase:S:1' "$TMP/good/model.xyz" || { echo "FAIL [good run]: no phase column"; failures=$((failures + 1)); }
   grep -q 'pbc="T T F"' "$TMP/good/model.xyz" || { echo "FAIL [good run]: pbc not T T F"; failures=$((failures + 1)); }
   for key in orientation_relationship substrate_rotation overlayer_rotation tilt_deg mismatch cutoffs \
-             removed_interface_overlaps total_volume_A3 seed; do
+             removed_interface_overlaps total_volume_A3 seed projected_area_nm2; do
     grep -q "\"$key\"" "$TMP/good/model.json" || { echo "FAIL [good run]: sidecar lacks $key"; failures=$((failures + 1)); }
   done
   echo "ok   [good run]: model.xyz, model.json, model.png"
