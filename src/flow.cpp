@@ -281,25 +281,25 @@ FlowStats flow_stats(const FlowField& field, const std::vector<std::uint8_t>& ma
   if (!mask.empty() && mask.size() != field.vx_px.size())
     fail("flow mask has ", mask.size(), " pixels but the frames have ", field.vx_px.size());
   const int m = field.margin_px;
-  auto for_each_magnitude = [&](auto&& use) {
-    for (int y = m; y < field.ny - m; ++y)
-      for (int x = m; x < field.nx - m; ++x) {
-        size_t i = size_t(y) * size_t(field.nx) + size_t(x);
-        if (mask.empty() || mask[i])
-          use(field.magnitude(i));
-      }
-  };
+  std::vector<float> magnitudes;
+  magnitudes.reserve(size_t(std::max(0, field.nx - 2 * m)) * size_t(std::max(0, field.ny - 2 * m)));
+  for (int y = m; y < field.ny - m; ++y)
+    for (int x = m; x < field.nx - m; ++x) {
+      const size_t i = size_t(y) * size_t(field.nx) + size_t(x);
+      if (mask.empty() || mask[i])
+        magnitudes.push_back(field.magnitude(i));
+    }
   FlowStats s;
-  double sum = 0;
-  float largest = 0;
-  for_each_magnitude([&](float v) {
-    ++s.pixels;
-    sum += v;
-    largest = std::max(largest, v);
-  });
+  s.pixels = magnitudes.size();
   if (s.pixels == 0)
     fail("flow statistics: no pixel inside the mask/ROI and the ", m,
          " px border; enlarge the ROI or use larger frames");
+  double sum = 0;
+  float largest = 0;
+  for (float v : magnitudes) {
+    sum += v;
+    largest = std::max(largest, v);
+  }
   s.mean = sum / double(s.pixels);
   if (!(largest > 0))
     return s;
@@ -309,7 +309,8 @@ FlowStats flow_stats(const FlowField& field, const std::vector<std::uint8_t>& ma
   const float to_bin = float(BINS) / largest;
   auto bin_of = [&](float v) { return std::min(BINS - 1, int(v * to_bin)); };
   std::vector<size_t> histogram(BINS, 0);
-  for_each_magnitude([&](float v) { ++histogram[size_t(bin_of(v))]; });
+  for (float v : magnitudes)
+    ++histogram[size_t(bin_of(v))];
   const double percent[3] = {50, 90, 99};
   size_t rank[3];
   int bin[3];
@@ -331,14 +332,14 @@ FlowStats flow_stats(const FlowField& field, const std::vector<std::uint8_t>& ma
     return j;
   };
   std::vector<float> in_bin[3];
-  for_each_magnitude([&](float v) {
+  for (float v : magnitudes) {
     const int b = bin_of(v);
     for (int k = 0; k < 3; ++k)
       if (b == bin[k]) {
         in_bin[list_of(k)].push_back(v);
         break;
       }
-  });
+  }
   double value[3];
   for (int k = 0; k < 3; ++k) {
     std::vector<float>& v = in_bin[list_of(k)];
