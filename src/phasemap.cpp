@@ -261,7 +261,9 @@ double auto_mask_sigma_invA(const Image& frame, const std::vector<PhaseFilter>& 
       if (d > 0)
         separation = std::min(separation, d);
     }
-  return separation / 4;
+  // At least one FFT pixel: a narrower mask has no support (then the fringe contrast tells
+  // whether the map is usable).
+  return std::max(separation / 4, dk);
 }
 
 PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phases, const PhaseMapSpec& spec) {

@@ -1,6 +1,7 @@
 // Phase maps (phasemap.hpp) on a synthetic two-phase image with known region areas: a NiFe-like
 // particle (two fringe sets) next to an Fe3O4-like slab (two other fringe sets) on a noisy
 // background; areas within 5 %, centroid follows the particle, bad input refused.
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -103,6 +104,31 @@ TEST_CASE("small particles: the curvature correction restores the area of a smoo
     // The slab touches no frame edge but is convex too: its four corners make one closed region.
     CHECK(m.area_nm2[1] == Approx(170.0 * 430.0 * px_nm2).epsilon(0.03));
   }
+}
+
+TEST_CASE("automatic mask σ keeps clear of peaks that are not mapped", "[phasemap]") {
+  const Image im = two_phase_image(200, 260, 120, 6);
+  // Closest approach of any ±NiFe spot to a ±Fe3O4 spot, to the other NiFe spots and to 0.
+  std::vector<PhaseReflection> nife, all = {{0, 0}};
+  for (const PhaseReflection& g : NIFE)
+    for (double sign : {1.0, -1.0})
+      nife.push_back({sign * g.gx_invA, sign * g.gy_invA});
+  for (const PhaseReflection& g : FE3O4)
+    for (double sign : {1.0, -1.0})
+      all.push_back({sign * g.gx_invA, sign * g.gy_invA});
+  all.insert(all.end(), nife.begin(), nife.end());
+  double closest = 1e9;
+  for (const PhaseReflection& a : nife)
+    for (const PhaseReflection& b : all) {
+      const double d = std::hypot(a.gx_invA - b.gx_invA, a.gy_invA - b.gy_invA);
+      if (d > 0)
+        closest = std::min(closest, d);
+    }
+  // Mapping NiFe alone: the Fe3O4 fringes are still in the image, and their peaks count.
+  const std::vector<PhaseFilter> only_nife = {phases()[0]};
+  CHECK(auto_mask_sigma_invA(im, only_nife) == Approx(closest / 4).epsilon(0.02));
+  // With both phases chosen: the same rule through the chosen spots (Fe3O4's own spots included).
+  CHECK(auto_mask_sigma_invA(im, phases()) <= closest / 4 * 1.02);
 }
 
 TEST_CASE("centroid trajectory follows the particle; overlay is coloured", "[phasemap]") {

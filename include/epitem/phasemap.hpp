@@ -61,8 +61,9 @@ PhaseFilter parse_phase_filter(const std::string& text);
 
 /// Automatic mask σ [1/Å]: a quarter of the smallest distance from a chosen reflection (or its
 /// mate) to another spectral feature — the origin, another chosen reflection, or any lattice
-/// peak found in the frame's power spectrum (spectrum.hpp) — so that a mask passes < e^{-8} of
-/// a neighbouring peak's amplitude.
+/// peak found in the frame's power spectrum (spectrum.hpp; a peak within 3 % of a chosen
+/// reflection is that reflection) — so that a mask passes < e^{-8} of a neighbouring peak's
+/// amplitude; at least one FFT pixel.
 double auto_mask_sigma_invA(const Image& frame, const std::vector<PhaseFilter>& phases);
 
 /// Phase map of one frame (needs a pixel size; the reflections must lie inside Nyquist).
