@@ -22,14 +22,17 @@ int phasemap_main(int argc, char** argv) {
   return run_guarded("phasemap", [&]() -> int {
     po::options_description opts("phasemap options");
     std::string input, out, png, maps_path, times_csv, track;
-    std::vector<std::string> phase_texts;
+    std::vector<std::string> phase_texts, peak_texts;
     double fps = 0, threshold = 0;
     int png_frame = -1;
     opts.add_options()
       ("input", po::value<std::string>(&input), "image or movie: TIFF (multi-page = frames) or folder of TIFFs")
       ("phase", po::value<std::vector<std::string>>(&phase_texts)->composing(),
        "NAME=gx,gy;gx,gy[@colour]: reflections [1/Å, x right, y up] (Friedel mates added), or "
-       "NAME=peaks.csv (columns gx_invA, gy_invA); repeat per phase")
+       "NAME=peaks.csv[:n,m] (rows of an epitem fft/saed/index table); repeat per phase")
+      ("phase-peaks", po::value<std::vector<std::string>>(&peak_texts)->composing(),
+       "index.csv: the spots of an `epitem index` table, one phase per name in its phase column; "
+       "or NAME=peaks.csv[:n,m][@colour] as for --phase")
       ("out,o", po::value<std::string>(&out), "per-frame CSV: areas [nm²] and centroids [nm] (+ JSON sidecar)")
       ("png", po::value<std::string>(&png), "colour overlay of one frame (+ area vs time and trajectory)")
       ("png-frame", po::value<int>(&png_frame), "frame shown in the PNG (0-based; default last)")
@@ -37,7 +40,8 @@ int phasemap_main(int argc, char** argv) {
        "float32 TIFF of the PNG frame: per phase its amplitude then its Bragg-filtered image")
       ("pixel-size", po::value<std::string>(), "pixel size [Å] if the TIFF has none (e.g. 0.1A)")
       ("mask-sigma", po::value<std::string>(),
-       "Gaussian mask sigma [1/Å] (also 0.5/nm); default 1/4 of the closest reflection spacing")
+       "Gaussian mask sigma [1/Å] (also 0.5/nm); default 1/4 of the distance from a chosen "
+       "reflection to the nearest other spectral peak (frame 0)")
       ("threshold", po::value<double>(&threshold)->default_value(0),
        "region threshold as a fraction of the 99th-percentile amplitude (0 = half the plateau amplitude)")
       ("track", po::value<std::string>(&track), "phase whose centroid is tracked (default: the first)")
@@ -48,8 +52,8 @@ int phasemap_main(int argc, char** argv) {
     po::variables_map vm;
     CommonOptions common;
     if (!parse_command_line(argc, argv,
-                            "usage: epitem phasemap IMAGE|MOVIE --phase NiFe=gx,gy;gx,gy --phase "
-                            "Fe3O4=gx,gy --out areas.csv [--png overlay.png] [--fps F]\n"
+                            "usage: epitem phasemap IMAGE|MOVIE --phase-peaks index.csv | --phase NiFe=gx,gy;gx,gy "
+                            "--phase Fe3O4=gx,gy --out areas.csv [--png overlay.png] [--fps F]\n"
                             "Bragg-filtered inverse FFT per phase (soft masks on the reflections and "
                             "their Friedel mates), thresholded into regions: projected areas [nm²] and "
                             "centroid trajectory per frame.",
@@ -57,8 +61,8 @@ int phasemap_main(int argc, char** argv) {
       return EXIT_OK;
     if (input.empty())
       throw po::error("missing IMAGE or MOVIE");
-    if (phase_texts.empty())
-      throw po::error("give at least one --phase NAME=gx,gy (1/Å)");
+    if (phase_texts.empty() && peak_texts.empty())
+      throw po::error("give --phase-peaks index.csv (from epitem index) or --phase NAME=gx,gy (1/Å)");
     if (out.empty())
       throw po::error("missing --out areas.csv");
     if (vm.count("fps") && vm.count("times"))
@@ -75,15 +79,19 @@ int phasemap_main(int argc, char** argv) {
 
     const Rgb palette[] = {colors::blue, colors::red, colors::green, colors::yellow, colors::cyan, colors::magenta};
     std::vector<PhaseFilter> phases;
-    for (size_t i = 0; i < phase_texts.size(); ++i) {
-      PhaseFilter p = parse_phase_filter(phase_texts[i]);
-      if (phase_texts[i].find('@') == std::string::npos)
-        p.color = palette[i % 6];
+    auto add = [&](PhaseFilter p, bool colour_given) {
+      if (!colour_given)
+        p.color = palette[phases.size() % 6];
       for (const auto& q : phases)
         if (q.name == p.name)
           throw po::error("phase name '" + p.name + "' given twice");
       phases.push_back(p);
-    }
+    };
+    for (const std::string& text : phase_texts)
+      add(parse_phase_filter(text), text.find('@') != std::string::npos);
+    for (const std::string& text : peak_texts)
+      for (const PhaseFilter& p : phases_from_peaks(text))
+        add(p, text.find('@') != std::string::npos);
     int tracked = 0;
     if (!track.empty()) {
       tracked = -1;

@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "epitem/csv.hpp"
 #include "epitem/error.hpp"
 #include "epitem/output.hpp"
 #include "epitem/fft.hpp"
@@ -56,35 +57,54 @@ Rgb named_color(const std::string& name, const std::string& what) {
   fail(what, ": unknown colour '", name, "'; use blue, red, green, yellow, orange, cyan, magenta, white or gray");
 }
 
-std::vector<PhaseReflection> read_reflections_csv(const std::string& path, const std::string& what) {
-  require_readable(path, what);
-  std::ifstream in(path);
-  std::string line;
-  std::vector<std::string> header;
-  std::vector<PhaseReflection> out;
-  int cx = -1, cy = -1;
-  while (std::getline(in, line)) {
-    std::string t = trim(line);
-    if (t.empty() || t[0] == '#')
+// Rows of a peak table (epitem fft: kx,ky; epitem saed: gx,gy; or gx_invA,gy_invA, all 1/Å with
+// y up) as reflections. `spots` (1-based: the `spot` column, else the row order) keeps those
+// rows; otherwise a table with a `phase` column (epitem index) keeps the rows of `phase` when it
+// is given; otherwise all rows. Returns (phase name, reflection) per kept row.
+std::vector<std::pair<std::string, PhaseReflection>> read_peak_table(const std::string& path, const std::string& what,
+                                                                     const std::string& phase,
+                                                                     const std::vector<int>& spots) {
+  const CsvTable table = read_csv_table(path, what);
+  auto first_column = [&](std::initializer_list<const char*> names) {
+    for (const char* n : names)
+      if (table.column(n) >= 0)
+        return table.column(n);
+    return -1;
+  };
+  const int cx = first_column({"kx", "gx", "gx_invA", "kx_invA"});
+  const int cy = first_column({"ky", "gy", "gy_invA", "ky_invA"});
+  const int cphase = table.column("phase"), cspot = table.column("spot");
+  if (cx < 0 || cy < 0)
+    fail(path, ": needs columns kx,ky (epitem fft, epitem index) or gx,gy (epitem saed) in 1/Å");
+  std::vector<std::pair<std::string, PhaseReflection>> out;
+  for (size_t r = 0; r < table.rows.size(); ++r) {
+    const std::vector<std::string>& row = table.rows[r];
+    const std::string where = path + " line " + std::to_string(table.line_numbers[r]);
+    if (int(row.size()) <= std::max(cx, cy))
+      fail(where, ": too few columns");
+    const int number = cspot >= 0 && int(row.size()) > cspot ? int(to_number(row[size_t(cspot)], where)) : int(r) + 1;
+    if (!spots.empty() && std::find(spots.begin(), spots.end(), number) == spots.end())
       continue;
-    std::vector<std::string> cells = split(t, ',');
-    if (header.empty()) {
-      header = cells;
-      for (size_t i = 0; i < header.size(); ++i) {
-        if (header[i] == "gx_invA")
-          cx = int(i);
-        if (header[i] == "gy_invA")
-          cy = int(i);
-      }
-      if (cx < 0 || cy < 0)
-        fail(path, ": needs columns gx_invA and gy_invA in its header line");
+    const std::string row_phase = cphase >= 0 && int(row.size()) > cphase ? row[size_t(cphase)] : "";
+    if (cphase >= 0 && !phase.empty() && spots.empty() && row_phase != phase)
       continue;
-    }
-    if (int(cells.size()) <= std::max(cx, cy))
-      fail(path, ": a row has too few columns: ", t);
-    out.push_back({to_number(cells[size_t(cx)], path), to_number(cells[size_t(cy)], path)});
+    const PhaseReflection g{to_number(row[size_t(cx)], where), to_number(row[size_t(cy)], where)};
+    if (g.gx_invA == 0 && g.gy_invA == 0)
+      continue;  // the direct beam of a diffraction table
+    out.emplace_back(phase.empty() ? row_phase : phase, g);
   }
   return out;
+}
+
+// "path.csv[:n,m,…]" → path and 1-based spot numbers.
+std::pair<std::string, std::vector<int>> table_and_spots(const std::string& text, const std::string& what) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || file_extension(text.substr(0, colon)) != "csv")
+    return {text, {}};
+  std::vector<int> spots;
+  for (const std::string& n : split(text.substr(colon + 1), ','))
+    spots.push_back(int(to_number(n, what)));
+  return {text.substr(0, colon), spots};
 }
 
 // Otsu's threshold on a 256-bin histogram of v over [0, max].
@@ -119,20 +139,20 @@ double otsu_threshold(const std::vector<float>& v) {
   return (best_i + 1) * double(hi) / bins;
 }
 
-// Maximum over a (2r+1)² square around each pixel (separable; edges clamp to the image).
-std::vector<float> local_max(const std::vector<float>& v, int nx, int ny, int r) {
+// Maximum over a (2rx+1) × (2ry+1) box around each pixel (separable; edges clamp to the image).
+std::vector<float> local_max(const std::vector<float>& v, int nx, int ny, int rx, int ry) {
   std::vector<float> rows(v.size()), out(v.size());
   for (int y = 0; y < ny; ++y)
     for (int x = 0; x < nx; ++x) {
       float m = 0;
-      for (int k = std::max(0, x - r); k <= std::min(nx - 1, x + r); ++k)
+      for (int k = std::max(0, x - rx); k <= std::min(nx - 1, x + rx); ++k)
         m = std::max(m, v[size_t(y) * size_t(nx) + size_t(k)]);
       rows[size_t(y) * size_t(nx) + size_t(x)] = m;
     }
   for (int y = 0; y < ny; ++y)
     for (int x = 0; x < nx; ++x) {
       float m = 0;
-      for (int k = std::max(0, y - r); k <= std::min(ny - 1, y + r); ++k)
+      for (int k = std::max(0, y - ry); k <= std::min(ny - 1, y + ry); ++k)
         m = std::max(m, rows[size_t(k) * size_t(nx) + size_t(x)]);
       out[size_t(y) * size_t(nx) + size_t(x)] = m;
     }
@@ -201,7 +221,7 @@ PhaseFilter parse_phase_filter(const std::string& text) {
   const std::string what = "--phase '" + text + "'";
   size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0)
-    fail(what, ": expected NAME=gx,gy;gx,gy (1/Å, y up) or NAME=reflections.csv, optionally @colour");
+    fail(what, ": expected NAME=gx,gy;gx,gy (1/Å, y up) or NAME=peaks.csv[:spots], optionally @colour");
   PhaseFilter p;
   p.name = trim(text.substr(0, eq));
   std::string rest = text.substr(eq + 1);
@@ -211,8 +231,10 @@ PhaseFilter parse_phase_filter(const std::string& text) {
     rest = rest.substr(0, at);
   }
   rest = trim(rest);
-  if (file_extension(rest) == "csv") {
-    p.reflections = read_reflections_csv(rest, what);
+  const auto [table, spots] = table_and_spots(rest, what);
+  if (file_extension(table) == "csv") {
+    for (const auto& [name, g] : read_peak_table(table, what, p.name, spots))
+      p.reflections.push_back(g);
   } else {
     for (const std::string& pair : split(rest, ';')) {
       std::vector<std::string> xy = split(pair, ',');
@@ -222,11 +244,32 @@ PhaseFilter parse_phase_filter(const std::string& text) {
     }
   }
   if (p.reflections.empty())
-    fail(what, ": no reflections given");
+    fail(what, ": no reflections given (no row of ", table, " matches)");
   for (const PhaseReflection& r : p.reflections)
     if (std::hypot(r.gx_invA, r.gy_invA) == 0)
       fail(what, ": reflection (0, 0) is the mean intensity, not a lattice fringe");
   return p;
+}
+
+std::vector<PhaseFilter> phases_from_peaks(const std::string& text) {
+  if (text.find('=') != std::string::npos)
+    return {parse_phase_filter(text)};
+  // An `epitem index` spot table: one phase per name in its `phase` column, in order of appearance.
+  const std::string what = "--phase-peaks '" + text + "'";
+  std::vector<PhaseFilter> phases;
+  for (const auto& [name, g] : read_peak_table(trim(text), what, "", {})) {
+    if (name.empty())
+      continue;  // unexplained spot
+    auto it = std::find_if(phases.begin(), phases.end(), [&](const PhaseFilter& p) { return p.name == name; });
+    if (it == phases.end()) {
+      phases.push_back(PhaseFilter{name, {}, colors::blue});
+      it = phases.end() - 1;
+    }
+    it->reflections.push_back(g);
+  }
+  if (phases.empty())
+    fail(what, ": no spot has a phase; give an `epitem index` spot table (column phase) or NAME=peaks.csv");
+  return phases;
 }
 
 double auto_mask_sigma_invA(const Image& frame, const std::vector<PhaseFilter>& phases) {
@@ -243,7 +286,7 @@ double auto_mask_sigma_invA(const Image& frame, const std::vector<PhaseFilter>& 
   neighbours.push_back({0, 0});
   PeakSpec peak_spec;
   peak_spec.max_peaks = 80;
-  const double dk = 1.0 / (std::min(frame.nx, frame.ny) * frame.pixel_size_A);
+  const double dk = std::max(1.0 / (frame.nx * frame.pixel_size_A), 1.0 / (frame.ny * frame.pixel_y_A()));
   for (const Peak& peak : find_peaks(power_spectrum(frame), peak_spec)) {
     bool is_chosen = false;
     for (const PhaseReflection& c : chosen)
@@ -271,20 +314,17 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
     fail("phase map: give at least one --phase");
   if (!(frame.pixel_size_A > 0))
     fail("phase map: the image has no pixel size; give --pixel-size (e.g. 0.1A)");
-  if (std::abs(frame.pixel_y_A() - frame.pixel_size_A) > 1e-6 * frame.pixel_size_A)
-    fail("phase map: non-square pixels (", frame.pixel_size_A, " x ", frame.pixel_y_A(),
-         " Å) are not supported; resample the image to square pixels first");
   require_finite(frame, "phase map input");
   const int nx = frame.nx, ny = frame.ny;
   const size_t n = size_t(nx) * size_t(ny);
-  const double px = frame.pixel_size_A, nyquist = 0.5 / px;
+  const double px = frame.pixel_size_A, py = frame.pixel_y_A();
   for (const PhaseFilter& p : phases)
     for (const PhaseReflection& r : p.reflections)
-      if (std::abs(r.gx_invA) >= nyquist || std::abs(r.gy_invA) >= nyquist)
-        fail("phase ", p.name, ": reflection (", r.gx_invA, ", ", r.gy_invA, ") 1/Å is beyond Nyquist ", nyquist,
-             " 1/Å of the ", px, " Å pixels; check the units (1/Å, not 1/nm)");
+      if (std::abs(r.gx_invA) >= 0.5 / px || std::abs(r.gy_invA) >= 0.5 / py)
+        fail("phase ", p.name, ": reflection (", r.gx_invA, ", ", r.gy_invA, ") 1/Å is beyond Nyquist ",
+             0.5 / std::max(px, py), " 1/Å of the ", px, " Å pixels; check the units (1/Å, not 1/nm)");
   const double sigma = spec.mask_sigma_invA > 0 ? spec.mask_sigma_invA : auto_mask_sigma_invA(frame, phases);
-  const double dkx = 1.0 / (nx * px), dky = 1.0 / (ny * px);
+  const double dkx = 1.0 / (nx * px), dky = 1.0 / (ny * py);
   if (sigma < std::max(dkx, dky))
     fail("phase map: mask sigma ", sigma, " 1/Å is below the FFT pixel ", std::max(dkx, dky),
          " 1/Å; use a larger image or --mask-sigma");
@@ -329,6 +369,7 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
     for (float& v : amp2.pixels)
       v = std::sqrt(v);
     amp2.pixel_size_A = filt.pixel_size_A = px;
+    amp2.pixel_size_y_A = filt.pixel_size_y_A = frame.pixel_size_y_A;
     // Per-pixel threshold map: a fixed fraction of the 99th percentile, or half the local
     // plateau. The Gaussian-masked envelope of fringes that end at a sharp edge falls to 50 %
     // of its plateau exactly at the edge (a step convolved with a symmetric kernel), so half
@@ -346,8 +387,9 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
       std::fill(local.begin(), local.end(), float(t));
     } else {
       t = otsu_threshold(amp2.pixels);
-      const int r = std::max(1, int(std::lround(3 / (2 * PI * sigma * px))));
-      local = local_max(amp2.pixels, nx, ny, r);
+      const int rx = std::max(1, int(std::lround(3 / (2 * PI * sigma * px))));
+      const int ry = std::max(1, int(std::lround(3 / (2 * PI * sigma * py))));
+      local = local_max(amp2.pixels, nx, ny, rx, ry);
       for (float& v : local)
         v = v >= t ? 0.5f * v : std::numeric_limits<float>::infinity();
     }
@@ -388,7 +430,7 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
   for (size_t i = 0; i < n; ++i)
     if (out.label[i] >= 0)
       own[size_t(out.label[i])].push_back(out.amplitude[size_t(out.label[i])].pixels[i]);
-  const double px_nm = px / 10;
+  const double px_nm = px / 10, py_nm = py / 10;
   for (size_t p = 0; p < np; ++p) {
     std::vector<float>& v = own[p];
     double contrast = std::numeric_limits<double>::quiet_NaN();
@@ -405,14 +447,14 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
     // ≥ 4π σ_e² (radius ≥ 2 σ_e; smaller ones are below the map's resolution). First order in
     // σ_e/R: an isolated disc of radius 2.3 / 2.6 / 6.5 σ_e reads −12 / −11 / −2.6 % before and
     // +6.6 / +4.2 / −0.2 % after (test_phasemap.cpp).
-    const double envelope_sigma_px = 1 / (2 * PI * sigma * px);
-    const double deficit_px = PI * envelope_sigma_px * envelope_sigma_px;
+    const double envelope_sigma_A = 1 / (2 * PI * sigma);
+    const double deficit_px = PI * envelope_sigma_A * envelope_sigma_A / (px * py);
     const int euler = closed_regions_minus_holes(out.label, int(p), nx, ny, size_t(4 * deficit_px));
-    out.region_area_nm2.push_back(count[p] * px_nm * px_nm);
-    out.area_nm2.push_back((count[p] + euler * deficit_px) * px_nm * px_nm);
+    out.region_area_nm2.push_back(count[p] * px_nm * py_nm);
+    out.area_nm2.push_back((count[p] + euler * deficit_px) * px_nm * py_nm);
     const double nan = std::numeric_limits<double>::quiet_NaN();
     out.centroid_x_nm.push_back(count[p] > 0 ? sx[p] / count[p] * px_nm : nan);
-    out.centroid_y_nm.push_back(count[p] > 0 ? sy[p] / count[p] * px_nm : nan);
+    out.centroid_y_nm.push_back(count[p] > 0 ? sy[p] / count[p] * py_nm : nan);
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // background; areas within 5 %, centroid follows the particle, bad input refused.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "epitem/error.hpp"
@@ -159,4 +160,54 @@ TEST_CASE("phase specs parse; bad phase input is refused", "[phasemap]") {
   CHECK_THROWS_WITH(phase_map(im, {parse_phase_filter("X=4.83,0")}, PhaseMapSpec{}), Catch::Contains("Nyquist"));
   im.pixel_size_A = 0;
   CHECK_THROWS_WITH(phase_map(im, phases(), PhaseMapSpec{}), Catch::Contains("--pixel-size"));
+}
+
+TEST_CASE("phases from peak tables: epitem index spots by phase, epitem fft rows by number", "[phasemap]") {
+  testing::TempDir dir("phase_peaks");
+  const std::string index_csv = dir.file("index.csv"), fft_csv = dir.file("peaks.csv");
+  std::ofstream(index_csv) << "spot,kx,ky,d_A,phase,hkl,error_pct\n"
+                              "1,-0.035,0.484,2.061,NiFe,-111,0.5\n"
+                              "2,-0.390,0.279,2.084,Fe3O4,004,0.8\n"
+                              "3,0.448,0.188,2.057,NiFe,-11-1,1.5\n"
+                              "4,-0.583,0.407,1.406,,,\n";
+  std::ofstream(fft_csv) << "kx,ky,g,d_A,angle_deg,intensity,snr\n0.2,0.1,0,0,0,1,9\n0.3,-0.1,0,0,0,1,9\n0.1,0.4,0,0,0,1,9\n";
+  const std::vector<PhaseFilter> both = phases_from_peaks(index_csv);
+  REQUIRE(both.size() == 2);  // the unexplained spot 4 is skipped
+  CHECK(both[0].name == "NiFe");
+  REQUIRE(both[0].reflections.size() == 2);
+  CHECK(both[0].reflections[1].gx_invA == 0.448);
+  CHECK(both[1].name == "Fe3O4");
+  CHECK(both[1].reflections.size() == 1);
+  // NAME=table: that phase's rows of an index table; rows by spot number from an fft list.
+  CHECK(phases_from_peaks("Fe3O4=" + index_csv + "@red")[0].reflections[0].gy_invA == 0.279);
+  const PhaseFilter picked = parse_phase_filter("p=" + fft_csv + ":1,3");
+  REQUIRE(picked.reflections.size() == 2);
+  CHECK(picked.reflections[1].gy_invA == 0.4);
+  CHECK_THROWS_WITH(phases_from_peaks(fft_csv), Catch::Contains("phase"));
+  CHECK_THROWS_WITH(parse_phase_filter("x=" + index_csv), Catch::Contains("no row"));
+}
+
+TEST_CASE("non-square pixels: areas and centroids in physical units", "[phasemap]") {
+  // The two-phase scene sampled at 0.2 Å along x and 0.25 Å along y: a disc of radius 20 Å.
+  const double px = 0.2, py = 0.25, r_A = 20, cx_A = 40, cy_A = 60;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> noise(0.f, 0.3f);
+  Image im(512, 420);
+  im.pixel_size_A = px;
+  im.pixel_size_y_A = py;
+  for (int y = 0; y < im.ny; ++y)
+    for (int x = 0; x < im.nx; ++x) {
+      const double xa = (x + 0.5) * px, ya = (y + 0.5) * py;
+      double v = 0;
+      if (std::hypot(xa - cx_A, ya - cy_A) < r_A)
+        v = fringes(NIFE, 2, xa, -ya);
+      else if (xa > 66 && xa < 100 && ya > 8 && ya < 97)
+        v = 0.8 * fringes(FE3O4, 2, xa, -ya);
+      im.at(x, y) = float(5 + v) + noise(rng);
+    }
+  const PhaseMapFrame m = phase_map(im, phases(), PhaseMapSpec{});
+  CHECK(m.area_nm2[0] == Approx(M_PI * r_A * r_A / 100).epsilon(0.05));
+  CHECK(m.area_nm2[1] == Approx(34.0 * 89.0 / 100).epsilon(0.05));
+  CHECK(m.centroid_x_nm[0] == Approx(cx_A / 10).margin(0.05));
+  CHECK(m.centroid_y_nm[0] == Approx(cy_A / 10).margin(0.05));
 }

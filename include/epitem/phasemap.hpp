@@ -56,8 +56,14 @@ struct PhaseMapFrame {
   std::vector<double> fringe_contrast;
 };
 
-/// Parses "NAME=gx,gy;gx,gy" (1/Å; also "NAME=path.csv" with columns gx_invA, gy_invA).
+/// Parses "NAME=gx,gy;gx,gy" (1/Å, y up) or "NAME=peaks.csv[:n,m,…]": a peak table of
+/// `epitem fft` (kx,ky), `epitem saed` (gx,gy) or `epitem index` (kx,ky,phase: the rows of phase
+/// NAME), optionally only spots n, m, … (1-based); either form optionally "@colour".
 PhaseFilter parse_phase_filter(const std::string& text);
+
+/// `--phase-peaks`: an `epitem index` spot table gives one phase per name in its `phase` column
+/// (in order of appearance; unexplained spots skipped); text with '=' is one phase as above.
+std::vector<PhaseFilter> phases_from_peaks(const std::string& text);
 
 /// Automatic mask σ [1/Å]: a quarter of the smallest distance from a chosen reflection (or its
 /// mate) to another spectral feature — the origin, another chosen reflection, or any lattice

@@ -2,7 +2,8 @@
 # `epitem flow` / `epitem phasemap` on tests/data/movie4.tif (8-bit ImageJ stack, 0.5 Å/px; see
 # tests/data/README.md): a good run writes CSV + sidecar + PNG with the known drift and particle
 # speed; bad input (one frame, mixed frame sizes, no pixel size, bad options) exits 1 or 2 with
-# one stderr line and creates no output. Args: $1 = epitem binary, $2 = source dir.
+# one stderr line and creates no output. Then the whole phase-map workflow on a simulated
+# interface. Args: $1 = epitem binary, $2 = source dir.
 set -u
 source "$(dirname "$0")/lib/common.bash"
 cli_setup "$1"
@@ -69,6 +70,25 @@ awk -F, 'NR == 2 { if ($NF != "fringe_contrast_lattice") { print "header: " $0; 
          NR > 2 { if ($3 < 4.30 || $3 > 4.75 || $3 + $4 < 40.9 || $3 + $4 > 41.0) { print "row: " $0; bad = 1 } }
          END { exit bad }' "$TMP/both.csv" && echo "ok   [phasemap two phases: particle area, total]" \
   || { echo "FAIL [phasemap two phases: particle area, total]"; failures=$((failures + 1)); }
+
+# The issue's workflow on our own simulated interface: hrtem (C_s = 0, Δf = 30 Å) → fft → index →
+# phasemap --phase-peaks; each phase's area within 5 % of what `epitem interface` reports.
+mkdir "$TMP/sim"
+if (cd "$TMP/sim" && "$EPITEM" hrtem --cs 0 --defocus 30A -q && "$EPITEM" interface --preset nife-fe3o4 --out m.xyz -q \
+    && "$EPITEM" fft nife_fe3o4_hrtem.tif --out peaks.csv --max-peaks 12 -q \
+    && "$EPITEM" index peaks.csv --phase Fe3O4 --phase NiFe --out index.csv -q >/dev/null \
+    && "$EPITEM" phasemap nife_fe3o4_hrtem.tif --phase-peaks index.csv --out areas.csv -q) 2>"$TMP/stderr"; then
+  model() { grep -A3 '"projected_area_nm2"' "$TMP/sim/m.json" | grep "\"$1\"" | sed 's/.*: *//; s/,$//'; }
+  awk -F, -v nife="$(model NiFe)" -v oxide="$(model Fe3O4)" '
+    NR == 2 { for (i = 1; i <= NF; ++i) col[$i] = i }
+    NR == 3 { a = $col["area_NiFe_nm2"]; b = $col["area_Fe3O4_nm2"]
+              if (a < 0.95 * nife || a > 1.05 * nife || b < 0.95 * oxide || b > 1.05 * oxide) {
+                print "NiFe " a " vs " nife ", Fe3O4 " b " vs " oxide; exit 1 } }' "$TMP/sim/areas.csv" \
+    && echo "ok   [hrtem → fft → index → phasemap --phase-peaks: areas within 5 % of the model]" \
+    || { echo "FAIL [simulated interface phase areas]"; failures=$((failures + 1)); }
+else
+  echo "FAIL [simulated interface workflow]: $(cat "$TMP/stderr")"; failures=$((failures + 1))
+fi
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]
