@@ -44,7 +44,7 @@ int phasemap_main(int argc, char** argv) {
        "reflection to the nearest other spectral peak (frame 0)")
       ("threshold", po::value<double>(&threshold)->default_value(0),
        "region threshold as a fraction of the 99th-percentile amplitude (0 = half the plateau amplitude)")
-      ("track", po::value<std::string>(&track), "phase whose centroid is tracked (default: the first)")
+      ("track", po::value<std::string>(&track), "phase whose centroid is tracked (default: NiFe if given, else the first)")
       ("fps", po::value<double>(&fps), "frame rate [frames/s] for the time column")
       ("times", po::value<std::string>(&times_csv), "CSV with a time_s column, one row per frame");
     po::positional_options_description pos;
@@ -79,9 +79,10 @@ int phasemap_main(int argc, char** argv) {
 
     const Rgb palette[] = {colors::blue, colors::red, colors::green, colors::yellow, colors::cyan, colors::magenta};
     std::vector<PhaseFilter> phases;
+    // The paper's colours by name (NiFe blue, Fe3O4 red), else the palette in order.
     auto add = [&](PhaseFilter p, bool colour_given) {
       if (!colour_given)
-        p.color = palette[phases.size() % 6];
+        p.color = p.name == "NiFe" ? colors::blue : p.name == "Fe3O4" ? colors::red : palette[phases.size() % 6];
       for (const auto& q : phases)
         if (q.name == p.name)
           throw po::error("phase name '" + p.name + "' given twice");
@@ -92,7 +93,11 @@ int phasemap_main(int argc, char** argv) {
     for (const std::string& text : peak_texts)
       for (const PhaseFilter& p : phases_from_peaks(text))
         add(p, text.find('@') != std::string::npos);
+    // The metal particle by default: the phase named NiFe if there is one, else the first.
     int tracked = 0;
+    for (size_t i = 0; i < phases.size(); ++i)
+      if (phases[i].name == "NiFe")
+        tracked = int(i);
     if (!track.empty()) {
       tracked = -1;
       for (size_t i = 0; i < phases.size(); ++i)
