@@ -448,10 +448,13 @@ double pair_cutoff_A(const InterfaceSpec& spec, int Z1, int Z2) {
   return spec.cutoff_scale * (covalent_radius_A(Z1) + covalent_radius_A(Z2));
 }
 
+double InterfaceGeometry::staircase_origin_A() const { return 0.5 * box_ledge_A - terrace_width_A; }
+
 double InterfaceGeometry::height_A(double s) const {
   if (n_terraces <= 1 || step_A == 0)
     return level0_A;
-  double t = s - box_ledge_A * std::floor(s / box_ledge_A);
+  const double u = s - staircase_origin_A();
+  double t = u - box_ledge_A * std::floor(u / box_ledge_A);
   int i = std::min(int(t / terrace_width_A), n_terraces - 1);
   return level0_A + step_A * std::min(i, n_terraces - i);  // periodic staircase up and down
 }
@@ -459,7 +462,8 @@ double InterfaceGeometry::height_A(double s) const {
 std::pair<double, double> InterfaceGeometry::height_range_A(double s0, double s1) const {
   double lo = height_A(s0), hi = lo;
   if (n_terraces > 1 && step_A != 0) {
-    const double first = std::floor(s0 / terrace_width_A) * terrace_width_A;
+    const double origin = staircase_origin_A();
+    const double first = origin + std::floor((s0 - origin) / terrace_width_A) * terrace_width_A;
     for (double s = first; s <= s1 + terrace_width_A; s += terrace_width_A) {
       const double h = height_A(std::clamp(s + 0.5 * terrace_width_A, s0, s1));
       lo = std::min(lo, h);

@@ -327,6 +327,22 @@ TEST_CASE("ledges: terrace heights differ by the substrate (−111) spacing", "[
   CHECK(top_right - top_left == Approx(8.396 / std::sqrt(3.0)).margin(1e-6));
 }
 
+TEST_CASE("ledges in a wider box: the particle still sits across the one-layer step", "[interface]") {
+  // The staircase rises to the middle of the box; its 0 → 1 step stays under the particle, so
+  // the particle is the same as in the preset's box (it was buried by the middle terraces).
+  const InterfaceResult narrow = build_interface(preset_interface("nife-fe3o4"));
+  InterfaceSpec wide = preset_interface("nife-fe3o4");
+  wide.box_A.x() = 150;
+  const InterfaceResult res = build_interface(wide);
+  REQUIRE(res.report.geometry.n_terraces == 5);
+  CHECK(res.report.n_overlayer == narrow.report.n_overlayer);
+  CHECK(res.report.removed_interface == narrow.report.removed_interface);
+  const double centre = res.report.box_A[0] / 2, w = res.report.geometry.terrace_width_A;
+  const InterfaceGeometry& g = res.report.geometry;
+  CHECK(g.height_A(centre - 0.5 * w) == Approx(g.level0_A));
+  CHECK(g.height_A(centre + 0.5 * w) == Approx(g.level0_A + g.step_A));
+}
+
 TEST_CASE("mixed NiFe sites: seed recorded, reproducible, composition 3:1", "[interface]") {
   InterfaceSpec spec = preset_interface("nife-fe3o4");
   const InterfaceResult a = build_interface(spec);

@@ -110,6 +110,10 @@ struct InterfaceGeometry {
   int n_terraces = 1;
   double terrace_width_A = 0;
   double box_ledge_A = 0;    ///< box length along ledge_axis
+  /// Where terrace 0 (the lowest) begins: placed so that the step from terrace 0 to terrace 1
+  /// lies at the box centre, under a particle, however many terraces the box holds (heights
+  /// rise to the middle of the staircase; a particle at level 0 there would be buried).
+  double staircase_origin_A() const;
   /// Interface height at coordinate s along ledge_axis (periodic).
   double height_A(double s) const;
   /// Lowest and highest interface height over [s0, s1].
