@@ -139,23 +139,43 @@ double otsu_threshold(const std::vector<float>& v) {
   return (best_i + 1) * double(hi) / bins;
 }
 
+// Running maximum of line[0, n) over [i − r, i + r] (clamped) in O(n), whatever r: van Herk /
+// Gil–Werman block prefix and suffix maxima. Values are ≥ 0, so zero padding acts as clamping.
+void running_max(std::vector<float>& line, int r, std::vector<float>& prefix, std::vector<float>& suffix) {
+  const int n = int(line.size()), w = 2 * r + 1, m = n + 2 * r;
+  prefix.assign(size_t(m), 0.f);
+  suffix.assign(size_t(m), 0.f);
+  auto padded = [&](int j) { return j >= r && j < r + n ? line[size_t(j - r)] : 0.f; };
+  for (int j = 0; j < m; ++j)
+    prefix[size_t(j)] = j % w == 0 ? padded(j) : std::max(prefix[size_t(j - 1)], padded(j));
+  for (int j = m - 1; j >= 0; --j)
+    suffix[size_t(j)] = (j + 1) % w == 0 || j == m - 1 ? padded(j) : std::max(suffix[size_t(j + 1)], padded(j));
+  for (int i = 0; i < n; ++i)
+    line[size_t(i)] = std::max(suffix[size_t(i)], prefix[size_t(i + w - 1)]);
+}
+
 // Maximum over a (2rx+1) × (2ry+1) box around each pixel (separable; edges clamp to the image).
 std::vector<float> local_max(const std::vector<float>& v, int nx, int ny, int rx, int ry) {
-  std::vector<float> rows(v.size()), out(v.size());
-  for (int y = 0; y < ny; ++y)
-    for (int x = 0; x < nx; ++x) {
-      float m = 0;
-      for (int k = std::max(0, x - rx); k <= std::min(nx - 1, x + rx); ++k)
-        m = std::max(m, v[size_t(y) * size_t(nx) + size_t(k)]);
-      rows[size_t(y) * size_t(nx) + size_t(x)] = m;
+  std::vector<float> out = v;
+  const int threads = default_thread_count();
+  parallel_for(size_t(ny), threads, [&](size_t y0, size_t y1) {
+    std::vector<float> line(static_cast<size_t>(nx)), prefix, suffix;
+    for (size_t y = y0; y < y1; ++y) {
+      std::copy_n(out.begin() + long(y * size_t(nx)), nx, line.begin());
+      running_max(line, rx, prefix, suffix);
+      std::copy(line.begin(), line.end(), out.begin() + long(y * size_t(nx)));
     }
-  for (int y = 0; y < ny; ++y)
-    for (int x = 0; x < nx; ++x) {
-      float m = 0;
-      for (int k = std::max(0, y - ry); k <= std::min(ny - 1, y + ry); ++k)
-        m = std::max(m, rows[size_t(k) * size_t(nx) + size_t(x)]);
-      out[size_t(y) * size_t(nx) + size_t(x)] = m;
+  });
+  parallel_for(size_t(nx), threads, [&](size_t x0, size_t x1) {
+    std::vector<float> line(static_cast<size_t>(ny)), prefix, suffix;
+    for (size_t x = x0; x < x1; ++x) {
+      for (int y = 0; y < ny; ++y)
+        line[size_t(y)] = out[size_t(y) * size_t(nx) + x];
+      running_max(line, ry, prefix, suffix);
+      for (int y = 0; y < ny; ++y)
+        out[size_t(y) * size_t(nx) + x] = line[size_t(y)];
     }
+  });
   return out;
 }
 
