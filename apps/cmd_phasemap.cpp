@@ -44,6 +44,7 @@ int phasemap_main(int argc, char** argv) {
        "reflection to the nearest other spectral peak (frame 0)")
       ("threshold", po::value<double>(&threshold)->default_value(0),
        "region threshold as a fraction of the 99th-percentile amplitude (0 = half the plateau amplitude)")
+      ("periodic", po::bool_switch(), "the frames are periodic (simulated images): filter without padding")
       ("track", po::value<std::string>(&track), "phase whose centroid is tracked (default: NiFe if given, else the first)")
       ("fps", po::value<double>(&fps), "frame rate [frames/s] for the time column")
       ("times", po::value<std::string>(&times_csv), "CSV with a time_s column, one row per frame");
@@ -71,6 +72,7 @@ int phasemap_main(int argc, char** argv) {
       throw po::error("--threshold must be in [0, 1)");
     PhaseMapSpec spec;
     spec.threshold_fraction = threshold;
+    spec.periodic = vm["periodic"].as<bool>();
     get_quantity(vm, "mask-sigma", Dimension::InverseLength, spec.mask_sigma_invA);
     double pixel_A = 0;
     get_quantity(vm, "pixel-size", Dimension::Length, pixel_A);
@@ -122,6 +124,7 @@ int phasemap_main(int argc, char** argv) {
     rec.add("phases", jphases);
     rec.add("mask_sigma_invA", spec.mask_sigma_invA, "1/Å (0 = auto)");
     rec.add("threshold_fraction", threshold, "(0 = half plateau)");
+    rec.add("periodic", Json(spec.periodic));
     rec.add("track", phases[size_t(tracked)].name);
     if (common.dry_run) {
       rec.echo(std::cout);

@@ -211,3 +211,25 @@ TEST_CASE("non-square pixels: areas and centroids in physical units", "[phasemap
   CHECK(m.centroid_x_nm[0] == Approx(cx_A / 10).margin(0.05));
   CHECK(m.centroid_y_nm[0] == Approx(cy_A / 10).margin(0.05));
 }
+
+TEST_CASE("a phase touching the frame does not wrap onto the opposite edge (padding)", "[phasemap]") {
+  // Fe3O4-like fringes in the bottom 112 rows of a 512² frame, noise elsewhere.
+  std::mt19937 rng(8);
+  std::normal_distribution<float> noise(0.f, 0.3f);
+  Image im(512, 512);
+  im.pixel_size_A = PX_A;
+  for (int y = 0; y < 512; ++y)
+    for (int x = 0; x < 512; ++x)
+      im.at(x, y) = float(5 + (y >= 400 ? 0.8 * fringes(FE3O4, 2, x * PX_A, -y * PX_A) : 0.0)) + noise(rng);
+  const std::vector<PhaseFilter> oxide = {phases()[1]};
+  const double slab_nm2 = 512.0 * 112.0 * (PX_A / 10) * (PX_A / 10);
+  const PhaseMapFrame padded = phase_map(im, oxide, PhaseMapSpec{});
+  CHECK(padded.area_nm2[0] == Approx(slab_nm2).epsilon(0.02));
+  // Taken as periodic, the envelope wraps onto the top rows: a strip of extra area there.
+  PhaseMapSpec periodic;
+  periodic.periodic = true;
+  const PhaseMapFrame wrapped = phase_map(im, oxide, periodic);
+  CHECK(wrapped.label[size_t(2) * 512 + 256] == 0);
+  CHECK(padded.label[size_t(2) * 512 + 256] == -1);
+  CHECK(wrapped.area_nm2[0] > padded.area_nm2[0] * 1.02);
+}

@@ -31,6 +31,10 @@ struct PhaseMapSpec {
   /// fringes ending at a sharp edge crosses 50 %, i.e. at the edge; plateaus below Otsu's
   /// threshold of the amplitude histogram are background.
   double threshold_fraction = 0;
+  /// The frame is one period of a periodic image (a simulation): filter it without padding.
+  /// Otherwise it is padded with its mean (a phase touching a frame edge then loses about
+  /// (1 − π/4)(1.5 σ_e)² at each frame corner it fills, σ_e = 1/(2π σ_mask)).
+  bool periodic = false;
 };
 
 /// Below this fringe contrast a phase's region is not trusted (tests/test_phasemap_interface.cpp:
