@@ -37,6 +37,9 @@ expect 1 "phasemap no pixel size" -- phasemap "$DATA/nocal.tif" --phase "$PARTIC
 expect 1 "phasemap beyond Nyquist" -- phasemap "$DATA/movie4.tif" --phase "p=2.2,0" --out a.csv
 expect 1 "phasemap bad phase" -- phasemap "$DATA/movie4.tif" --phase "p=0.2" --out a.csv
 expect 2 "phasemap no phase" -- phasemap "$DATA/movie4.tif" --out a.csv
+printf "kx,ky,g\n0.2,0.1,0.22\n" > "$TMP/peaks_nophase.csv"
+expect 1 "phasemap phase-peaks without a phase column" -- phasemap "$DATA/movie4.tif" --phase-peaks "$TMP/peaks_nophase.csv" --out a.csv
+expect 1 "phasemap phase-peaks missing file" -- phasemap "$DATA/movie4.tif" --phase-peaks "$TMP/none.csv" --out a.csv
 expect 2 "phasemap unknown track" -- phasemap "$DATA/movie4.tif" --phase "$PARTICLE" --track x --out a.csv
 
 # Good runs: known drift (+1 px = 0.5 Å per frame along x) and particle speed (√2 px/frame·0.5 Å·10/s).
