@@ -17,12 +17,6 @@ namespace epitem {
 
 namespace {
 
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\"");
-  size_t b = s.find_last_not_of(" \t\r\"");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
 // Value of the last run of digits in a file stem ("frame_0012" → 12); -1 if none.
 long long last_number(const std::string& stem) {
   long long value = -1;
@@ -188,7 +182,7 @@ void apply_covariate_ramp(FrameTimes& times, const std::string& spec, const std:
   } catch (const std::out_of_range&) {
     bad();
   }
-  std::string unit = trim(spec.substr(slash + 1));
+  std::string unit = trim_field(spec.substr(slash + 1));
   double per_s = unit == "s" ? 1.0 : unit == "ms" ? 1e3 : unit == "min" ? 1.0 / 60 : unit == "h" ? 1.0 / 3600 : 0;
   if (per_s == 0)
     bad();

@@ -3,14 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "epitem/csv.hpp"
 #include "epitem/error.hpp"
-#include "epitem/output.hpp"
 #include "epitem/fft.hpp"
+#include "epitem/output.hpp"
 #include "epitem/progress.hpp"
 #include "epitem/spectrum.hpp"
 #include "epitem/units.hpp"
@@ -19,21 +17,6 @@
 namespace epitem {
 
 namespace {
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\"");
-  size_t b = s.find_last_not_of(" \t\r\"");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep))
-    out.push_back(trim(item));
-  return out;
-}
 
 double to_number(const std::string& text, const std::string& what) {
   try {
@@ -102,7 +85,7 @@ std::pair<std::string, std::vector<int>> table_and_spots(const std::string& text
   if (colon == std::string::npos || file_extension(text.substr(0, colon)) != "csv")
     return {text, {}};
   std::vector<int> spots;
-  for (const std::string& n : split(text.substr(colon + 1), ','))
+  for (const std::string& n : split_fields(text.substr(colon + 1), ','))
     spots.push_back(int(to_number(n, what)));
   return {text.substr(0, colon), spots};
 }
@@ -243,21 +226,21 @@ PhaseFilter parse_phase_filter(const std::string& text) {
   if (eq == std::string::npos || eq == 0)
     fail(what, ": expected NAME=gx,gy;gx,gy (1/Å, y up) or NAME=peaks.csv[:spots], optionally @colour");
   PhaseFilter p;
-  p.name = trim(text.substr(0, eq));
+  p.name = trim_field(text.substr(0, eq));
   std::string rest = text.substr(eq + 1);
   size_t at = rest.find('@');
   if (at != std::string::npos) {
-    p.color = named_color(trim(rest.substr(at + 1)), what);
+    p.color = named_color(trim_field(rest.substr(at + 1)), what);
     rest = rest.substr(0, at);
   }
-  rest = trim(rest);
+  rest = trim_field(rest);
   const auto [table, spots] = table_and_spots(rest, what);
   if (file_extension(table) == "csv") {
     for (const auto& [name, g] : read_peak_table(table, what, p.name, spots))
       p.reflections.push_back(g);
   } else {
-    for (const std::string& pair : split(rest, ';')) {
-      std::vector<std::string> xy = split(pair, ',');
+    for (const std::string& pair : split_fields(rest, ';')) {
+      std::vector<std::string> xy = split_fields(pair, ',');
       if (xy.size() != 2)
         fail(what, ": reflection '", pair, "' must be gx,gy in 1/Å");
       p.reflections.push_back({to_number(xy[0], what), to_number(xy[1], what)});
@@ -277,7 +260,7 @@ std::vector<PhaseFilter> phases_from_peaks(const std::string& text) {
   // An `epitem index` spot table: one phase per name in its `phase` column, in order of appearance.
   const std::string what = "--phase-peaks '" + text + "'";
   std::vector<PhaseFilter> phases;
-  for (const auto& [name, g] : read_peak_table(trim(text), what, "", {})) {
+  for (const auto& [name, g] : read_peak_table(trim_field(text), what, "", {})) {
     if (name.empty())
       continue;  // unexplained spot
     auto it = std::find_if(phases.begin(), phases.end(), [&](const PhaseFilter& p) { return p.name == name; });

@@ -15,7 +15,13 @@ struct CsvTable {
   int column(const std::string& name) const;
 };
 
-/// Splits one CSV line on commas, trimming spaces, tabs, CR and double quotes.
+/// The text without leading and trailing spaces, tabs, CR and double quotes.
+std::string trim_field(const std::string& text);
+
+/// Splits on `separator`, each field trimmed as trim_field.
+std::vector<std::string> split_fields(const std::string& text, char separator);
+
+/// Splits one CSV line on commas (split_fields).
 std::vector<std::string> split_csv_line(const std::string& line);
 
 /// Reads the whole table; throws Error naming `what` and the path if it is missing or empty.
