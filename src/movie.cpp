@@ -4,8 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "epitem/csv.hpp"
 #include "epitem/error.hpp"
