@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -158,6 +159,11 @@ public:
     std::unique_lock<std::mutex> lock(m_);
     done_cv_.wait(lock, [this] { return done_ == chunks_; });
     fn_ = nullptr;
+    if (error_) {
+      std::exception_ptr error = error_;
+      error_ = nullptr;
+      std::rethrow_exception(error);
+    }
   }
 
 private:
@@ -168,9 +174,16 @@ private:
         return;
       const std::size_t b = n_ * std::size_t(c) / std::size_t(chunks_);
       const std::size_t e = n_ * std::size_t(c + 1) / std::size_t(chunks_);
-      if (b < e)
-        (*fn_)(b, e);
+      std::exception_ptr error;
+      try {
+        if (b < e)
+          (*fn_)(b, e);
+      } catch (...) {
+        error = std::current_exception();
+      }
       std::lock_guard<std::mutex> lock(m_);
+      if (error && !error_)
+        error_ = error;  // the first failure reaches the caller of run()
       if (++done_ == chunks_)
         done_cv_.notify_all();
     }
@@ -207,6 +220,7 @@ private:
   int done_ = 0;
   std::uint64_t generation_ = 0;
   bool stop_ = false;
+  std::exception_ptr error_;
 };
 
 }  // namespace

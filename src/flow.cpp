@@ -7,13 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <chrono>
-#include <exception>
-#include <functional>
 #include <limits>
 #include <mutex>
-#include <thread>
 
 #include "epitem/error.hpp"
+#include "epitem/fft.hpp"
 
 namespace epitem {
 
@@ -233,28 +231,6 @@ FlowField flow_of_prepared(const PreparedFrame& pa, const PreparedFrame& pb, con
   return field;
 }
 
-// Runs fn(first, last) on `threads` contiguous runs of [0, count) in parallel threads, so that
-// each run prepares every frame once for its two pairs; rethrows the first error.
-void split_into_runs(size_t count, int threads, const std::function<void(size_t, size_t)>& fn) {
-  std::vector<std::thread> pool;
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
-  for (int t = 0; t < threads; ++t) {
-    const size_t first = count * size_t(t) / size_t(threads), last = count * size_t(t + 1) / size_t(threads);
-    pool.emplace_back([&, t, first, last] {
-      try {
-        fn(first, last);
-      } catch (...) {
-        errors[size_t(t)] = std::current_exception();
-      }
-    });
-  }
-  for (std::thread& th : pool)
-    th.join();
-  for (const std::exception_ptr& e : errors)
-    if (e)
-      std::rethrow_exception(e);
-}
-
 // Pairs are independent: one contiguous run of pairs per thread (Farnebäck itself is serial in
 // OpenCV 4.6, measured), OpenCV's own threads sharing what is left.
 int pair_threads(size_t n_pairs) {
@@ -407,7 +383,7 @@ std::vector<FlowPair> analyze_flow(const std::vector<Image>& frames, const Frame
       }
     }
   };
-  split_into_runs(n_pairs, threads, run);
+  parallel_for(n_pairs, threads, run);  // contiguous runs: each frame prepared once for its two pairs
 
   std::vector<FlowPair> pairs;
   double drift_x = 0, drift_y = 0;
@@ -451,7 +427,7 @@ double farneback_floor_s(const std::vector<Image>& frames, const FlowSpec& spec)
     mapped.push_back(prepare(f, spec, map));
   const size_t n_pairs = frames.size() - 1;
   const auto start = std::chrono::steady_clock::now();
-  split_into_runs(n_pairs, pair_threads(n_pairs), [&](size_t first, size_t last) {
+  parallel_for(n_pairs, pair_threads(n_pairs), [&](size_t first, size_t last) {
     cv::Mat flow;
     for (size_t i = first; i < last; ++i)
       cv::calcOpticalFlowFarneback(mapped[i], mapped[i + 1], flow, spec.pyr_scale, spec.levels, spec.window_px,

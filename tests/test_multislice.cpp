@@ -1,10 +1,13 @@
 // Multislice invariants (physics.md §5) and the Fe3O4 [110] reference case (issue 4):
 // vacuum, norm, forward/backward, slice halving, weak-phase thin slice vs V_g, exactness of
 // the periodic potential, beams vs reference/multislice and ../shared/data/reference-beams.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <stdexcept>
 
 #include "epitem/fft.hpp"
 #include "epitem/kinematic.hpp"
@@ -411,4 +414,27 @@ TEST_CASE("multislice refuses bad input with clear errors", "[multislice]") {
   AtomicModel skew = m;
   skew.cell_A(0, 1) = 1.0;
   CHECK_THROWS_WITH(run_multislice(skew, spec, {}), Catch::Contains("orthorhombic"));
+}
+
+TEST_CASE("parallel_for covers every index once and hands a chunk's exception to the caller", "[fft]") {
+  std::vector<int> hits(1000, 0);
+  parallel_for(hits.size(), 2, [&](std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i)
+      ++hits[i];
+  });
+  CHECK(std::count(hits.begin(), hits.end(), 1) == 1000);
+  // The second of two chunks fails: the error reaches the caller, and the pool keeps working.
+  CHECK_THROWS_WITH(parallel_for(10, 2,
+                                 [](std::size_t b, std::size_t) {
+                                   if (b > 0)
+                                     throw std::runtime_error("chunk failed");
+                                 }),
+                    "chunk failed");
+  std::size_t total = 0;
+  std::mutex m;
+  parallel_for(100, 2, [&](std::size_t b, std::size_t e) {
+    std::lock_guard<std::mutex> lock(m);
+    total += e - b;
+  });
+  CHECK(total == 100);
 }

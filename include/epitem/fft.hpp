@@ -60,7 +60,8 @@ private:
 void fft_prepare(int nx, int ny, int threads, FftRigor rigor = FftRigor::Measure);
 
 /// Runs fn(begin, end) over [0, n) split into `threads` contiguous chunks on a persistent
-/// pool (threads ≤ 1: inline). Blocks until all chunks are done.
+/// pool (threads ≤ 1: inline). Blocks until all chunks are done, then rethrows the first
+/// exception a chunk threw.
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t, std::size_t)>& fn);
 
 /// Sizes 2^a·3^b·5^c·7^d ≥ n (FFTW is fast on these).
