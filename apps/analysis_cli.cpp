@@ -4,6 +4,7 @@
 
 #include "epitem/error.hpp"
 #include "epitem/image.hpp"
+#include "epitem/image_file.hpp"
 #include "epitem/structure_io.hpp"
 
 namespace epitem::cli {
@@ -21,14 +22,18 @@ Roi parse_roi(const std::string& text) {
 }
 
 Image load_micrograph(const std::string& path, int page, const po::variables_map& vm, const WarnFn& warn) {
-  auto pages = read_tiff(path);
-  if (page < 0 || page >= int(pages.size()))
-    fail(path, ": --page ", page, " does not exist (the file has ", pages.size(), " page",
-         pages.size() == 1 ? "" : "s", ", numbered from 0)");
-  if (pages.size() > 1 && warn)
-    warn(path + ": " + std::to_string(pages.size()) + " pages; using page " + std::to_string(page) +
-         " (choose with --page)");
-  Image image = std::move(pages[size_t(page)]);
+  const auto file = open_image_file(path);
+  const size_t n = file->frame_count();
+  if (page < 0 || page >= int(n))
+    fail(path, ": --page ", page, " does not exist (the file has ", n, " page", n == 1 ? "" : "s",
+         ", numbered from 0)");
+  const bool page_chosen = vm.count("page") && !vm["page"].defaulted();
+  if (n > 1 && warn && !page_chosen)
+    warn(path + ": " + std::to_string(n) + " pages; using page " + std::to_string(page) + " (choose with --page)");
+  for (const std::string& note : file->info().notes)
+    if (warn)
+      warn(path + ": " + note);
+  Image image = file->frame(size_t(page));
   if (vm.count("pixel-size")) {
     const double px = parse_quantity(vm["pixel-size"].as<std::string>(), Dimension::Length, "--pixel-size");
     if (!(px > 0))

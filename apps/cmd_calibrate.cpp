@@ -7,6 +7,7 @@
 
 #include "analysis_cli.hpp"
 #include "cli.hpp"
+#include "epitem/image_file.hpp"
 #include "epitem/error.hpp"
 #include "epitem/output.hpp"
 #include "epitem/rings.hpp"
@@ -61,7 +62,7 @@ int calibrate_main(int argc, char** argv) {
       std::cout << "# dry run: memory ≈ 24 bytes per pixel; nothing computed\n";
       return EXIT_OK;
     }
-    auto pages = read_tiff(image_path);
+    auto pages = read_image_frames(image_path);
     if (page < 0 || page >= int(pages.size()))
       fail(image_path, ": --page ", page, " does not exist (", pages.size(), " pages)");
     Image image = pages[size_t(page)];

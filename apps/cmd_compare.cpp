@@ -8,6 +8,7 @@
 
 #include "analysis_cli.hpp"
 #include "cli.hpp"
+#include "epitem/image_file.hpp"
 #include "epitem/alignment.hpp"
 #include "epitem/error.hpp"
 #include "epitem/output.hpp"
@@ -19,7 +20,7 @@ namespace epitem::cli {
 namespace {
 
 Image load_one(const std::string& path, const po::variables_map& vm, const std::string& px_option) {
-  auto pages = read_tiff(path);
+  auto pages = read_image_frames(path);
   if (pages.size() > 1)
     std::cerr << "warning: " << path << ": " << pages.size() << " pages; using the first\n";
   Image img = std::move(pages[0]);

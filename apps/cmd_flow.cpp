@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "epitem/image_file.hpp"
 #include "epitem/error.hpp"
 #include "epitem/flow.hpp"
 #include "epitem/movie.hpp"
@@ -263,7 +264,7 @@ int flow_main(int argc, char** argv) {
     if (!roi.empty())
       mask = roi_mask(roi, frames[0].nx, frames[0].ny);
     if (!mask_path.empty()) {
-      Image m = read_tiff(mask_path).at(0);
+      Image m = read_image_frames(mask_path).at(0);
       if (m.nx != frames[0].nx || m.ny != frames[0].ny)
         fail(mask_path, ": mask is ", m.nx, "x", m.ny, " but the frames are ", frames[0].nx, "x", frames[0].ny);
       for (float v : m.pixels)

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "epitem/image_file.hpp"
 #include "epitem/error.hpp"
 #include "epitem/image.hpp"
 #include "epitem/output.hpp"
@@ -103,7 +104,7 @@ int image_main(int argc, char** argv) {
     double sampling_A = 0;
     get_quantity(vm, "sampling", Dimension::Length, sampling_A);
 
-    const std::vector<Wave> waves = waves_from_pages(read_tiff(in_path), energy_eV, sampling_A, in_path);
+    const std::vector<Wave> waves = waves_from_pages(read_image_frames(in_path), energy_eV, sampling_A, in_path);
     std::vector<double> thicknesses = thicknesses_from_sidecar(sidecar);
     if (thicknesses.size() != waves.size())
       thicknesses.assign(waves.size(), -1.0);  // unknown: pages are labelled by index only

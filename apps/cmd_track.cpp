@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cli.hpp"
+#include "epitem/image_file.hpp"
 #include "epitem/csv.hpp"
 #include "epitem/error.hpp"
 #include "epitem/indexing.hpp"
@@ -439,7 +440,7 @@ int track_main(int argc, char** argv) {
     if (beam_stop == "auto")
       mask = dark_region_mask(ref, 0.2, 2);
     if (!mask_path.empty()) {
-      Image m = read_tiff(mask_path).at(0);
+      Image m = read_image_frames(mask_path).at(0);
       if (m.nx != nx || m.ny != ny)
         fail(mask_path, ": mask is ", m.nx, "x", m.ny, " but the frames are ", nx, "x", ny);
       DetectorMask user{nx, ny, std::vector<std::uint8_t>(m.size())};

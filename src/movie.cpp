@@ -7,6 +7,7 @@
 
 #include "epitem/csv.hpp"
 #include "epitem/error.hpp"
+#include "epitem/image_file.hpp"
 #include "epitem/output.hpp"
 
 namespace fs = std::filesystem;
@@ -31,46 +32,73 @@ long long last_number(const std::string& stem) {
 
 }  // namespace
 
-std::vector<Image> read_movie(const std::string& path) {
+namespace {
+
+bool is_image_file_name(const std::string& path) {
+  static const char* const known[] = {"tif", "tiff", "dm3", "dm4", "ser", "emd", "h5", "hdf5", "mrc", "mrcs", "png", "jpg", "jpeg"};
+  const std::string ext = file_extension(path);
+  return std::any_of(std::begin(known), std::end(known), [&](const char* k) { return ext == k; });
+}
+
+}  // namespace
+
+Movie::Movie(const std::string& path) : path_(path) {
   std::error_code ec;
   if (!fs::exists(path, ec))
     fail("movie: file or folder not found: ", path);
-  std::vector<Image> frames;
   if (!fs::is_directory(path, ec)) {
-    frames = read_tiff(path);
+    file_ = open_image_file(path);
+    info_ = file_->info();
+    n_frames_ = file_->frame_count();
+    return;
+  }
+  std::vector<std::pair<long long, std::string>> files;
+  for (const auto& entry : fs::directory_iterator(path, ec))
+    if (entry.is_regular_file() && is_image_file_name(entry.path().string()))
+      files.emplace_back(last_number(entry.path().stem().string()), entry.path().string());
+  if (files.empty())
+    fail("movie folder ", path, " holds no image files (.tif, .dm4, .ser, .mrc, .png ...); put one image per frame there");
+  std::sort(files.begin(), files.end());
+  for (size_t i = 1; i < files.size(); ++i)
+    if (files[i].first == files[i - 1].first)
+      fail("movie folder ", path, ": frames ", files[i - 1].second, " and ", files[i].second,
+           " have the same number; name frames with distinct numbers (frame_001.tif...)");
+  for (auto& f : files)
+    folder_files_.push_back(std::move(f.second));
+  info_ = open_image_file(folder_files_.front())->info();
+  n_frames_ = folder_files_.size();
+}
+
+Image Movie::frame(std::size_t i) const {
+  if (i >= n_frames_)
+    fail("movie ", path_, ": frame ", i + 1, " does not exist (", n_frames_, " frames)");
+  Image f;
+  std::string source = path_;
+  if (file_) {
+    f = file_->frame(i);
   } else {
-    std::vector<std::pair<long long, std::string>> files;
-    for (const auto& entry : fs::directory_iterator(path, ec)) {
-      std::string ext = file_extension(entry.path().string());
-      if (entry.is_regular_file() && (ext == "tif" || ext == "tiff"))
-        files.emplace_back(last_number(entry.path().stem().string()), entry.path().string());
-    }
-    if (files.empty())
-      fail("movie folder ", path, " holds no .tif/.tiff files; put one TIFF per frame there");
-    std::sort(files.begin(), files.end());
-    for (size_t i = 1; i < files.size(); ++i)
-      if (files[i].first == files[i - 1].first)
-        fail("movie folder ", path, ": frames ", files[i - 1].second, " and ", files[i].second,
-             " have the same number; name frames with distinct numbers (frame_001.tif...)");
-    for (const auto& f : files) {
-      std::vector<Image> pages = read_tiff(f.second);
-      for (auto& p : pages)
-        frames.push_back(std::move(p));
-    }
+    source = folder_files_[i];
+    auto reader = open_image_file(source);
+    if (reader->frame_count() != 1)
+      fail(source, ": holds ", reader->frame_count(), " frames; a movie folder needs one frame per file");
+    f = reader->frame(0);
   }
-  const Image& first = frames.front();
-  for (size_t i = 1; i < frames.size(); ++i) {
-    Image& f = frames[i];
-    if (f.nx != first.nx || f.ny != first.ny)
-      fail("movie ", path, ": frame ", i + 1, " is ", f.nx, "x", f.ny, " but frame 1 is ", first.nx, "x",
-           first.ny, "; all frames must have the same size (crop them alike)");
-    if (f.pixel_size_A > 0 && first.pixel_size_A > 0 &&
-        std::abs(f.pixel_size_A - first.pixel_size_A) > 1e-4 * first.pixel_size_A)
-      fail("movie ", path, ": frame ", i + 1, " has pixel size ", f.pixel_size_A, " Å but frame 1 has ",
-           first.pixel_size_A, " Å; frames must share one calibration");
-    f.pixel_size_A = first.pixel_size_A;
-    f.pixel_size_invA = first.pixel_size_invA;
-  }
+  if (f.nx != info_.nx || f.ny != info_.ny)
+    fail("movie ", source, ": frame ", i + 1, " is ", f.nx, "x", f.ny, " but frame 1 is ", info_.nx, "x",
+         info_.ny, "; all frames must have the same size (crop them alike)");
+  if (f.pixel_size_A > 0 && info_.pixel_size_A > 0 && std::abs(f.pixel_size_A - info_.pixel_size_A) > 1e-4 * info_.pixel_size_A)
+    fail("movie ", source, ": frame ", i + 1, " has pixel size ", f.pixel_size_A, " Å but frame 1 has ",
+         info_.pixel_size_A, " Å; frames must share one calibration");
+  apply_calibration(info_, f);
+  return f;
+}
+
+std::vector<Image> read_movie(const std::string& path) {
+  const Movie movie(path);
+  std::vector<Image> frames;
+  frames.reserve(movie.frame_count());
+  for (size_t i = 0; i < movie.frame_count(); ++i)
+    frames.push_back(movie.frame(i));
   return frames;
 }
 

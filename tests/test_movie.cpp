@@ -42,7 +42,7 @@ TEST_CASE("movie from a folder: numeric frame order, sizes and calibration check
   CHECK_THROWS_WITH(read_movie(dir.file("frames")), Catch::Contains("same number"));
   CHECK_THROWS_WITH(read_movie(dir.file("nothere")), Catch::Contains("not found"));
   std::filesystem::create_directories(dir.path / "empty");
-  CHECK_THROWS_WITH(read_movie(dir.file("empty")), Catch::Contains("no .tif"));
+  CHECK_THROWS_WITH(read_movie(dir.file("empty")), Catch::Contains("no image files"));
 }
 
 TEST_CASE("movie from a multi-page TIFF keeps page order", "[movie]") {

@@ -5,12 +5,36 @@
 #include <vector>
 
 #include "epitem/image.hpp"
+#include "epitem/image_file.hpp"
 
 namespace epitem {
 
-/// Reads a movie: a multi-page TIFF, or a folder whose *.tif/*.tiff files are taken in the
-/// numeric order of the last digit run in their names (frame_2 before frame_10). Every frame
-/// must have the same size; the pixel size is the first frame's (others must agree or be 0).
+/// A movie opened for streaming: one multi-frame file (any format open_image_file reads) or a
+/// folder of single-frame files taken in the numeric order of the last digit run in their names
+/// (frame_2 before frame_10). Only headers are held; frame(i) reads one frame from disk, so a
+/// command holds O(threads) frames, not the movie. frame() is safe from several threads.
+class Movie {
+public:
+  explicit Movie(const std::string& path);
+  std::size_t frame_count() const { return n_frames_; }
+  int nx() const { return info_.nx; }
+  int ny() const { return info_.ny; }
+  /// Format, calibration and acquisition metadata (frame time...) of the (first) file.
+  const ImageFileInfo& info() const { return info_; }
+  /// Frame i with the movie's calibration; throws Error (naming the file) if its size differs.
+  Image frame(std::size_t i) const;
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+  ImageFileInfo info_;
+  std::size_t n_frames_ = 0;
+  std::unique_ptr<ImageFileReader> file_;   ///< a single multi-frame file
+  std::vector<std::string> folder_files_;   ///< or one file per frame
+};
+
+/// Reads every frame of a Movie into memory (small movies and tests). Every frame must have the
+/// same size; the pixel size is the first frame's (others must agree or be 0).
 std::vector<Image> read_movie(const std::string& path);
 
 /// Throws Error unless there are at least `min_frames` frames of one size ("what" names the
