@@ -3,6 +3,7 @@
 // peak lists, and draw reference | aligned | difference.
 #include <cmath>
 #include <cstdio>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 
@@ -19,13 +20,22 @@ namespace epitem::cli {
 
 namespace {
 
-Image load_one(const std::string& path, const po::variables_map& vm, const std::string& px_option) {
-  auto pages = read_image_frames(path);
-  if (pages.size() > 1)
-    std::cerr << "warning: " << path << ": " << pages.size() << " pages; using the first\n";
-  Image img = std::move(pages[0]);
-  if (vm.count(px_option))
+// Page `page` of an image file (a frame of a movie); --pixel-size-N overrides the calibration.
+Image load_one(const std::string& path, int page, const char* page_option, const po::variables_map& vm,
+               const std::string& px_option) {
+  const auto file = open_image_file(path);
+  const size_t n = file->frame_count();
+  if (page < 0 || page >= int(n))
+    fail(path, ": --", page_option, " ", page, " does not exist (the file has ", n, " page", n == 1 ? "" : "s",
+         ", numbered from 0)");
+  if (n > 1 && !vm.count(page_option))
+    std::cerr << "warning: " << path << ": " << n << " pages; using page " << page << " (choose with --" << page_option
+              << ")\n";
+  Image img = file->frame(size_t(page));
+  if (vm.count(px_option)) {
     img.pixel_size_A = parse_quantity(vm[px_option].as<std::string>(), Dimension::Length, "--" + px_option);
+    img.pixel_size_y_A = 0;
+  }
   return img;
 }
 
@@ -60,10 +70,14 @@ int compare_main(int argc, char** argv) {
     po::options_description opts("compare options");
     std::string sim_path, exp_path, png_path, out, aligned_path;
     double max_rot = 0, rot_step = 0.5, scale_range = 0, scale_step = 1;
+    int page = 0, page2 = 0;
     bool invert = false;
     opts.add_options()
       ("reference", po::value<std::string>(&sim_path)->required(), "first image (e.g. the simulation) TIFF")
       ("image", po::value<std::string>(&exp_path)->required(), "second image (e.g. the experiment) TIFF, aligned onto the first")
+      ("page", po::value<int>(&page), "page (frame) of the first image file, from 0 (default 0)")
+      ("page-2", po::value<int>(&page2), "page (frame) of the second image file (default: --page), e.g. the "
+       "next frame of the same movie")
       ("pixel-size-1", po::value<std::string>(), "pixel size of the first image [Å] (overrides the TIFF)")
       ("pixel-size-2", po::value<std::string>(), "pixel size of the second image [Å] (overrides the TIFF)")
       ("rotate", po::value<double>(&max_rot)->default_value(0), "search rotations within ±this [deg]")
@@ -81,11 +95,14 @@ int compare_main(int argc, char** argv) {
     CommonOptions common;
     if (!parse_command_line(
             argc, argv,
-            "usage: epitem compare SIM.tif EXP.tif [--rotate 5] [--scale-range 5] [--png cmp.png]\n"
+            "usage: epitem compare SIM.tif EXP.tif [--page N] [--page-2 M] [--rotate 5] [--scale-range 5] "
+            "[--png cmp.png]\n"
             "Resamples the second image to the first's pixel size (when both are known), aligns it\n"
             "by FFT cross-correlation (sub-pixel), normalises both to z-scores and reports the\n"
             "normalised cross-correlation (1 = identical up to contrast), the RMS z-score\n"
-            "difference and the FFT peaks of both (d, angle) matched within 2 % and 2 deg.",
+            "difference and the FFT peaks of both (d, angle) matched within 2 % and 2 deg. On a lattice\n"
+            "the shift is the smallest of the equally good ones (a lattice vector apart): a warning\n"
+            "names the alternatives.",
             opts, pos, vm, common))
       return EXIT_OK;
     if (max_rot < 0 || max_rot > 45 || !(rot_step > 0))
@@ -109,8 +126,12 @@ int compare_main(int argc, char** argv) {
       std::cout << "# dry run: memory ≈ 40 bytes per pixel of the first image; nothing computed\n";
       return EXIT_OK;
     }
-    const Image a = load_one(sim_path, vm, "pixel-size-1");
-    Image b = load_one(exp_path, vm, "pixel-size-2");
+    if (!vm.count("page-2"))
+      page2 = page;
+    rec.add("page", double(page));
+    rec.add("page_2", double(page2));
+    const Image a = load_one(sim_path, page, "page", vm, "pixel-size-1");
+    Image b = load_one(exp_path, page2, vm.count("page-2") ? "page-2" : "page", vm, "pixel-size-2");
     if (invert)
       for (auto& v : b.pixels)
         v = -v;
@@ -125,6 +146,21 @@ int compare_main(int argc, char** argv) {
     rec.result("ncc", al.ncc);
     rec.result("rms_difference", al.rms_difference);
     rec.result("overlap_fraction", al.overlap_fraction);
+    rec.result("shift_ambiguous", Json(al.shift_ambiguous));
+    rec.result("peak_ratio", al.peak_ratio);
+    Json alternatives = Json::array();
+    for (const AlternativeShift& alt : al.alternatives)
+      alternatives.push(Json(std::vector<double>{alt.shift_x_px, alt.shift_y_px, alt.ncc}));
+    rec.result("alternative_shifts_px_ncc", alternatives);
+    if (al.shift_ambiguous) {
+      std::ostringstream w;
+      w << std::fixed << std::setprecision(2) << "shift ambiguous (a lattice: second/best peak NCC " << al.peak_ratio
+        << "): took the smallest, (" << al.shift_x_px << ", " << al.shift_y_px << ") px; also consistent:";
+      for (size_t k = 0; k < std::min<size_t>(3, al.alternatives.size()); ++k)
+        w << " (" << al.alternatives[k].shift_x_px << ", " << al.alternatives[k].shift_y_px << ") px NCC "
+          << al.alternatives[k].ncc;
+      warn_to_stderr()(w.str());
+    }
     if (!common.quiet)
       rec.echo(std::cout);
     std::printf("shift %.2f, %.2f px (x right, y down), rotation %.2f deg, scale %.4f, overlap %.0f %%\n",

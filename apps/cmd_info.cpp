@@ -13,6 +13,7 @@
 #include "epitem/crystal.hpp"
 #include "epitem/element.hpp"
 #include "epitem/error.hpp"
+#include "epitem/image_file.hpp"
 #include "epitem/output.hpp"
 #include "epitem/structure_io.hpp"
 
@@ -120,6 +121,70 @@ std::vector<Family> plane_families(const Crystal& c, double dmin_A) {
   return out;
 }
 
+// `epitem info IMAGE`: what a microscope file holds and what it lacks for analysis.
+void print_image_info(const std::string& path, std::ostream& out) {
+  const auto file = open_image_file(path);
+  const ImageFileInfo& in = file->info();
+  out << "# file           " << path << "\n"
+      << "# format         " << in.format << "\n"
+      << "# shape          " << in.n_frames << " frame" << (in.n_frames == 1 ? "" : "s") << " × " << in.ny
+      << " rows × " << in.nx << " columns\n"
+      << "# dtype          " << in.dtype << "\n";
+  const char* axis_name[] = {"x (columns)", "y (rows)", "frame axis"};
+  for (size_t a = 0; a < in.axes.size() && a < 3; ++a) {
+    const AxisCalibration& ax = in.axes[a];
+    out << "# " << std::left << std::setw(15) << axis_name[a] << std::right;
+    if (ax.scale > 0)
+      out << "scale " << ax.scale << " " << (ax.unit.empty() ? "(no unit)" : ax.unit) << ", origin " << ax.origin_px << " px\n";
+    else
+      out << "not calibrated\n";
+  }
+  std::vector<std::string> missing;
+  if (in.pixel_size_A > 0)
+    out << "# pixel size     " << in.pixel_size_A << " Å" << (in.pixel_size_y_A > 0 && std::abs(in.pixel_size_y_A - in.pixel_size_A) > 1e-9 * in.pixel_size_A
+                                                               ? " (x), " + std::to_string(in.pixel_size_y_A) + " Å (y)" : std::string())
+        << "\n";
+  else if (in.pixel_size_invA > 0)
+    out << "# pixel size     " << in.pixel_size_invA << " 1/Å (diffraction)"
+        << (in.pixel_size_y_invA > 0 && std::abs(in.pixel_size_y_invA - in.pixel_size_invA) > 1e-9 * in.pixel_size_invA
+                ? " (x), " + std::to_string(in.pixel_size_y_invA) + " 1/Å (y)" : std::string())
+        << "\n";
+  else
+    missing.push_back("pixel size (give --pixel-size to analysis commands)");
+  const auto line = [&](const char* label, double value, double factor, const char* unit, const char* what) {
+    if (value > 0)
+      out << "# " << std::left << std::setw(15) << label << std::right << value * factor << " " << unit << "\n";
+    else
+      missing.push_back(what);
+  };
+  line("voltage", in.energy_eV, 1e-3, "kV", "voltage");
+  line("camera length", in.camera_length_m, 1e3, "mm", "camera length");
+  line("exposure", in.exposure_s, 1, "s", "exposure");
+  if (in.n_frames > 1)
+    line("frame time", in.frame_time_s, 1, "s", "frame time (give --fps or --frame-times to movie commands)");
+  for (const std::string& note : in.notes)
+    out << "# note           " << note << "\n";
+  if (!missing.empty()) {
+    out << "# missing        ";
+    for (size_t i = 0; i < missing.size(); ++i)
+      out << (i ? "; " : "") << missing[i];
+    out << "\n";
+  }
+  const Image first = file->frame(0);
+  double lo = first.pixels.empty() ? 0 : first.pixels[0], hi = lo, sum = 0;
+  size_t bad = 0;
+  for (float v : first.pixels) {
+    if (!std::isfinite(v)) { ++bad; continue; }
+    lo = std::min(lo, double(v));
+    hi = std::max(hi, double(v));
+    sum += v;
+  }
+  out << "# frame 0        min " << lo << ", max " << hi << ", mean " << sum / double(std::max<size_t>(1, first.size() - bad));
+  if (bad)
+    out << ", " << bad << " non-finite pixels";
+  out << "\n";
+}
+
 int info_main(int argc, char** argv) {
   return run_guarded("info", [&]() {
     po::options_description opts("info options");
@@ -128,7 +193,8 @@ int info_main(int argc, char** argv) {
     bool all_planes = false;
     opts.add_options()
       ("structure", po::value<std::string>(&structure)->required(),
-       "CIF file, extxyz file or built-in name (Fe3O4, NiFe, NiFe2O4, Ni, Fe, Au, Si)")
+       "CIF file, extxyz file or built-in name (Fe3O4, NiFe, NiFe2O4, Ni, Fe, Au, Si); or an image "
+       "file (TIFF, DM3/DM4, SER/EMI, EMD, MRC, PNG, JPEG): format, shape, calibration, metadata")
       ("dmin", po::value<std::string>()->default_value("1.2A"),
        "smallest d-spacing listed [Å] (also 0.12nm, or a reciprocal length 8.3/nm)")
       ("max-rows", po::value<int>(&max_rows)->default_value(0),
@@ -143,13 +209,17 @@ int info_main(int argc, char** argv) {
     CommonOptions common;
     if (!parse_command_line(argc, argv,
                             "usage: epitem info STRUCTURE [--dmin 1.2A] [--max-rows N] "
-                            "[--all] [--out planes.csv]\n"
+                            "[--all] [--out planes.csv]\n       epitem info IMAGE\n"
                             "Cell, space group, formula, Z, density and lattice-plane "
                             "d-spacings\n(families merged by symmetry; CSV h,k,l,d_A,"
                             "multiplicity,allowed). allowed = 0 marks\na space-group absence; "
                             "special-position extinctions (Si 222) show in epitem reflections.",
                             opts, pos, vm, common))
       return EXIT_OK;
+    if (!image_file_kind(structure).empty()) {
+      print_image_info(structure, std::cout);
+      return EXIT_OK;
+    }
     const double dmin_A = parse_spacing_A(vm["dmin"].as<std::string>(), "--dmin");
     if (!(dmin_A > 0.1))
       fail("--dmin ", dmin_A, " Å is too small; use a value >= 0.1 Å (e.g. 1.2A)");

@@ -26,7 +26,7 @@ int phasemap_main(int argc, char** argv) {
     double fps = 0, threshold = 0;
     int png_frame = -1;
     opts.add_options()
-      ("input", po::value<std::string>(&input), "image or movie: TIFF (multi-page = frames) or folder of TIFFs")
+      ("input", po::value<std::string>(&input), "image or movie: any image file epitem reads (TIFF, DM3/DM4, SER, EMD, MRC, PNG...; multi-frame = movie) or a folder of one-frame files")
       ("phase", po::value<std::vector<std::string>>(&phase_texts)->composing(),
        "NAME=gx,gy;gx,gy[@colour]: reflections [1/Å, x right, y up] (Friedel mates added), or "
        "NAME=peaks.csv[:n,m] (rows of an epitem fft/saed/index table); repeat per phase")
@@ -131,29 +131,46 @@ int phasemap_main(int argc, char** argv) {
       std::cout << "# dry run: about 16 bytes per pixel per frame plus 8 per pixel per phase; nothing computed\n";
       return EXIT_OK;
     }
-    std::vector<Image> frames = read_movie(input);
-    require_movie(frames, 1, "phasemap " + input);
-    if (pixel_A > 0)
-      for (auto& f : frames)
-        f.pixel_size_A = pixel_A;
-    if (!(frames[0].pixel_size_A > 0))
-      fail(input, ": no pixel size in the TIFF; give --pixel-size (e.g. 0.1A)");
-    rec.add("pixel_size_A", frames[0].pixel_size_A, "Å");
-    rec.add("frames", double(frames.size()));
+    // Streamed: one frame in memory at a time (plus the one shown in the PNG).
+    const Movie movie(input);
+    const size_t n_frames = movie.frame_count();
+    if (n_frames < 1)
+      fail(input, ": holds no frames");
+    const auto load_frame = [&](size_t f) {
+      Image frame = movie.frame(f);
+      if (pixel_A > 0) {
+        frame.pixel_size_A = pixel_A;
+        frame.pixel_size_y_A = 0;
+      }
+      return frame;
+    };
+    Image frame0 = load_frame(0);
+    if (!(frame0.pixel_size_A > 0))
+      fail(input, ": no pixel size in the file; give --pixel-size (e.g. 0.1A)");
+    rec.add("pixel_size_A", frame0.pixel_size_A, "Å");
+    rec.add("pixel_size_source", std::string(pixel_A > 0 ? "--pixel-size" : "file"));
+    rec.add("frames", double(n_frames));
     FrameTimes times;
-    if (fps > 0 || vm.count("fps"))
-      times = frame_times_from_fps(frames.size(), fps);
-    else if (!times_csv.empty())
-      times = read_frame_times_csv(times_csv, frames.size());
+    if (fps > 0 || vm.count("fps")) {
+      times = frame_times_from_fps(n_frames, fps);
+      rec.add("frame_time_source", std::string("--fps"));
+    } else if (!times_csv.empty()) {
+      times = read_frame_times_csv(times_csv, n_frames);
+      rec.add("frame_time_source", std::string("--frame-times"));
+    } else if (movie.info().frame_time_s > 0 && n_frames > 1) {
+      times = frame_times_from_fps(n_frames, 1 / movie.info().frame_time_s);
+      rec.add("frame_time_source", std::string("file"));
+      rec.add("frame_time_s", movie.info().frame_time_s, "s");
+    }
     if (!common.quiet)
       rec.echo(std::cout);
-    const int shown = png_frame >= 0 ? png_frame : int(frames.size()) - 1;
-    if (shown >= int(frames.size()))
-      fail("--png-frame ", shown, " is out of range: the input has ", frames.size(), " frames (0-based)");
+    const int shown = png_frame >= 0 ? png_frame : int(n_frames) - 1;
+    if (shown >= int(n_frames))
+      fail("--png-frame ", shown, " is out of range: the input has ", n_frames, " frames (0-based)");
 
     // One mask for the whole movie, so that areas compare over time: the automatic σ of frame 0.
     if (!(spec.mask_sigma_invA > 0)) {
-      spec.mask_sigma_invA = auto_mask_sigma_invA(frames[0], phases);
+      spec.mask_sigma_invA = auto_mask_sigma_invA(frame0, phases);
       rec.add("mask_sigma_auto_invA", spec.mask_sigma_invA, "1/Å (from frame 0)");
     }
     ProgressBar bar(common.quiet);
@@ -172,8 +189,10 @@ int phasemap_main(int argc, char** argv) {
     std::vector<std::vector<double>> area(phases.size());
     std::vector<double> time_axis, track_x, track_y;
     PhaseMapFrame shown_map;
-    for (size_t f = 0; f < frames.size(); ++f) {
-      PhaseMapFrame m = phase_map(frames[f], phases, spec);
+    Image shown_frame;
+    for (size_t f = 0; f < n_frames; ++f) {
+      Image frame = f == 0 ? std::move(frame0) : load_frame(f);
+      PhaseMapFrame m = phase_map(frame, phases, spec);
       double t = times.time_s.empty() ? double(f) : times.time_s[f];
       time_axis.push_back(t);
       csv << f << ",";
@@ -201,10 +220,12 @@ int phasemap_main(int argc, char** argv) {
       csv << "\n";
       track_x.push_back(m.centroid_x_nm[size_t(tracked)]);
       track_y.push_back(m.centroid_y_nm[size_t(tracked)]);
-      if (int(f) == shown)
+      if (int(f) == shown) {
         shown_map = std::move(m);
+        shown_frame = std::move(frame);
+      }
       if (progress)
-        progress(f + 1, frames.size(), "phase maps");
+        progress(f + 1, n_frames, "phase maps");
     }
     bar.finish();
     for (size_t p = 0; p < phases.size(); ++p)
@@ -233,7 +254,7 @@ int phasemap_main(int argc, char** argv) {
       rec.add_output(maps_path);
     }
     if (!png.empty()) {
-      const Image& frame = frames[size_t(shown)];
+      const Image& frame = shown_frame;
       const int zoom = std::max(1, 400 / std::max(frame.nx, frame.ny));  // small frames: enlarge
       Canvas overlay = upscale(phase_overlay(frame, shown_map, phases), zoom);
       const double px_nm = frame.pixel_size_A / 10 / zoom;  // nm per PNG pixel
@@ -256,7 +277,7 @@ int phasemap_main(int argc, char** argv) {
       bl << bar_nm << " nm";
       overlay.draw_scale_bar(1.0 / px_nm, bar_nm, bl.str());
       Canvas sheet = overlay;
-      if (frames.size() > 1) {
+      if (n_frames > 1) {
         std::vector<PlotSeries> series;
         for (size_t p = 0; p < phases.size(); ++p) {
           PlotSeries s;
@@ -279,7 +300,7 @@ int phasemap_main(int argc, char** argv) {
     if (!common.quiet) {
       for (size_t p = 0; p < phases.size(); ++p) {
         std::cout << "# " << phases[p].name << ": area " << std::setprecision(5) << area[p].front() << " nm² (frame 0)";
-        if (frames.size() > 1)
+        if (n_frames > 1)
           std::cout << " → " << area[p].back() << " nm² (last frame)";
         std::cout << ", threshold " << shown_map.threshold[p] << "\n";
       }

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -135,46 +137,94 @@ struct FrameResult {
   std::vector<double> profile;
 };
 
-/// Detection (and the radial profile) of every frame on `threads` workers.
-std::vector<FrameResult> detect_all(const std::vector<Image>& frames, const SpotDetector& detector,
-                                    const RadialProfiler* profiler, bool subtract, int threads,
-                                    const ProgressFn& progress) {
-  std::vector<FrameResult> results(frames.size());
+/// Runs work(k) for k < n on `threads` workers; each worker reads its own frames, so a movie
+/// is held O(threads) frames at a time. The first exception is rethrown.
+void parallel_for(size_t n, int threads, const std::function<void(size_t)>& work, const ProgressFn& progress,
+                  const std::string& what) {
   std::atomic<size_t> next{0}, done{0};
   std::mutex progress_mutex;
   std::exception_ptr error;
-  auto work = [&]() {
+  auto worker = [&]() {
     try {
-      for (size_t i; (i = next++) < frames.size();) {
-        FrameResult& r = results[i];
-        if (profiler && subtract)
-          r.spots = detector.detect(profiler->subtract_profile(frames[i], &r.profile));
-        else {
-          r.spots = detector.detect(frames[i]);
-          if (profiler)
-            r.profile = profiler->profile(frames[i]);
-        }
+      for (size_t i; (i = next++) < n;) {
+        work(i);
         size_t d = ++done;
         if (progress) {
           std::lock_guard<std::mutex> lock(progress_mutex);
-          progress(d, frames.size(), "detecting spots");
+          progress(d, n, what);
         }
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(progress_mutex);
-      error = std::current_exception();
-      next = frames.size();
+      if (!error)
+        error = std::current_exception();
+      next = n;
     }
   };
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t)
-    pool.emplace_back(work);
-  work();
+  for (int t = 1; t < threads && size_t(t) < n; ++t)
+    pool.emplace_back(worker);
+  worker();
   for (auto& t : pool)
     t.join();
   if (error)
     std::rethrow_exception(error);
+}
+
+/// Detection (and the radial profile) of frames get(0..n-1).
+std::vector<FrameResult> detect_all(size_t n, const std::function<Image(size_t)>& get, const SpotDetector& detector,
+                                    const RadialProfiler* profiler, bool subtract, int threads,
+                                    const ProgressFn& progress) {
+  std::vector<FrameResult> results(n);
+  parallel_for(n, threads, [&](size_t i) {
+    const Image frame = get(i);
+    FrameResult& r = results[i];
+    if (profiler && subtract)
+      r.spots = detector.detect(profiler->subtract_profile(frame, &r.profile));
+    else {
+      r.spots = detector.detect(frame);
+      if (profiler)
+        r.profile = profiler->profile(frame);
+    }
+  }, progress, "detecting spots");
   return results;
+}
+
+/// Up to max_n frame indices spread evenly over the movie (all when it has fewer).
+std::vector<size_t> spread_frames(size_t n_frames, size_t max_n) {
+  std::vector<size_t> idx;
+  const size_t n = std::min(n_frames, max_n);
+  for (size_t k = 0; k < n; ++k)
+    idx.push_back(n == n_frames ? k : k * (n_frames - 1) / std::max<size_t>(1, n - 1));
+  return idx;
+}
+
+/// Distortion a/b and major-axis angle from "RATIO,ANGLE_DEG" or from a JSON sidecar of
+/// `epitem calibrate --rings` (keys distortion_ratio, distortion_angle_deg).
+std::pair<double, double> parse_distortion(const std::string& text) {
+  if (file_extension(text) == "json") {
+    std::ifstream in(text);
+    if (!in)
+      fail(text, ": cannot read the --distortion calibration file");
+    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto number = [&](const std::string& key) {
+      const auto k = json.find("\"" + key + "\"");
+      const auto colon = k == std::string::npos ? k : json.find(':', k);
+      if (colon == std::string::npos)
+        fail(text, ": no \"", key, "\" in this file; run `epitem calibrate --rings` on a ring pattern or give "
+             "--distortion RATIO,ANGLE_DEG");
+      try {
+        return std::stod(json.substr(colon + 1));
+      } catch (const std::exception&) {
+        fail(text, ": \"", key, "\" is not a number; give --distortion RATIO,ANGLE_DEG");
+      }
+    };
+    return {number("distortion_ratio"), number("distortion_angle_deg")};
+  }
+  const auto v = parse_quantity_list(text, Dimension::Dimensionless, "--distortion");
+  if (v.size() != 2)
+    throw po::error("--distortion needs RATIO,ANGLE_DEG (e.g. 1.01,30) or a calibrate .json file, got '" + text + "'");
+  return {v[0], v[1]};
 }
 
 std::vector<std::vector<SpotObservation>> observations(const std::vector<FrameResult>& results,
@@ -216,7 +266,7 @@ int run_bench(int n, int n_frames, const SpotDetectionSpec& spec, int threads) {
   RadialProfiler profiler(n, n, geom, mask, 1.0);
   const auto t1 = std::chrono::steady_clock::now();
   const std::clock_t c1 = std::clock();
-  auto results = detect_all(frames, detector, &profiler, true, threads, {});
+  auto results = detect_all(frames.size(), [&](size_t i) { return frames[i]; }, detector, &profiler, true, threads, {});
   auto obs = observations(results, geom, 0);
   auto tracks = link_tracks(obs, TrackingSpec{});
   const auto t2 = std::chrono::steady_clock::now();
@@ -243,16 +293,17 @@ int track_main(int argc, char** argv) {
   return run_guarded("track", [&]() -> int {
     po::options_description opts("track options");
     std::string movie_path, out, detections_path, png, profile_path, times_csv, covariate, covariate_column,
-        covariate_name, ramp, centre = "auto", beam_stop = "auto", mask_path, calibrant, summary_path;
+        covariate_name, ramp, centre = "auto", beam_stop = "auto", mask_path, calibrant, summary_path, distortion;
     std::vector<std::string> phase_names;
     double fps = 0, snr = 6, sigma_min = 1.5, sigma_max = 4, max_step = 3, max_dg = 0.02, tolerance = 0.01,
            bin_width = 0, ring_radius = 0, distortion_threshold = DEFAULT_DISTORTION_THRESHOLD, centre_mask = -1;
     int scales = 4, max_gap = 2, min_frames = 2, bench = 0, bench_frames_n = 20;
     bool no_background = false, no_distortion = false;
     opts.add_options()
-      ("movie", po::value<std::string>(&movie_path), "multi-page TIFF (8/16/32-bit) or folder of numbered TIFFs")
+      ("movie", po::value<std::string>(&movie_path), "movie file (TIFF, DM, SER, EMD, MRC...) or folder of numbered frames; "
+       "one frame is fine")
       ("out,o", po::value<std::string>(&out), "tracks CSV (+ OUT_summary.csv and the JSON sidecar)")
-      ("fps", po::value<double>(&fps), "frame rate [frames/s]")
+      ("fps", po::value<double>(&fps), "frame rate [frames/s] (default: the movie's stored frame time)")
       ("frame-times", po::value<std::string>(&times_csv), "CSV with a time_s (or time_ms/time_min) column, one row per frame")
       ("covariate", po::value<std::string>(&covariate),
        "per-frame covariate: a CSV with one row per frame (column --covariate-column, default the last), "
@@ -281,6 +332,9 @@ int track_main(int argc, char** argv) {
       ("ring-radius", po::value<double>(&ring_radius), "radius guess of the ring for the ellipse fit [px] (default: strongest ring)")
       ("distortion-threshold", po::value<double>(&distortion_threshold)->default_value(DEFAULT_DISTORTION_THRESHOLD),
        "correct the ellipticity when a/b - 1 exceeds this")
+      ("distortion", po::value<std::string>(&distortion),
+       "known elliptical distortion: RATIO,ANGLE_DEG (a/b >= 1, major axis CCW from +x, y up) or the JSON "
+       "sidecar of `epitem calibrate --rings` (default: from a ring, else from the spots)")
       ("no-distortion-correction", po::bool_switch(&no_distortion), "never correct the ellipticity (still reported)")
       ("beam-stop", po::value<std::string>(&beam_stop)->default_value("auto"),
        "auto: mask pixels below 20 % of the median (dilated 2 px); none")
@@ -298,7 +352,7 @@ int track_main(int argc, char** argv) {
     po::variables_map vm;
     CommonOptions common;
     if (!parse_command_line(argc, argv,
-                            "usage: epitem track MOVIE (--fps F | --frame-times t.csv) --out tracks.csv\n"
+                            "usage: epitem track MOVIE [--fps F | --frame-times t.csv] --out tracks.csv\n"
                             "         [--covariate temperature.csv | --ramp 400:1/s] [--pixel-size 0.01/A | "
                             "--camera-length 20cm --detector-pixel 14um --energy 200kV | --calibrant Au]\n"
                             "         [--phase Fe3O4 --phase NiFe] [--detections det.csv] [--png lifespans.png] "
@@ -327,8 +381,8 @@ int track_main(int argc, char** argv) {
       throw po::error("missing MOVIE (a multi-page TIFF or a folder of TIFF frames)");
     if (out.empty())
       throw po::error("missing --out tracks.csv");
-    if (vm.count("fps") == vm.count("frame-times"))
-      throw po::error("give exactly one of --fps or --frame-times");
+    if (vm.count("fps") && vm.count("frame-times"))
+      throw po::error("give exactly one of --fps or --frame-times, not both");
     if (vm.count("fps") && !(fps > 0))
       throw po::error("--fps must be > 0");
     if (!covariate.empty() && !ramp.empty())
@@ -355,6 +409,13 @@ int track_main(int argc, char** argv) {
     }
     if (centre_mask < 0)
       centre_mask = 4 * sigma_max;
+    std::pair<double, double> given_distortion{0, 0};
+    if (!distortion.empty()) {
+      if (no_distortion)
+        throw po::error("give --distortion or --no-distortion-correction, not both");
+      given_distortion = parse_distortion(distortion);
+      distortion_ellipse(0, 0, given_distortion.first, given_distortion.second);  // validates
+    }
 
     RunRecord rec("track");
     rec.add("movie", movie_path);
@@ -386,8 +447,8 @@ int track_main(int argc, char** argv) {
     rec.add("threads", double(threads));
     if (common.dry_run) {
       rec.echo(std::cout);
-      std::cout << "# dry run: reads the whole movie as float (4 bytes per pixel per frame) plus ~5 frames "
-                   "of work space per thread; nothing computed\n";
+      std::cout << "# dry run: streams the movie (up to 50 + 200 frames read for the geometry, then every "
+                   "frame once), ~6 frames of float work space per thread; nothing computed\n";
       return EXIT_OK;
     }
 
@@ -396,46 +457,89 @@ int track_main(int argc, char** argv) {
     for (const auto& name : phase_names)
       phases.push_back(make_phase(read_crystal(name)));
 
-    std::vector<Image> frames = read_movie(movie_path);
-    require_movie(frames, 2, "track " + movie_path);
-    const int nx = frames[0].nx, ny = frames[0].ny, n_frames = int(frames.size());
-    std::vector<int> empty_frames;
-    for (int f = 0; f < n_frames; ++f) {
-      require_finite(frames[size_t(f)], movie_path + " frame " + std::to_string(f));
-      auto mm = std::minmax_element(frames[size_t(f)].pixels.begin(), frames[size_t(f)].pixels.end());
-      if (*mm.first == *mm.second)
-        empty_frames.push_back(f);
-    }
-    if (int(empty_frames.size()) == n_frames)
-      fail(movie_path, ": every frame is constant (all ", frames[0].pixels[0],
-           "); nothing to detect — check the file or the export settings");
+    const Movie movie(movie_path);
+    const int n_frames = int(movie.frame_count());
+    if (n_frames < 1)
+      fail(movie_path, ": no frames; give a movie file or a folder of numbered frames");
+    const int nx = movie.nx(), ny = movie.ny();
+    auto read_frame = [&](size_t i) {
+      Image im = movie.frame(i);
+      require_finite(im, movie_path + " frame " + std::to_string(i));
+      return im;
+    };
     const WarnFn warn = warn_to_stderr();
-    if (!empty_frames.empty())
-      warn(std::to_string(empty_frames.size()) + " constant (e.g. all-zero) frame(s), first " +
-           std::to_string(empty_frames.front()) + ": no spots there; tracks bridge them only up to --max-gap");
-    if (pixel_invA <= 0 && calibrant.empty() && frames[0].pixel_size_invA > 0)
-      pixel_invA = frames[0].pixel_size_invA;
+    // Frame times: the command line, else the movie's own frame time.
+    if (!vm.count("fps") && times_csv.empty()) {
+      if (movie.info().frame_time_s > 0) {
+        fps = 1.0 / movie.info().frame_time_s;
+        rec.add("fps_Hz", fps, "1/s");
+        rec.add("fps_source", std::string("movie file (frame time ") + std::to_string(movie.info().frame_time_s) + " s)");
+      } else if (n_frames == 1) {
+        fps = 1;  // one frame: no lifespans to time
+        rec.add("fps_source", std::string("none needed for a single frame"));
+      } else {
+        throw po::error("give exactly one of --fps or --frame-times: " + movie_path + " stores no frame time");
+      }
+    } else if (vm.count("fps")) {
+      rec.add("fps_source", std::string("--fps"));
+    }
+    if (pixel_invA <= 0 && calibrant.empty() && movie.info().pixel_size_invA > 0) {
+      pixel_invA = movie.info().pixel_size_invA;
+      rec.add("pixel_size_invA", pixel_invA, "1/Å");
+      rec.add("pixel_size_source", std::string("movie file calibration"));
+    }
+    if (!(pixel_invA > 0) && calibrant.empty())
+      fail(movie_path, ": no reciprocal calibration; give --pixel-size (e.g. 0.01/A), --camera-length with "
+           "--detector-pixel and --energy, or --calibrant Au");
+    if (n_frames == 1 && min_frames > 1) {
+      tspec.min_frames = 1;  // every spot of a single pattern is kept
+      rec.add("min_frames_used", 1.0);
+    }
 
     FrameTimes times = times_csv.empty()
-                           ? frame_times_from_fps(frames.size(), fps)
-                           : read_frame_times_csv(times_csv, frames.size(),
+                           ? frame_times_from_fps(size_t(n_frames), fps)
+                           : read_frame_times_csv(times_csv, size_t(n_frames),
                                                   covariate.empty() || file_extension(covariate) == "csv" ? "" : covariate);
     if (!ramp.empty())
       apply_covariate_ramp(times, ramp, covariate_name.empty() ? "temperature_C" : covariate_name);
     if (!covariate.empty() && file_extension(covariate) == "csv") {
       std::string col = covariate_column;
-      times.covariate = read_covariate_csv(covariate, col, frames.size(), warn);
+      times.covariate = read_covariate_csv(covariate, col, size_t(n_frames), warn);
       times.covariate_name = covariate_name.empty() ? col : covariate_name;
     } else if (!covariate.empty() && !covariate_name.empty()) {
       times.covariate_name = covariate_name;
     }
 
-    // Reference image: mean of the first frames (the beam stop and the rings do not move).
-    const int n_ref = std::min(n_frames, 10);
+    // Reference image: mean of up to 50 frames spread over the movie (the beam stop does not
+    // move; spread frames see more of the spots than the first ones).
+    const std::vector<size_t> ref_frames = spread_frames(size_t(n_frames), 50);
+    std::vector<double> ref_sum(size_t(nx) * size_t(ny), 0.0);
+    std::mutex ref_mutex;
+    std::atomic<int> n_constant{0};
+    parallel_for(ref_frames.size(), threads, [&](size_t k) {
+      const Image im = read_frame(ref_frames[k]);
+      auto mm = std::minmax_element(im.pixels.begin(), im.pixels.end());
+      n_constant += *mm.first == *mm.second;
+      std::lock_guard<std::mutex> lock(ref_mutex);
+      for (size_t i = 0; i < im.size(); ++i)
+        ref_sum[i] += im.pixels[i];
+    }, {}, "reference frames");
+    if (n_constant == int(ref_frames.size())) {  // all sampled frames blank: check every frame
+      std::atomic<bool> any{false};
+      parallel_for(size_t(n_frames), threads, [&](size_t i) {
+        if (any)
+          return;
+        const Image im = read_frame(i);
+        auto mm = std::minmax_element(im.pixels.begin(), im.pixels.end());
+        any = any || *mm.first != *mm.second;
+      }, {}, "checking frames");
+      if (!any)
+        fail(movie_path, ": every frame is constant (all ", movie.frame(0).pixels[0],
+             "); nothing to detect — check the file or the export settings");
+    }
     Image ref(nx, ny);
-    for (int f = 0; f < n_ref; ++f)
-      for (size_t i = 0; i < ref.size(); ++i)
-        ref.pixels[i] += frames[size_t(f)].pixels[i] / float(n_ref);
+    for (size_t i = 0; i < ref.size(); ++i)
+      ref.pixels[i] = float(ref_sum[i] / double(ref_frames.size()));
     DetectorMask mask;
     if (beam_stop == "auto")
       mask = dark_region_mask(ref, 0.2, 2);
@@ -451,20 +555,30 @@ int track_main(int argc, char** argv) {
     if (!mask.empty() && mask.count() > 0.9 * double(nx) * ny)
       fail(movie_path, ": the beam-stop mask covers ", int(100.0 * double(mask.count()) / (double(nx) * ny)),
            " % of the frame; use --beam-stop none or a --mask");
-    SpotDetector raw_detector(nx, ny, dspec, mask);
+    SpotDetector detector(nx, ny, dspec, mask);
+
+    // Pass 1: raw detections on up to 200 frames spread over the movie. A spot's Friedel mate
+    // is often seen only in other frames, and the spots of one family at many azimuths give
+    // the distortion, so centre and shape come from all of them together.
+    const bool need_spots = centre == "auto" || centre == "friedel" || (distortion.empty() && !no_distortion);
+    std::vector<std::vector<DetectedSpot>> pass1;
+    if (need_spots) {
+      const std::vector<size_t> idx = spread_frames(size_t(n_frames), 200);
+      for (auto& r : detect_all(idx.size(), [&](size_t k) { return read_frame(idx[k]); }, detector, nullptr, false,
+                                threads, {}))
+        pass1.push_back(std::move(r.spots));
+    }
 
     // Centre.
     Ellipse ellipse{0.5 * nx, 0.5 * ny, 1, 1, 0};
     std::string centre_source;
-    std::vector<std::vector<DetectedSpot>> first;
     if (centre == "auto" || centre == "friedel") {
-      for (int f = 0; f < n_ref; ++f)
-        first.push_back(raw_detector.detect(frames[size_t(f)]));
       try {
-        FriedelCentre fc = centre_from_friedel_pairs(first, nx, ny);
+        FriedelCentre fc = centre_from_friedel_pairs(pass1, nx, ny);
         ellipse.cx_px = fc.cx_px;
         ellipse.cy_px = fc.cy_px;
-        centre_source = "Friedel pairs (" + std::to_string(fc.n_pairs) + ")";
+        centre_source = "Friedel pairs across " + std::to_string(pass1.size()) + " frame(s) (" +
+                        std::to_string(fc.n_pairs) + ")";
         rec.result("friedel_pairs", double(fc.n_pairs));
         rec.result("friedel_rms_px", fc.rms_px);
       } catch (const Error& e) {
@@ -494,10 +608,12 @@ int track_main(int argc, char** argv) {
       ellipse.cx_px = c.x();
       ellipse.cy_px = c.y();
     }
-    // Ellipse from the strongest ring of the reference image (if there is one).
+    // Distortion: given (--distortion), else the strongest ring of the reference image, else
+    // same-family spots at different azimuths.
     PatternGeometry geom;
     geom.ellipse = ellipse;
     bool have_ring = false;
+    std::string distortion_source = "none";
     {
       RadialProfiler rp0(nx, ny, geom, mask, 1.0);
       double r_guess = ring_radius;
@@ -527,19 +643,39 @@ int track_main(int argc, char** argv) {
             e.cy_px = ellipse.cy_px;
           }
           geom.ellipse = e;
+          distortion_source = "ring fit";
         } catch (const Error& e) {
           if (centre == "ring" || ring_radius > 0)
             throw;
-          warn(std::string("distortion not measured: ") + e.what());
+          if (!need_spots)
+            warn(std::string("distortion not measured: ") + e.what());
         }
       } else if (centre == "ring") {
         fail(movie_path, ": --centre ring but no ring found in the radial profile; give --ring-radius R (px)");
       }
     }
-    geom.correct_distortion = have_ring && !no_distortion &&
-                              geom.ellipse.axis_ratio() - 1 > distortion_threshold;
+    if (!distortion.empty()) {
+      geom.ellipse = distortion_ellipse(geom.ellipse.cx_px, geom.ellipse.cy_px, given_distortion.first,
+                                        given_distortion.second);
+      distortion_source = "given (" + distortion + ")";
+    } else if (!have_ring && !no_distortion) {
+      try {
+        SpotDistortion sd = distortion_from_spots(distinct_spot_positions(pass1), geom.ellipse.cx_px, geom.ellipse.cy_px);
+        geom.ellipse = sd.ellipse;
+        distortion_source = "spots (" + std::to_string(sd.n_pairs) + " same-family pairs)";
+        rec.result("distortion_spot_pairs", double(sd.n_pairs));
+        rec.result("distortion_spot_rms_rel", sd.rms_rel);
+      } catch (const Error& e) {
+        warn(std::string("distortion not measured (no ring): ") + e.what());
+      }
+    }
+    geom.correct_distortion = distortion_source != "none" && !no_distortion &&
+                              (!distortion.empty() || geom.ellipse.axis_ratio() - 1 > distortion_threshold);
     rec.result("centre_px", Json(std::vector<double>{geom.ellipse.cx_px, geom.ellipse.cy_px}));
     rec.result("centre_source", centre_source);
+    rec.result("distortion_source", distortion_source);
+    rec.result("distortion_ratio", geom.ellipse.axis_ratio());
+    rec.result("distortion_angle_deg", geom.ellipse.angle_deg);
     rec.result("distortion_corrected", Json(geom.correct_distortion));
 
     // Calibration.
@@ -564,27 +700,35 @@ int track_main(int argc, char** argv) {
       rec.result("calibration_rings", matches);
       rec.result("calibration_rms_rel", cal.rms_relative);
     }
-    if (!(pixel_invA > 0))
-      fail(movie_path, ": no reciprocal calibration; give --pixel-size (e.g. 0.01/A), --camera-length with "
-           "--detector-pixel and --energy, or --calibrant Au");
     geom.pixel_size_invA = pixel_invA;
     rec.result("pixel_size_invA", pixel_invA);
     if (!common.quiet) {
       rec.echo(std::cout);
       std::cout << std::setprecision(5) << "# centre (" << geom.ellipse.cx_px << ", " << geom.ellipse.cy_px
-                << ") px from " << centre_source;
-      if (have_ring)
-        std::cout << "; ring ellipse a = " << geom.ellipse.semi_major_px << ", b = " << geom.ellipse.semi_minor_px
-                  << " px, a/b = " << geom.ellipse.axis_ratio() << ", axis " << geom.ellipse.angle_deg << " deg"
-                  << (geom.correct_distortion ? " (corrected)" : " (below threshold, not corrected)");
-      std::cout << "\n# pixel size " << pixel_invA << " 1/Å per px; mask " << mask.count() << " px\n";
+                << ") px from " << centre_source << "; distortion a/b = " << geom.ellipse.axis_ratio() << ", axis "
+                << geom.ellipse.angle_deg << " deg from " << distortion_source
+                << (geom.correct_distortion ? " (corrected)" : " (not corrected)")
+                << "\n# pixel size " << pixel_invA << " 1/Å per px; mask " << mask.count() << " px\n";
     }
 
-    // Detection on every frame, then tracks.
-    SpotDetector detector(nx, ny, dspec, mask);
+    // Pass 2: detection on every frame minus its azimuthal median, then tracks.
     ProgressBar bar(common.quiet);
     const auto t0 = std::chrono::steady_clock::now();
-    auto results = detect_all(frames, detector, &profiler, !no_background, threads, bar.callback());
+    std::vector<int> empty_frames;
+    std::mutex empty_mutex;
+    auto results = detect_all(size_t(n_frames), [&](size_t i) {
+      Image im = read_frame(i);
+      auto mm = std::minmax_element(im.pixels.begin(), im.pixels.end());
+      if (*mm.first == *mm.second) {
+        std::lock_guard<std::mutex> lock(empty_mutex);
+        empty_frames.push_back(int(i));
+      }
+      return im;
+    }, detector, &profiler, !no_background, threads, bar.callback());
+    std::sort(empty_frames.begin(), empty_frames.end());
+    if (!empty_frames.empty())
+      warn(std::to_string(empty_frames.size()) + " constant (e.g. all-zero) frame(s), first " +
+           std::to_string(empty_frames.front()) + ": no spots there; tracks bridge them only up to --max-gap");
     auto obs = observations(results, geom, centre_mask);
     auto tracks = link_tracks(obs, tspec);
     bar.finish();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "epitem/error.hpp"
 #include "epitem/fft.hpp"
@@ -21,8 +23,12 @@ void check(const Image& image, const char* what) {
   require_finite(image, std::string("compare: ") + what + " image");
 }
 
-// Integer shift of b's content relative to a from the peak of their circular cross-correlation.
-void correlation_peak(const Image& a, const Image& b, int threads, int& sx, int& sy) {
+// Whole-pixel shifts of b's content relative to a at the local maxima of their circular cross-
+// correlation that reach half the highest, highest first (at most 12).
+struct IntegerPeak {
+  int sx = 0, sy = 0;
+};
+std::vector<IntegerPeak> correlation_peaks(const Image& a, const Image& b, int threads) {
   const int nx = a.nx, ny = a.ny;
   const Fft2D fft(nx, ny, threads, FftRigor::Estimate);
   AlignedVector<cfloat> A(a.size()), B(a.size());
@@ -35,13 +41,31 @@ void correlation_peak(const Image& a, const Image& b, int threads, int& sx, int&
   for (size_t i = 0; i < A.size(); ++i)
     A[i] = std::conj(A[i]) * B[i];
   fft.inverse(A);
-  size_t best = 0;
-  for (size_t i = 1; i < A.size(); ++i)
-    if (A[i].real() > A[best].real())
-      best = i;
-  const int ix = int(best % size_t(nx)), iy = int(best / size_t(nx));
-  sx = ix > nx / 2 ? ix - nx : ix;
-  sy = iy > ny / 2 ? iy - ny : iy;
+  auto at = [&](int x, int y) { return A[size_t((y + ny) % ny) * size_t(nx) + size_t((x + nx) % nx)].real(); };
+  float highest = -std::numeric_limits<float>::infinity();
+  for (const auto& c : A)
+    highest = std::max(highest, c.real());
+  std::vector<std::pair<float, IntegerPeak>> found;
+  for (int y = 0; y < ny; ++y)
+    for (int x = 0; x < nx; ++x) {
+      const float c = at(x, y);
+      if (!(c >= 0.5f * highest))
+        continue;
+      bool is_max = true;
+      for (int dy = -1; dy <= 1 && is_max; ++dy)
+        for (int dx = -1; dx <= 1; ++dx)
+          if ((dx || dy) && (at(x + dx, y + dy) > c || (at(x + dx, y + dy) == c && dy * 3 + dx < 0))) {
+            is_max = false;
+            break;
+          }
+      if (is_max)
+        found.push_back({c, {x > nx / 2 ? x - nx : x, y > ny / 2 ? y - ny : y}});
+    }
+  std::sort(found.begin(), found.end(), [](const auto& p, const auto& q) { return p.first > q.first; });
+  std::vector<IntegerPeak> peaks;
+  for (size_t i = 0; i < std::min<size_t>(found.size(), 12); ++i)
+    peaks.push_back(found[i].second);
+  return peaks;
 }
 
 // Vertex (in sample steps, clamped to ±1) of the quadratic through 3×3 samples c[y][x]; the cross
@@ -168,22 +192,100 @@ Alignment align_images(const Image& reference, const Image& moving, const AlignS
       a.rotation_deg = ir * spec.rotation_step_deg;
       a.scale = 1 + is * spec.scale_step;
       const Image warped = resample(moving, reference.nx, reference.ny, reference.pixel_size_A, a);
-      // The windowed correlation finds the integer shift; the windows bias its sub-pixel
-      // part toward zero, so refine on the NCC over the overlap instead (unbiased, smooth).
-      int sx = 0, sy = 0;
-      correlation_peak(ref_w, windowed(warped, true), spec.threads, sx, sy);
-      double c[3][3];
-      for (int dy = -1; dy <= 1; ++dy)
-        for (int dx = -1; dx <= 1; ++dx)
-          c[dy + 1][dx + 1] = ncc_at(reference, warped, sx + dx, sy + dy);
-      if (c[1][1] <= best_score)
+      // The windowed correlation finds candidate whole-pixel shifts; its windows bias heights
+      // toward zero shift, so candidates are compared, and refined, on the NCC over the overlap
+      // instead (unbiased, smooth). Lattice-equivalent candidates match about equally well: the
+      // smallest consistent shift is taken (continuity with the unshifted image).
+      struct Candidate {
+        int sx, sy;
+        double ncc;
+      };
+      std::vector<Candidate> candidates;
+      // Seeds: the peaks of the windowed correlation, and zero shift (a frame-to-frame shift is
+      // small; a moving particle near the centre, where the window weighs most, can hide the
+      // lattice's own peak in its ridge). Each climbs to its NCC maximum.
+      std::vector<IntegerPeak> seeds = correlation_peaks(ref_w, windowed(warped, true), spec.threads);
+      seeds.push_back({0, 0});
+      auto enough_overlap = [&](int sx, int sy) {
+        // Peaks whose overlap is under a quarter of the frame are wrap-around artefacts.
+        return double(reference.nx - std::abs(sx)) * (reference.ny - std::abs(sy)) >= 0.25 * double(reference.size());
+      };
+      for (const IntegerPeak& p : seeds) {
+        if (!enough_overlap(p.sx, p.sy))
+          continue;
+        Candidate c{p.sx, p.sy, ncc_at(reference, warped, p.sx, p.sy)};
+        for (int step = 0; step < 64; ++step) {
+          Candidate next = c;
+          for (int dy = -1; dy <= 1; ++dy)
+            for (int dx = -1; dx <= 1; ++dx)
+              if ((dx || dy) && enough_overlap(c.sx + dx, c.sy + dy)) {
+                const double v = ncc_at(reference, warped, c.sx + dx, c.sy + dy);
+                if (v > next.ncc)
+                  next = {c.sx + dx, c.sy + dy, v};
+              }
+          if (next.sx == c.sx && next.sy == c.sy)
+            break;
+          c = next;
+        }
+        if (std::none_of(candidates.begin(), candidates.end(),
+                         [&](const Candidate& o) { return o.sx == c.sx && o.sy == c.sy; }))
+          candidates.push_back(c);
+      }
+      std::sort(candidates.begin(), candidates.end(), [](const Candidate& p, const Candidate& q) { return p.ncc > q.ncc; });
+      // Distinct peaks are separated by a dip of the NCC; a ridge-shaped peak (fringes) can hold
+      // two local maxima of the windowed correlation with no dip between them: one peak.
+      auto same_peak = [&](const Candidate& p, const Candidate& q) {
+        double lowest = std::min(p.ncc, q.ncc);
+        for (int k = 1; k < 8; ++k) {
+          const double t = k / 8.0;
+          lowest = std::min(lowest, ncc_at(reference, warped, int(std::lround(p.sx + t * (q.sx - p.sx))),
+                                           int(std::lround(p.sy + t * (q.sy - p.sy)))));
+        }
+        return lowest >= consistent_ncc_ratio * std::min(p.ncc, q.ncc);
+      };
+      std::vector<Candidate> distinct;
+      for (const Candidate& c : candidates)
+        if (c.ncc < consistent_ncc_ratio * candidates[0].ncc ||  // cannot compete: no need to test
+            std::none_of(distinct.begin(), distinct.end(), [&](const Candidate& o) { return same_peak(o, c); }))
+          distinct.push_back(c);
+      candidates = distinct;
+      if (candidates.empty())
+        candidates.push_back({0, 0, ncc_at(reference, warped, 0, 0)});
+      const double top = candidates[0].ncc;
+      std::vector<Candidate> consistent;
+      for (const Candidate& c : candidates)
+        if (top > 0 && c.ncc >= consistent_ncc_ratio * top)
+          consistent.push_back(c);
+      if (consistent.empty())
+        consistent.push_back(candidates[0]);
+      // Sub-pixel positions decide which is smallest: near half a period two whole-pixel
+      // candidates can be equally far from zero.
+      struct Refined {
+        Candidate at;
+        double c[3][3], ox = 0, oy = 0;
+        double length() const { return std::hypot(at.sx + ox, at.sy + oy); }
+      };
+      std::vector<Refined> refined;
+      for (const Candidate& k : consistent) {
+        Refined r{k, {}, 0, 0};
+        for (int dy = -1; dy <= 1; ++dy)
+          for (int dx = -1; dx <= 1; ++dx)
+            r.c[dy + 1][dx + 1] = ncc_at(reference, warped, k.sx + dx, k.sy + dy);
+        quadratic_vertex(r.c, r.ox, r.oy);
+        refined.push_back(r);
+      }
+      std::stable_sort(refined.begin(), refined.end(), [](const Refined& p, const Refined& q) { return p.length() < q.length(); });
+      const Refined& chosen = refined[0];
+      if (chosen.c[1][1] <= best_score)
         continue;
-      double ox = 0, oy = 0;
-      quadratic_vertex(c, ox, oy);
-      best_score = c[1][1];
+      best_score = chosen.c[1][1];
       best = a;
-      best.shift_x_px = sx + ox;
-      best.shift_y_px = sy + oy;
+      best.shift_x_px = chosen.at.sx + chosen.ox;
+      best.shift_y_px = chosen.at.sy + chosen.oy;
+      best.peak_ratio = candidates.size() > 1 && top > 0 ? std::max(0.0, candidates[1].ncc) / top : 0;
+      for (size_t k = 1; k < refined.size(); ++k)
+        best.alternatives.push_back({refined[k].at.sx + refined[k].ox, refined[k].at.sy + refined[k].oy, refined[k].at.ncc});
+      best.shift_ambiguous = !best.alternatives.empty();
     }
   // Sub-pixel refinement: NCC of the resampled image on shrinking 3×3 grids of shifts.
   for (double step : {0.5, 0.25, 0.125}) {

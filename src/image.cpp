@@ -1,16 +1,11 @@
 #include "epitem/image.hpp"
 
-#include <tiffio.h>
-
-#include <cmath>
-#include <cstdarg>
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <fstream>
-#include <memory>
-#include <mutex>
+#include <iomanip>
 #include <sstream>
 
 #include "epitem/error.hpp"
@@ -20,255 +15,129 @@ namespace epitem {
 
 namespace {
 
-// libtiff reports through global handlers that print to stderr by default. We silence
-// warnings (harmless private tags etc.) and keep the last error text of this thread so it can
-// go into the Error message with the file name.
-thread_local std::string tiff_last_error;
+// TIFF field types used here.
+enum : std::uint16_t { kShort = 3, kLong = 4, kRational = 5, kAscii = 2, kLong8 = 16 };
 
-void tiff_error_handler(const char* module, const char* fmt, va_list ap) {
-  char buf[512];
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  tiff_last_error = module ? std::string(module) + ": " + buf : std::string(buf);
+bool host_is_little_endian() {
+  const std::uint16_t one = 1;
+  unsigned char first;
+  std::memcpy(&first, &one, 1);
+  return first == 1;
 }
 
-void install_tiff_handlers() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    TIFFSetWarningHandler(nullptr);
-    TIFFSetErrorHandler(tiff_error_handler);
-  });
-}
-
-std::string last_tiff_error() {
-  return tiff_last_error.empty() ? std::string("unknown libtiff error") : tiff_last_error;
-}
-
-struct TiffCloser {
-  void operator()(TIFF* t) const { TIFFClose(t); }
-};
-using TiffPtr = std::unique_ptr<TIFF, TiffCloser>;
-
-// ImageJ description: "ImageJ=1.11a\nimages=N\nunit=nm\n..." (key=value lines).
-std::string imagej_value(const std::string& description, const std::string& key) {
-  std::istringstream in(description);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.compare(0, key.size() + 1, key + "=") == 0)
-      return line.substr(key.size() + 1);
+// Little-endian byte buffer.
+struct Bytes {
+  std::vector<unsigned char> data;
+  void put(std::uint64_t v, int n) {
+    for (int k = 0; k < n; ++k)
+      data.push_back(static_cast<unsigned char>(v >> (8 * k)));
   }
-  return "";
-}
-
-// Length of one ImageJ unit in Å; 0 if the unit is not a length we know. ImageJ writes "micron"
-// for µm and may store µ/Å as Latin-1 or UTF-8 bytes or as Java "\u00B5" escapes.
-double unit_length_A(std::string unit) {
-  while (!unit.empty() && (unit.back() == '\r' || unit.back() == ' '))
-    unit.pop_back();
-  if (unit == "nm" || unit == "nanometer" || unit == "nanometers")
-    return 10.0;
-  if (unit == "A" || unit == "\xC3\x85" || unit == "\xC5" || unit == "\\u00C5" || unit == "\xE2\x84\xAB" ||
-      unit == "angstrom" || unit == "Angstrom")
-    return 1.0;
-  if (unit == "micron" || unit == "microns" || unit == "um" || unit == "\xC2\xB5m" || unit == "\xB5m" ||
-      unit == "\\u00B5m" || unit == "\xCE\xBCm")
-    return 1e4;
-  if (unit == "pm")
-    return 0.01;
-  if (unit == "mm")
-    return 1e7;
-  return 0;
-}
-
-// A micrograph or pattern pixel between 0.001 Å and 10 µm is plausible; outside that, the
-// resolution tags are the 72/300 dpi defaults of image software, not a calibration.
-bool plausible_pixel_A(double px) { return px >= 1e-3 && px <= 1e5; }
-
-struct Calibration {
-  double pixel_size_A = 0;
-  double pixel_size_invA = 0;
-  double pixel_size_y_A = 0;     // 0 = square pixels
-  double pixel_size_y_invA = 0;
+  void pad_to(size_t alignment) {
+    while (data.size() % alignment)
+      data.push_back(0);
+  }
 };
 
-// Pixels per unit along y from YResolution; 0 when absent, invalid or equal to x (square).
-double y_px_per_unit(TIFF* tif, double x_px_per_unit) {
-  float yres = 0;
-  if (!TIFFGetField(tif, TIFFTAG_YRESOLUTION, &yres) || !(yres > 0) || !std::isfinite(yres))
-    return 0;
-  return std::fabs(double(yres) - x_px_per_unit) > 1e-6 * x_px_per_unit ? double(yres) : 0;
+// Closest fraction num/den with both ≤ 2^32 − 1 (continued fractions), for TIFF RATIONALs.
+std::pair<std::uint32_t, std::uint32_t> rational(double x) {
+  const double max = 4294967295.0;
+  if (!(x > 0))
+    return {0, 1};
+  if (x >= max)
+    return {std::uint32_t(max), 1};
+  double h0 = 0, h1 = 1, k0 = 1, k1 = 0, v = x;
+  for (int i = 0; i < 64; ++i) {
+    const double a = std::floor(v);
+    const double h2 = a * h1 + h0, k2 = a * k1 + k0;
+    if (h2 > max || k2 > max)
+      break;
+    h0 = h1, h1 = h2, k0 = k1, k1 = k2;
+    const double frac = v - a;
+    if (std::fabs(h1 / k1 - x) <= 1e-16 * x || frac <= 0)
+      break;
+    v = 1 / frac;
+  }
+  if (k1 == 0)  // x < 1/max
+    return {1, std::uint32_t(max)};
+  return {std::uint32_t(h1), std::uint32_t(k1)};
 }
 
-Calibration read_calibration(TIFF* tif) {
-  Calibration cal;
-  float xres = 0;
-  if (!TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xres) || !(xres > 0) || !std::isfinite(xres))
-    return cal;
-  const double px_per_unit = xres;
-  const double y_per_unit = y_px_per_unit(tif, px_per_unit);
-  char* desc = nullptr;
-  std::string description;
-  if (TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &desc) && desc)
-    description = desc;
-  if (description.compare(0, 7, "ImageJ=") == 0) {
-    std::string unit = imagej_value(description, "unit");
-    if (unit.compare(0, 2, "1/") == 0) {
-      double len = unit_length_A(unit.substr(2));
-      if (len > 0) {
-        cal.pixel_size_invA = 1.0 / px_per_unit / len;
-        if (y_per_unit > 0)
-          cal.pixel_size_y_invA = 1.0 / y_per_unit / len;
-      }
-    } else {
-      double len = unit_length_A(unit);
-      if (len > 0) {
-        cal.pixel_size_A = len / px_per_unit;
-        if (y_per_unit > 0)
-          cal.pixel_size_y_A = len / y_per_unit;
+// One image file directory under construction: entries sorted by tag, values that do not fit
+// in an entry stored right after the directory.
+class Ifd {
+public:
+  explicit Ifd(bool big) : big_(big) {}
+  void add(std::uint16_t tag, std::uint16_t type, std::uint64_t count, std::vector<unsigned char> value) {
+    entries_.push_back({tag, type, count, std::move(value)});
+  }
+  void add_ints(std::uint16_t tag, std::uint16_t type, const std::vector<std::uint64_t>& values) {
+    const int size = type == kShort ? 2 : type == kLong ? 4 : 8;
+    Bytes b;
+    for (std::uint64_t v : values)
+      b.put(v, size);
+    add(tag, type, values.size(), b.data);
+  }
+  void add_ascii(std::uint16_t tag, const std::string& text) {
+    std::vector<unsigned char> v(text.begin(), text.end());
+    v.push_back(0);
+    const std::uint64_t count = v.size();
+    add(tag, kAscii, count, std::move(v));
+  }
+  void add_rational(std::uint16_t tag, double value) {
+    const auto [num, den] = rational(value);
+    Bytes b;
+    b.put(num, 4);
+    b.put(den, 4);
+    add(tag, kRational, 1, b.data);
+  }
+  /// The directory and its out-of-line values as stored at file offset `at`; `next` = offset of
+  /// the next directory (0 = last).
+  std::vector<unsigned char> bytes(std::uint64_t at, std::uint64_t next) {
+    std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.tag < b.tag; });
+    const int word = big_ ? 8 : 4;
+    const std::uint64_t head = (big_ ? 8 : 2) + entries_.size() * (big_ ? 20 : 12) + word;
+    Bytes dir, extra;
+    dir.put(entries_.size(), big_ ? 8 : 2);
+    for (const Entry& e : entries_) {
+      dir.put(e.tag, 2);
+      dir.put(e.type, 2);
+      dir.put(e.count, word);
+      if (e.value.size() <= size_t(word)) {
+        std::vector<unsigned char> inline_value = e.value;
+        inline_value.resize(word, 0);
+        dir.data.insert(dir.data.end(), inline_value.begin(), inline_value.end());
+      } else {
+        extra.pad_to(8);
+        dir.put(at + head + extra.data.size(), word);
+        extra.data.insert(extra.data.end(), e.value.begin(), e.value.end());
       }
     }
-    return cal;
+    dir.put(next, word);
+    dir.data.insert(dir.data.end(), extra.data.begin(), extra.data.end());
+    dir.pad_to(8);
+    return dir.data;
   }
-  std::uint16_t res_unit = RESUNIT_INCH;
-  TIFFGetFieldDefaulted(tif, TIFFTAG_RESOLUTIONUNIT, &res_unit);
-  // Without ImageJ's description, cm/inch resolution is only trusted when it gives a
-  // plausible microscope pixel (DigitalMicrograph/TIA exports do write real calibrations).
-  double unit_A = res_unit == RESUNIT_CENTIMETER ? 1e8 : res_unit == RESUNIT_INCH ? 2.54e8 : 0;
-  if (unit_A > 0 && plausible_pixel_A(unit_A / px_per_unit)) {
-    cal.pixel_size_A = unit_A / px_per_unit;
-    if (y_per_unit > 0 && plausible_pixel_A(unit_A / y_per_unit))
-      cal.pixel_size_y_A = unit_A / y_per_unit;
-  }
-  return cal;
-}
 
-double sample_value(const unsigned char* p, std::uint16_t format, std::uint16_t bits) {
-  switch (format) {
-    case SAMPLEFORMAT_UINT:
-      if (bits == 8) return *p;
-      if (bits == 16) { std::uint16_t v; std::memcpy(&v, p, 2); return v; }
-      { std::uint32_t v; std::memcpy(&v, p, 4); return v; }
-    case SAMPLEFORMAT_INT:
-      if (bits == 8) { std::int8_t v; std::memcpy(&v, p, 1); return v; }
-      if (bits == 16) { std::int16_t v; std::memcpy(&v, p, 2); return v; }
-      { std::int32_t v; std::memcpy(&v, p, 4); return v; }
-    default:
-      if (bits == 32) { float v; std::memcpy(&v, p, 4); return v; }
-      { double v; std::memcpy(&v, p, 8); return v; }
-  }
-}
-
-struct PageLayout {
-  std::uint32_t width = 0, height = 0;
-  std::uint16_t spp = 1, bits = 8, format = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG;
-};
-
-// One channel of the current directory, strip or tile organised, any libtiff codec.
-std::vector<float> read_channel(TIFF* tif, const PageLayout& L, int channel, const std::string& path,
-                                int page) {
-  const size_t bytes = L.bits / 8;
-  const bool separate = L.planar == PLANARCONFIG_SEPARATE;
-  const size_t px_stride = separate ? bytes : bytes * L.spp;
-  const size_t offset = separate ? 0 : bytes * size_t(channel);
-  const std::uint16_t plane = separate ? std::uint16_t(channel) : 0;
-  std::vector<float> out(size_t(L.width) * L.height);
-  auto bad_read = [&]() {
-    fail(path, ": page ", page + 1, " is truncated or corrupt (", last_tiff_error(), ")");
+private:
+  struct Entry {
+    std::uint16_t tag, type;
+    std::uint64_t count;
+    std::vector<unsigned char> value;
   };
-  if (TIFFIsTiled(tif)) {
-    std::uint32_t tw = 0, th = 0;
-    TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
-    TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
-    if (tw == 0 || th == 0)
-      fail(path, ": page ", page + 1, " has zero tile size");
-    std::vector<unsigned char> buf(size_t(TIFFTileSize(tif)));
-    for (std::uint32_t ty = 0; ty < L.height; ty += th)
-      for (std::uint32_t tx = 0; tx < L.width; tx += tw) {
-        ttile_t tile = TIFFComputeTile(tif, tx, ty, 0, plane);
-        if (TIFFReadEncodedTile(tif, tile, buf.data(), tmsize_t(buf.size())) < 0)
-          bad_read();
-        for (std::uint32_t y = ty; y < std::min(ty + th, L.height); ++y)
-          for (std::uint32_t x = tx; x < std::min(tx + tw, L.width); ++x) {
-            size_t k = (size_t(y - ty) * tw + (x - tx)) * px_stride + offset;
-            out[size_t(y) * L.width + x] = float(sample_value(&buf[k], L.format, L.bits));
-          }
-      }
-    return out;
-  }
-  std::uint32_t rps = L.height;
-  TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps);
-  rps = std::max<std::uint32_t>(1, std::min(rps, L.height));
-  std::vector<unsigned char> buf(size_t(TIFFStripSize(tif)));
-  const size_t row_bytes = px_stride * L.width;
-  for (std::uint32_t row0 = 0; row0 < L.height; row0 += rps) {
-    std::uint32_t rows = std::min(rps, L.height - row0);
-    tstrip_t strip = TIFFComputeStrip(tif, row0, plane);
-    tmsize_t got = TIFFReadEncodedStrip(tif, strip, buf.data(), tmsize_t(buf.size()));
-    if (got < 0 || size_t(got) < row_bytes * rows)
-      bad_read();
-    for (std::uint32_t r = 0; r < rows; ++r)
-      for (std::uint32_t x = 0; x < L.width; ++x)
-        out[size_t(row0 + r) * L.width + x] =
-            float(sample_value(&buf[r * row_bytes + x * px_stride + offset], L.format, L.bits));
-  }
-  return out;
-}
+  bool big_;
+  std::vector<Entry> entries_;
+};
 
-Image read_page(TIFF* tif, const std::string& path, int page) {
-  PageLayout L;
-  TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &L.width);
-  TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &L.height);
-  if (L.width == 0 || L.height == 0)
-    fail(path, ": page ", page + 1, " has zero size (", L.width, "x", L.height, ")");
-  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &L.spp);
-  TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &L.bits);
-  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &L.format);
-  TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &L.planar);
-  std::uint16_t photometric = PHOTOMETRIC_MINISBLACK;
-  TIFFGetFieldDefaulted(tif, TIFFTAG_PHOTOMETRIC, &photometric);
-  if (photometric == PHOTOMETRIC_PALETTE)
-    fail(path, ": palette-colour TIFF is not supported; convert it to grayscale first (Fiji: Image > Type > 32-bit)");
-  const bool is_int = L.format == SAMPLEFORMAT_UINT || L.format == SAMPLEFORMAT_INT;
-  const bool is_float = L.format == SAMPLEFORMAT_IEEEFP;
-  if (!((is_int && (L.bits == 8 || L.bits == 16 || L.bits == 32)) || (is_float && (L.bits == 32 || L.bits == 64))))
-    fail(path, ": unsupported pixel type (", L.bits, "-bit ",
-         is_float ? "float" : is_int ? "integer" : "complex/other",
-         "); supported: 8/16/32-bit integer and 32/64-bit float grayscale; convert it in Fiji (Image > Type > 32-bit)");
-  int channels = L.spp;
-  if (L.spp == 2 || L.spp == 4)  // gray + alpha or RGBA: ignore the alpha channel
-    --channels;
-  if (channels != 1 && channels != 3)
-    fail(path, ": ", L.spp, " samples per pixel is not supported; save a single-channel grayscale TIFF");
-  Image image(int(L.width), int(L.height));
-  image.pixels = read_channel(tif, L, 0, path, page);
-  if (channels == 3) {
-    for (int c = 1; c < 3; ++c) {
-      std::vector<float> other = read_channel(tif, L, c, path, page);
-      if (other != image.pixels)
-        fail(path, ": 3-channel RGB TIFF: convert to grayscale first, e.g. in Fiji Image > Type > 32-bit");
-    }
-  }
-  return image;
-}
-
-bool looks_like_tiff(const std::string& path, std::string& head_hex) {
-  std::ifstream in(path, std::ios::binary);
-  unsigned char m[4] = {0, 0, 0, 0};
-  in.read(reinterpret_cast<char*>(m), 4);
-  char hex[16];
-  std::snprintf(hex, sizeof hex, "%02X %02X %02X %02X", m[0], m[1], m[2], m[3]);
-  head_hex = hex;
-  if (in.gcount() < 4)
-    return false;
-  const bool ii = m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0;
-  const bool mm = m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43);
-  return ii || mm;
+std::string imagej_number(double v) {
+  std::ostringstream os;
+  os << std::setprecision(12) << v;
+  return os.str();
 }
 
 }  // namespace
 
-void write_tiff(const std::string& path, const std::vector<Image>& pages,
-                const std::string& description) {
-  install_tiff_handlers();
+void write_tiff(const std::string& path, const std::vector<Image>& pages, const std::string& description,
+                const TiffWriteOptions& options) {
   if (pages.empty())
     fail(path, ": no image to write");
   const Image& first = pages.front();
@@ -293,95 +162,111 @@ void write_tiff(const std::string& path, const std::vector<Image>& pages,
     y_per_unit = 1.0 / first.pixel_y_invA();
     unit = "1/A";
   }
+  // ImageJ's own key order (FileSaver.getDescriptionString).
+  const size_t n = pages.size();
   std::ostringstream ij;
   ij << "ImageJ=1.11a\n";
-  if (pages.size() > 1)
-    ij << "images=" << pages.size() << "\nslices=" << pages.size() << "\n";
+  if (n > 1)
+    ij << "images=" << n << "\n" << (options.stack == TiffStack::Frames ? "frames=" : "slices=") << n << "\n";
   if (!unit.empty())
     ij << "unit=" << unit << "\n";
-  ij << "loop=false\n";
+  if (n > 1 && options.stack == TiffStack::Frames && options.frame_interval_s > 0)
+    ij << "finterval=" << imagej_number(options.frame_interval_s) << "\n";
+  if (n > 1 && options.stack == TiffStack::Slices && options.slice_spacing_A > 0 && unit == "A")
+    ij << "spacing=" << imagej_number(options.slice_spacing_A) << "\n";
+  if (n > 1)
+    ij << "loop=false\n";
+  if (options.origin_x_px)
+    ij << "xorigin=" << imagej_number(*options.origin_x_px) << "\n";
+  if (options.origin_y_px)
+    ij << "yorigin=" << imagej_number(*options.origin_y_px) << "\n";
   const std::string ij_description = ij.str();
-  // Classic TIFF stops at 4 GiB; larger stacks are written as BigTIFF.
-  const double total_bytes = double(first.size()) * 4.0 * double(pages.size());
-  const char* mode = total_bytes > 3.9e9 ? "w8" : "w";
+
+  const std::uint64_t page_bytes = std::uint64_t(first.nx) * std::uint64_t(first.ny) * 4;
+  // Classic TIFF addresses 4 GiB; the directories (≈ 300 bytes each, plus the descriptions)
+  // follow the data.
+  const double estimate = 16.0 + double(page_bytes) * double(n) + 400.0 * double(n) +
+                          double(description.size() + ij_description.size());
+  const bool big = options.bigtiff || estimate > 4294967295.0 - 65536.0;
+  const std::uint64_t data_start = big ? 16 : 8;
+  const std::uint64_t data_end = data_start + page_bytes * n;
 
   write_atomically(path, [&](const std::string& tmp) {
-    tiff_last_error.clear();
-    TiffPtr tif(TIFFOpen(tmp.c_str(), mode));
-    if (!tif)
-      fail(path, ": cannot create TIFF (", last_tiff_error(), ")");
-    for (size_t i = 0; i < pages.size(); ++i) {
-      const Image& p = pages[i];
-      TIFF* t = tif.get();
-      TIFFSetField(t, TIFFTAG_IMAGEWIDTH, std::uint32_t(p.nx));
-      TIFFSetField(t, TIFFTAG_IMAGELENGTH, std::uint32_t(p.ny));
-      TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, std::uint16_t(32));
-      TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, std::uint16_t(SAMPLEFORMAT_IEEEFP));
-      TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, std::uint16_t(1));
-      TIFFSetField(t, TIFFTAG_PHOTOMETRIC, std::uint16_t(PHOTOMETRIC_MINISBLACK));
-      TIFFSetField(t, TIFFTAG_PLANARCONFIG, std::uint16_t(PLANARCONFIG_CONTIG));
-      TIFFSetField(t, TIFFTAG_COMPRESSION, std::uint16_t(COMPRESSION_NONE));
-      TIFFSetField(t, TIFFTAG_ORIENTATION, std::uint16_t(ORIENTATION_TOPLEFT));
-      TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
-      if (pages.size() > 1) {
-        TIFFSetField(t, TIFFTAG_SUBFILETYPE, std::uint32_t(FILETYPE_PAGE));
-        TIFFSetField(t, TIFFTAG_PAGENUMBER, std::uint16_t(i), std::uint16_t(pages.size()));
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out)
+      fail(path, ": cannot create the file (check the folder's permissions)");
+    Bytes header;
+    header.put('I', 1);
+    header.put('I', 1);
+    if (big) {
+      header.put(43, 2);
+      header.put(8, 2);
+      header.put(0, 2);
+      header.put(data_end, 8);
+    } else {
+      header.put(42, 2);
+      header.put(data_end, 4);
+    }
+    out.write(reinterpret_cast<const char*>(header.data.data()), std::streamsize(header.data.size()));
+    const bool swap = !host_is_little_endian();
+    std::vector<float> swapped;
+    for (const Image& p : pages) {
+      const float* data = p.pixels.data();
+      if (swap) {
+        swapped = p.pixels;
+        for (float& v : swapped) {
+          auto* b = reinterpret_cast<unsigned char*>(&v);
+          std::reverse(b, b + 4);
+        }
+        data = swapped.data();
       }
+      out.write(reinterpret_cast<const char*>(data), std::streamsize(page_bytes));
+    }
+    std::uint64_t at = data_end;
+    for (size_t i = 0; i < n; ++i) {
+      Ifd ifd(big);
+      const std::uint16_t word = big ? kLong8 : kLong;
+      ifd.add_ints(254, kLong, {0});  // NewSubfileType: full-resolution page
+      ifd.add_ints(256, kLong, {std::uint64_t(first.nx)});
+      ifd.add_ints(257, kLong, {std::uint64_t(first.ny)});
+      ifd.add_ints(258, kShort, {32});
+      ifd.add_ints(259, kShort, {1});  // no compression
+      ifd.add_ints(262, kShort, {1});  // min-is-black
+      ifd.add_ints(273, word, {data_start + page_bytes * i});
+      ifd.add_ints(274, kShort, {1});  // row 0 at the top
+      ifd.add_ints(277, kShort, {1});
+      ifd.add_ints(278, kLong, {std::uint64_t(first.ny)});  // one strip per page
+      ifd.add_ints(279, word, {page_bytes});
+      ifd.add_ints(284, kShort, {1});
+      ifd.add_ints(339, kShort, {3});  // IEEE float
+      if (px_per_unit > 0) {
+        ifd.add_rational(282, px_per_unit);
+        ifd.add_rational(283, y_per_unit);
+        ifd.add_ints(296, kShort, {1});  // no absolute unit
+      }
+      if (n > 1)
+        ifd.add_ints(297, kShort, {i, n});
       if (i == 0) {
         // ImageJ only parses page 1's ImageDescription and requires it to start with
         // "ImageJ="; the free-text description (JSON parameters) goes into DocumentName.
-        TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, ij_description.c_str());
-        TIFFSetField(t, TIFFTAG_SOFTWARE, "epitem");
+        ifd.add_ascii(270, ij_description);
+        ifd.add_ascii(305, "epitem");
         if (!description.empty())
-          TIFFSetField(t, TIFFTAG_DOCUMENTNAME, description.c_str());
+          ifd.add_ascii(269, description);
       }
-      if (px_per_unit > 0) {
-        TIFFSetField(t, TIFFTAG_XRESOLUTION, float(px_per_unit));
-        TIFFSetField(t, TIFFTAG_YRESOLUTION, float(y_per_unit));
-        TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, std::uint16_t(RESUNIT_NONE));
-      }
-      for (int y = 0; y < p.ny; ++y) {
-        auto* row = const_cast<float*>(&p.pixels[size_t(y) * size_t(p.nx)]);
-        if (TIFFWriteScanline(t, row, std::uint32_t(y), 0) < 0)
-          fail(path, ": write failed (", last_tiff_error(), "; disk full?)");
-      }
-      if (!TIFFWriteDirectory(t))
-        fail(path, ": write failed (", last_tiff_error(), "; disk full?)");
+      // Its size does not depend on `next`, so measure with 0 first.
+      const std::uint64_t size = ifd.bytes(at, 0).size();
+      const std::uint64_t next = i + 1 < n ? at + size : 0;
+      const std::vector<unsigned char> bytes = ifd.bytes(at, next);
+      if (!big && at + size > 4294967295.0)
+        fail(path, ": internal error: classic TIFF over 4 GiB");
+      out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+      at += size;
     }
-    TIFFClose(tif.release());
-    if (!tiff_last_error.empty())
-      fail(path, ": write failed (", last_tiff_error(), ")");
+    out.close();
+    if (!out)
+      fail(path, ": write failed (disk full?)");
   });
-}
-
-std::vector<Image> read_tiff(const std::string& path) {
-  install_tiff_handlers();
-  require_readable(path, "TIFF input");
-  std::string head;
-  if (!looks_like_tiff(path, head))
-    fail(path, ": not a TIFF file (first bytes ", head,
-         ", expected 49 49 2A 00 or 4D 4D 00 2A); convert it to TIFF first, e.g. in Fiji File > Save As > Tiff");
-  tiff_last_error.clear();
-  TiffPtr tif(TIFFOpen(path.c_str(), "r"));
-  if (!tif)
-    fail(path, ": cannot read TIFF, file truncated or corrupt (", last_tiff_error(), ")");
-  const Calibration cal = read_calibration(tif.get());
-  std::vector<Image> pages;
-  int page = 0;
-  do {
-    Image im = read_page(tif.get(), path, page);
-    // ImageJ stores the calibration once, in page 1, for the whole stack.
-    im.pixel_size_A = cal.pixel_size_A;
-    im.pixel_size_invA = cal.pixel_size_invA;
-    im.pixel_size_y_A = cal.pixel_size_y_A;
-    im.pixel_size_y_invA = cal.pixel_size_y_invA;
-    pages.push_back(std::move(im));
-    ++page;
-    tiff_last_error.clear();
-  } while (TIFFReadDirectory(tif.get()));
-  if (!tiff_last_error.empty())
-    fail(path, ": cannot read page ", page + 1, ", file truncated or corrupt (", last_tiff_error(), ")");
-  return pages;
 }
 
 Image flipped_rows(const Image& image) {

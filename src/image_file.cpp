@@ -107,41 +107,60 @@ void require_declared_size(const std::string& what, double nx, double ny, double
          " bytes of data; the file is truncated or its header is damaged");
 }
 
+std::string image_file_kind(const std::string& path) {
+  unsigned char magic[1024] = {};
+  size_t got = 0;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    got = std::fread(magic, 1, sizeof magic, f);
+    std::fclose(f);
+  }
+  const auto starts = [&](const char* s, size_t n, size_t at = 0) {
+    return got >= at + n && std::memcmp(magic + at, s, n) == 0;
+  };
+  if (got < 8)
+    return "";
+  if (starts("II*\0", 4) || starts("MM\0*", 4) || starts("II+\0", 4) || starts("MM\0+", 4))
+    return "tiff";
+  if (starts("II\x97\x01", 4))
+    return "ser";
+  if (starts("JK\0\x02", 4))
+    return "emi";
+  if (starts("\x89HDF\r\n\x1a\n", 8) || starts("\x89HDF\r\n\x1a\n", 8, 512))
+    return "hdf5";
+  if (starts("\x89PNG", 4) || starts("\xff\xd8\xff", 3))
+    return "stb";
+  // "MAP" first: a big-endian MRC 3 or 4 columns wide starts like a DM file.
+  if (starts("MAP", 3, 208))
+    return "mrc";
+  if (magic[0] == 0 && magic[1] == 0 && magic[2] == 0 && (magic[3] == 3 || magic[3] == 4))
+    return "dm";
+  // MRC files older than 2000 have no "MAP" stamp: only their extension tells.
+  const std::string ext = lower_ascii(std::filesystem::path(path).extension().string());
+  if (got >= 1024 && (ext == ".mrc" || ext == ".mrcs" || ext == ".st" || ext == ".ali"))
+    return "mrc";
+  return "";
+}
+
 std::unique_ptr<ImageFileReader> open_image_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     fail(path, ": file not found");
   if (std::filesystem::is_directory(path, ec))
     fail(path, ": is a folder; give an image file");
-  unsigned char magic[1024] = {};
-  size_t got = 0;
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    got = std::fread(magic, 1, sizeof magic, f);
+  if (FILE* f = std::fopen(path.c_str(), "rb"))
     std::fclose(f);
-  } else {
+  else
     fail(path, ": cannot be opened for reading (check its permissions)");
-  }
-  if (got < 8)
-    fail(path, ": only ", got, " bytes; too short to be an image file");
-  const auto starts = [&](const char* s, size_t n, size_t at = 0) {
-    return got >= at + n && std::memcmp(magic + at, s, n) == 0;
-  };
-  if (starts("II*\0", 4) || starts("MM\0*", 4) || starts("II+\0", 4) || starts("MM\0+", 4))
-    return open_tiff_file(path);
-  if (starts("II\x97\x01", 4))
-    return open_ser_file(path);
-  if (starts("JK\0\x02", 4))
-    return open_emi_file(path);
-  if (starts("\x89HDF\r\n\x1a\n", 8) || starts("\x89HDF\r\n\x1a\n", 8, 512))
-    return open_emd_file(path);
-  if (starts("\x89PNG", 4) || starts("\xff\xd8\xff", 3))
-    return open_stb_file(path);
-  if (magic[0] == 0 && magic[1] == 0 && magic[2] == 0 && (magic[3] == 3 || magic[3] == 4))
-    return open_dm_file(path);
-  if (starts("MAP", 3, 208))
-    return open_mrc_file(path);
-  fail(path, ": unknown image format (first bytes match none of TIFF, DM3/DM4, TIA SER/EMI, EMD/HDF5, "
-             "MRC, PNG, JPEG); convert it to TIFF, e.g. in Fiji");
+  const std::string kind = image_file_kind(path);
+  if (kind == "tiff") return open_tiff_file(path);
+  if (kind == "ser") return open_ser_file(path);
+  if (kind == "emi") return open_emi_file(path);
+  if (kind == "hdf5") return open_emd_file(path);
+  if (kind == "stb") return open_stb_file(path);
+  if (kind == "dm") return open_dm_file(path);
+  if (kind == "mrc") return open_mrc_file(path);
+  fail(path, ": unknown image format (its first bytes match none of TIFF, DM3/DM4, TIA SER/EMI, "
+             "EMD/HDF5, MRC, PNG, JPEG); convert it to TIFF, e.g. in Fiji");
 }
 
 std::vector<Image> read_image_frames(const std::string& path) {

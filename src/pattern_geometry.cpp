@@ -214,68 +214,233 @@ RingFit fit_ring(const Image& image, const DetectorMask& mask, double cx_px, dou
   return fit;
 }
 
+std::vector<Vec2> distinct_spot_positions(const std::vector<std::vector<DetectedSpot>>& frames,
+                                         double merge_px) {
+  if (!(merge_px > 0))
+    fail("distinct spots: merge radius must be > 0 px, got ", merge_px);
+  // Hash grid of cell merge_px: a detection joins the nearest cluster (running mean) within
+  // merge_px in the 3×3 neighbouring cells, else starts one.
+  std::map<std::pair<int, int>, std::vector<int>> grid;
+  std::vector<Vec2> sum;
+  std::vector<int> count;
+  for (const auto& spots : frames)
+    for (const DetectedSpot& d : spots) {
+      const Vec2 p(d.x_px, d.y_px);
+      const int ix = int(std::floor(p.x() / merge_px)), iy = int(std::floor(p.y() / merge_px));
+      int best = -1;
+      double best_d = merge_px;
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          auto it = grid.find({ix + dx, iy + dy});
+          if (it == grid.end())
+            continue;
+          for (int c : it->second) {
+            double dist = (sum[size_t(c)] / count[size_t(c)] - p).norm();
+            if (dist <= best_d) {
+              best_d = dist;
+              best = c;
+            }
+          }
+        }
+      if (best < 0) {
+        best = int(sum.size());
+        sum.push_back(Vec2::Zero());
+        count.push_back(0);
+        grid[{ix, iy}].push_back(best);
+      }
+      sum[size_t(best)] += p;
+      ++count[size_t(best)];
+    }
+  std::vector<Vec2> out(sum.size());
+  for (size_t c = 0; c < sum.size(); ++c)
+    out[c] = sum[c] / count[c];
+  return out;
+}
+
 FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<DetectedSpot>>& frames, int nx,
                                         int ny, double tolerance_px) {
+  // In a movie the mate −g of a spot is often seen only in other frames: pairs are formed
+  // between the distinct spots of all frames together.
+  const std::vector<Vec2> spots = distinct_spot_positions(frames, tolerance_px);
   const double cell = 2.0;
   const int gx = int(std::ceil(nx / cell)) + 1, gy = int(std::ceil(ny / cell)) + 1;
   std::vector<int> votes(size_t(gx) * size_t(gy), 0);
-  std::vector<Vec2> mids;
-  for (const auto& spots : frames)
-    for (size_t i = 0; i < spots.size(); ++i)
-      for (size_t j = i + 1; j < spots.size(); ++j) {
-        Vec2 m(0.5 * (spots[i].x_px + spots[j].x_px), 0.5 * (spots[i].y_px + spots[j].y_px));
-        int ix = int(m.x() / cell), iy = int(m.y() / cell);
-        if (ix < 0 || iy < 0 || ix >= gx || iy >= gy)
-          continue;
-        ++votes[size_t(iy) * size_t(gx) + size_t(ix)];
-      }
-  // Densest 3×3 block of cells.
-  int best = -1, bx = 0, by = 0;
+  for (size_t i = 0; i < spots.size(); ++i)
+    for (size_t j = i + 1; j < spots.size(); ++j) {
+      const Vec2 m = 0.5 * (spots[i] + spots[j]);
+      int ix = int(m.x() / cell), iy = int(m.y() / cell);
+      if (ix < 0 || iy < 0 || ix >= gx || iy >= gy)
+        continue;
+      ++votes[size_t(iy) * size_t(gx) + size_t(ix)];
+    }
+  // Densest 3×3 blocks of cells; chance coincidences of unrelated spots can outvote the true
+  // centre by a little, so the best few blocks are refined and the one most pairs confirm wins.
+  std::vector<std::pair<int, int>> blocks;  // (votes, cell index)
   for (int iy = 1; iy + 1 < gy; ++iy)
     for (int ix = 1; ix + 1 < gx; ++ix) {
-      int s = 0;
+      int v = 0;
       for (int dy = -1; dy <= 1; ++dy)
         for (int dx = -1; dx <= 1; ++dx)
-          s += votes[size_t(iy + dy) * size_t(gx) + size_t(ix + dx)];
-      if (s > best) {
-        best = s;
-        bx = ix;
-        by = iy;
-      }
+          v += votes[size_t(iy + dy) * size_t(gx) + size_t(ix + dx)];
+      if (v > 0)
+        blocks.emplace_back(v, iy * gx + ix);
     }
-  Vec2 c((bx + 0.5) * cell, (by + 0.5) * cell);
-  FriedelCentre out;
-  for (double tol : {3 * tolerance_px, tolerance_px, tolerance_px}) {
-    Vec2 sum = Vec2::Zero();
-    int n = 0;
-    double ss = 0;
-    std::vector<Vec2> used;
-    for (const auto& spots : frames)
+  std::sort(blocks.begin(), blocks.end(), std::greater<>());
+  std::vector<Vec2> candidates;
+  for (const auto& [v, idx] : blocks) {
+    const Vec2 c(((idx % gx) + 0.5) * cell, ((idx / gx) + 0.5) * cell);
+    bool near = false;
+    for (const Vec2& o : candidates)
+      near = near || (o - c).norm() < 3 * cell;
+    if (!near)
+      candidates.push_back(c);
+    if (candidates.size() == 5)
+      break;
+  }
+  auto refine = [&](Vec2 c) {
+    FriedelCentre out;
+    for (double tol : {3 * tolerance_px, tolerance_px, tolerance_px}) {
+      Vec2 sum = Vec2::Zero();
+      std::vector<Vec2> used;
       for (size_t i = 0; i < spots.size(); ++i)
         for (size_t j = i + 1; j < spots.size(); ++j) {
-          Vec2 pi(spots[i].x_px, spots[i].y_px), pj(spots[j].x_px, spots[j].y_px);
-          Vec2 m = 0.5 * (pi + pj);
-          if ((m - c).norm() > tol || std::abs((pi - c).norm() - (pj - c).norm()) > 2 * tol)
+          const Vec2 m = 0.5 * (spots[i] + spots[j]);
+          if ((m - c).norm() > tol || std::abs((spots[i] - c).norm() - (spots[j] - c).norm()) > 2 * tol)
             continue;
-          if ((pi - c).norm() < 4 * tol)
+          if ((spots[i] - c).norm() < 4 * tol)
             continue;  // both spots next to the centre say nothing about it
           used.push_back(m);
           sum += m;
-          ++n;
         }
-    if (n < 3)
-      fail("centre from Friedel pairs: found ", n, " pair(s) (need ≥ 3); give the centre with "
-           "--centre X,Y or use --centre-method ring");
-    Vec2 next = sum / n;
-    for (const Vec2& m : used)
-      ss += (m - next).squaredNorm();
-    out.cx_px = next.x();
-    out.cy_px = next.y();
-    out.n_pairs = n;
-    out.rms_px = std::sqrt(ss / n);
-    c = next;
+      out.n_pairs = int(used.size());
+      if (used.empty())
+        return out;
+      c = sum / double(used.size());
+      double ss = 0;
+      for (const Vec2& m : used)
+        ss += (m - c).squaredNorm();
+      out.cx_px = c.x();
+      out.cy_px = c.y();
+      out.rms_px = std::sqrt(ss / double(used.size()));
+    }
+    return out;
+  };
+  FriedelCentre best;
+  for (const Vec2& c : candidates) {
+    FriedelCentre f = refine(c);
+    if (f.n_pairs > best.n_pairs)
+      best = f;
   }
+  if (best.n_pairs < 3)
+    fail("centre from Friedel pairs: found ", best.n_pairs, " pair(s) among ", spots.size(),
+         " distinct spots (need ≥ 3); give the centre with --centre X,Y or use --centre ring or --centre beam");
+  return best;
+}
+
+SpotDistortion distortion_from_spots(const std::vector<Vec2>& positions_px, double cx_px, double cy_px,
+                                     const SpotDistortionSpec& spec) {
+  // Spots of one family lie on one ellipse. For two spots of the same family at azimuths φi,
+  // φj (y up) the radii obey ln ri − ln rj = p(cos2φi − cos2φj) + q(sin2φi − sin2φj) to first
+  // order in the ellipticity ε = √(p²+q²), major axis at ½·atan2(q, p). Which pairs share a
+  // family is unknown, so every pair closer in ln r than the largest distortion allows is a
+  // candidate: a grid search maximises the number of pairs the model explains within
+  // ±2·spec.width_rel (other families scatter uniformly), then a Tukey-weighted fit refines it.
+  struct Polar {
+    double lnr, c, s;
+  };
+  std::vector<Polar> pts;
+  for (const Vec2& p : positions_px) {
+    const double dx = p.x() - cx_px, dy = -(p.y() - cy_px);
+    const double r = std::hypot(dx, dy);
+    if (r < spec.min_radius_px)
+      continue;
+    const double phi = std::atan2(dy, dx);
+    pts.push_back({std::log(r), std::cos(2 * phi), std::sin(2 * phi)});
+  }
+  std::sort(pts.begin(), pts.end(), [](const Polar& a, const Polar& b) { return a.lnr < b.lnr; });
+  const double eps_max = spec.max_ellipticity;
+  struct Pair {
+    double d, dc, ds;
+  };
+  std::vector<Pair> pairs;
+  for (size_t i = 0; i < pts.size(); ++i)
+    for (size_t j = i + 1; j < pts.size() && pts[j].lnr - pts[i].lnr < 2 * eps_max + 4 * spec.width_rel; ++j) {
+      const double dc = pts[j].c - pts[i].c, ds = pts[j].s - pts[i].s;
+      if (dc * dc + ds * ds < 0.01)
+        continue;  // (nearly) the same azimuth mod 180°: no information on the shape
+      pairs.push_back({pts[j].lnr - pts[i].lnr, dc, ds});
+    }
+  const double h = spec.width_rel;
+  auto score = [&](double p, double q) {
+    double sc = 0;
+    for (const Pair& pr : pairs) {
+      const double u = (pr.d - p * pr.dc - q * pr.ds) / (2 * h);
+      if (u * u < 1)
+        sc += 1 - u * u;
+    }
+    return sc;
+  };
+  double bp = 0, bq = 0, best = score(0, 0);
+  const int n_grid = int(std::ceil(eps_max / h));
+  for (int a = -n_grid; a <= n_grid; ++a)
+    for (int b = -n_grid; b <= n_grid; ++b) {
+      const double p = a * h, q = b * h;
+      if (p * p + q * q > eps_max * eps_max)
+        continue;
+      const double sc = score(p, q);
+      if (sc > best) {
+        best = sc;
+        bp = p;
+        bq = q;
+      }
+    }
+  SpotDistortion out;
+  for (int iter = 0; iter < 20; ++iter) {
+    Eigen::Matrix2d A = Eigen::Matrix2d::Zero();
+    Vec2 rhs = Vec2::Zero();
+    int n = 0;
+    double ss = 0, sw = 0;
+    for (const Pair& pr : pairs) {
+      const double res = pr.d - bp * pr.dc - bq * pr.ds, u = res / (2 * h);
+      if (u * u >= 1)
+        continue;
+      const double w = (1 - u * u) * (1 - u * u);
+      const Vec2 x(pr.dc, pr.ds);
+      A += w * x * x.transpose();
+      rhs += w * pr.d * x;
+      ss += w * res * res;
+      sw += w;
+      ++n;
+    }
+    out.n_pairs = n;
+    out.rms_rel = sw > 0 ? std::sqrt(ss / sw) : 0;
+    if (n < spec.min_pairs || std::abs(A.determinant()) < 1e-12 * std::max(1.0, A.trace() * A.trace()))
+      fail("distortion from spots: only ", n, " same-family spot pairs at different azimuths (need ",
+           spec.min_pairs, "); give the distortion with --distortion RATIO,ANGLE_DEG or --no-distortion-correction");
+    const Vec2 pq = A.ldlt().solve(rhs);
+    const bool converged = std::hypot(pq.x() - bp, pq.y() - bq) < 1e-7;
+    bp = pq.x();
+    bq = pq.y();
+    if (converged)
+      break;
+  }
+  const double eps = std::hypot(bp, bq);
+  out.ellipse.cx_px = cx_px;
+  out.ellipse.cy_px = cy_px;
+  out.ellipse.semi_major_px = 100 * (1 + eps);  // only the ratio and the axis matter
+  out.ellipse.semi_minor_px = 100 * (1 - eps);
+  out.ellipse.angle_deg = wrap_axis_deg(0.5 * std::atan2(bq, bp) / units::deg_to_rad);
   return out;
+}
+
+Ellipse distortion_ellipse(double cx_px, double cy_px, double axis_ratio, double angle_deg) {
+  if (!(axis_ratio >= 1 && axis_ratio < 1.5))
+    fail("distortion: the axis ratio a/b must be in [1, 1.5), got ", axis_ratio,
+         " (give RATIO,ANGLE_DEG with the major axis first, e.g. 1.01,30)");
+  if (!std::isfinite(angle_deg))
+    fail("distortion: the major-axis angle must be a finite number of degrees, got ", angle_deg);
+  // Semi-axes around a mean radius of 100 px: corrected_offset_px uses only their ratio.
+  return {cx_px, cy_px, 200 * axis_ratio / (1 + axis_ratio), 200 / (1 + axis_ratio), wrap_axis_deg(angle_deg)};
 }
 
 Vec2 direct_beam_centre_px(const Image& image, const DetectorMask& mask, double sigma_px) {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "epitem/error.hpp"
+#include "epitem/units.hpp"
 
 namespace epitem {
 
@@ -108,10 +109,17 @@ double median_of(std::vector<float>& v) {
 }
 
 // R = −σ²∇²(G_σ * I): the 5-point Laplacian of the smoothed image (Lindeberg's discrete
-// scale space), half the cost of separate Gxx and Gyy filters.
+// scale space), half the cost of separate Gxx and Gyy filters. With a mask, `in` holds I·w
+// (w = unmasked fraction) and `normaliser` G_σ * w: the smoothed image is then the normalised
+// convolution (Knutsson & Westin 1993), the local mean of the unmasked pixels only, so a
+// shadow edge gives no response and spots next to it are not suppressed.
 void normalised_log(const std::vector<float>& in, int nx, int ny, double sigma,
-                    std::vector<float>& smooth, std::vector<float>& out) {
+                    const std::vector<float>& normaliser, std::vector<float>& smooth,
+                    std::vector<float>& out) {
   blur_into(in, nx, ny, sigma, smooth);
+  if (!normaliser.empty())
+    for (size_t i = 0; i < smooth.size(); ++i)
+      smooth[i] = normaliser[i] > 1e-3f ? smooth[i] / normaliser[i] : 0.f;
   out.resize(size_t(nx) * size_t(ny));
   const float norm = float(-sigma * sigma);
   for (int y = 0; y < ny; ++y) {
@@ -168,14 +176,49 @@ DetectorMask circle_mask(int nx, int ny, double cx_px, double cy_px, double radi
 DetectorMask dark_region_mask(const Image& image, double fraction, double margin_px) {
   if (image.size() == 0)
     fail("dark_region_mask: empty image");
-  std::vector<float> sample;
+  if (!(fraction > 0 && fraction < 1))
+    fail("dark_region_mask: fraction must be in (0, 1), got ", fraction);
+  // Levels relative to the frame itself, so offsets and signed (background-subtracted) data
+  // work: the dark reference is the darkest 0.2 % of the smoothed frame (the shadow, when there
+  // is one), and a shadow must also lie 10 smoothed-noise σ below the median.
+  const double blur_px = 2;
+  const Image smooth = gaussian_blur(image, blur_px);
+  std::vector<float> sample, diffs;
   const size_t step = std::max<size_t>(1, image.size() / 65536);
-  for (size_t i = 0; i < image.size(); i += step)
-    sample.push_back(image.pixels[i]);
-  const double threshold = fraction * median_of(sample);
+  for (size_t i = 0; i < image.size(); i += step) {
+    sample.push_back(smooth.pixels[i]);
+    if ((i + 1) % size_t(image.nx) != 0)
+      diffs.push_back(image.pixels[i + 1] - image.pixels[i]);
+  }
+  const double med = median_of(sample);
+  auto dark_at = sample.begin() + std::ptrdiff_t(sample.size() / 500);
+  std::nth_element(sample.begin(), dark_at, sample.end());
+  const double dark = *dark_at;
+  for (float& d : diffs)
+    d = std::abs(d);
+  // Pixel noise from neighbour differences (1.4826·MAD/√2), reduced by the blur (1/(2√π σ)).
+  const double noise = 1.4826 * median_of(diffs) / std::sqrt(2.0) / (2 * std::sqrt(PI) * blur_px);
+  const double threshold = std::min(dark + fraction * (med - dark), med - 10 * noise);
   DetectorMask m{image.nx, image.ny, std::vector<std::uint8_t>(image.size(), 0)};
   for (size_t i = 0; i < image.size(); ++i)
-    m.excluded[i] = image.pixels[i] < threshold;
+    m.excluded[i] = smooth.pixels[i] < threshold;
+  // A shadow receives (almost) no electrons, so its pixel noise is well below that of the lit
+  // frame; the dimmest lit background is about as noisy as the rest and is no shadow.
+  diffs.clear();
+  for (size_t i = 0; i + 1 < image.size(); i += std::max<size_t>(1, step / 4))
+    if (m.excluded[i] && m.excluded[i + 1] && (i + 1) % size_t(image.nx) != 0)
+      diffs.push_back(std::abs(image.pixels[i + 1] - image.pixels[i]));
+  const double shadow_noise = 1.4826 * median_of(diffs) / std::sqrt(2.0) / (2 * std::sqrt(PI) * blur_px);
+  if (diffs.size() < 20 || shadow_noise > 0.5 * noise) {
+    std::fill(m.excluded.begin(), m.excluded.end(), 0);
+    return m;
+  }
+  // The blur pulls a sharp shadow edge ~0.84σ inwards (where Φ = 0.2): dark raw pixels within
+  // that distance of the smoothed mask join it.
+  std::vector<std::uint8_t> near = m.excluded;
+  dilate(near, m.nx, m.ny, int(std::ceil(0.84 * blur_px)));
+  for (size_t i = 0; i < image.size(); ++i)
+    m.excluded[i] = m.excluded[i] || (near[i] && image.pixels[i] < threshold);
   dilate(m.excluded, m.nx, m.ny, int(std::ceil(margin_px)));
   return m;
 }
@@ -217,15 +260,26 @@ SpotDetector::SpotDetector(int nx, int ny, const SpotDetectionSpec& spec, Detect
     sigmas_.push_back(sigma);
     bins_.push_back(bin);
     filter_sigmas_.push_back(filter_sigma);
-    Level level{bin, nx / bin, ny / bin, {}};
+    Level level{bin, nx / bin, ny / bin, {}, {}, {}, {}};
     if (!mask_.empty()) {
-      level.excluded.assign(size_t(level.nx) * size_t(level.ny), 0);
-      for (int y = 0; y < level.ny * bin; ++y)
-        for (int x = 0; x < level.nx * bin; ++x)
-          if (mask_.is_excluded(x, y))
-            level.excluded[size_t(y / bin) * size_t(level.nx) + size_t(x / bin)] = 1;
-      // The filter reaches ~3σ: responses that close to a masked edge are edge artefacts.
-      dilate(level.excluded, level.nx, level.ny, int(std::ceil(3 * filter_sigma)) + 1);
+      std::vector<float> w(mask_.excluded.size());
+      for (size_t i = 0; i < w.size(); ++i)
+        w[i] = mask_.excluded[i] ? 0.f : 1.f;
+      int bx = 0, by = 0;
+      level.weight = bin_image(w, nx, ny, bin, bx, by);
+      blur_into(level.weight, bx, by, filter_sigma, level.normaliser);
+      // Noise of a normalised convolution relative to the unmasked case:
+      // √(Σg²w / Σg²) / Σgw, with Σg²w/Σg² = G_{σ/√2} * w.
+      std::vector<float> w2;
+      blur_into(level.weight, bx, by, filter_sigma / std::sqrt(2.0), w2);
+      level.noise_factor.resize(w2.size());
+      level.excluded.assign(w2.size(), 0);
+      for (size_t i = 0; i < w2.size(); ++i) {
+        const float nrm = level.normaliser[i];
+        level.noise_factor[i] = nrm > 1e-3f ? std::sqrt(std::max(w2[i], 0.f)) / nrm : 1.f;
+        // Peaks need their own pixel mostly unmasked and a quarter of the filter's weight seen.
+        level.excluded[i] = level.weight[i] < 0.5f || nrm < 0.25f;
+      }
     }
     levels_.push_back(std::move(level));
   }
@@ -236,15 +290,21 @@ std::vector<DetectedSpot> SpotDetector::detect(const Image& frame) const {
     fail("spot detection: frame is ", frame.nx, "×", frame.ny, " px but the detector was set up for ",
          nx_, "×", ny_, "; all frames of a movie must have the same size");
   std::vector<DetectedSpot> candidates;
-  std::vector<float> binned, smooth, response, sample;
+  std::vector<float> binned, smooth, response, sample, masked;
+  if (!mask_.empty()) {  // I·w for the normalised convolution
+    masked = frame.pixels;
+    for (size_t i = 0; i < masked.size(); ++i)
+      if (mask_.excluded[i])
+        masked[i] = 0.f;
+  }
   int cached_bin = 0, bx = 0, by = 0;
   for (size_t s = 0; s < sigmas_.size(); ++s) {
     const Level& level = levels_[s];
     if (level.bin != cached_bin) {
-      binned = bin_image(frame.pixels, nx_, ny_, level.bin, bx, by);
+      binned = bin_image(masked.empty() ? frame.pixels : masked, nx_, ny_, level.bin, bx, by);
       cached_bin = level.bin;
     }
-    normalised_log(binned, bx, by, filter_sigmas_[s], smooth, response);
+    normalised_log(binned, bx, by, filter_sigmas_[s], level.normaliser, smooth, response);
     // Robust noise per tile: 1.4826·MAD of the response over unmasked pixels (every 2nd).
     const int tile = spec_.noise_tile_px;
     const int tx = (bx + tile - 1) / tile, ty = (by + tile - 1) / tile;
@@ -285,10 +345,16 @@ std::vector<DetectedSpot> SpotDetector::detect(const Image& frame) const {
         const float v = R[i];
         if (v <= 0)
           continue;
-        const double n = noise[size_t(y / tile) * size_t(tx) + size_t(x / tile)];
+        const double n = noise[size_t(y / tile) * size_t(tx) + size_t(x / tile)] *
+                         (level.noise_factor.empty() ? 1.0 : double(level.noise_factor[i]));
         if (v < spec_.snr_threshold * n)
           continue;
-        if (!level.excluded.empty() && level.excluded[i])
+        // Not on or next to masked pixels: a maximum there may continue under the mask (the
+        // visible tail of a hidden spot).
+        if (!level.excluded.empty() &&
+            (level.excluded[i] || level.excluded[i - 1] || level.excluded[i + 1] || level.excluded[i - size_t(bx)] ||
+             level.excluded[i + size_t(bx)] || level.excluded[i - size_t(bx) - 1] || level.excluded[i - size_t(bx) + 1] ||
+             level.excluded[i + size_t(bx) - 1] || level.excluded[i + size_t(bx) + 1]))
           continue;
         // Strict maximum against the earlier neighbours, ≥ the later ones (plateaus count once).
         if (!(v > R[i - 1] && v > R[i - size_t(bx) - 1] && v > R[i - size_t(bx)] && v > R[i - size_t(bx) + 1] &&

@@ -1,11 +1,13 @@
 // Image comparison: recovery of a known sub-pixel shift, rotation and pixel-size change of an
 // analytic test pattern; unrelated images correlate near zero; bad input.
+#include <array>
 #include <cmath>
 #include <random>
 
 #include "epitem/alignment.hpp"
 #include "epitem/error.hpp"
 #include "epitem/units.hpp"
+#include "synthetic_lattice.hpp"
 #include "testing.hpp"
 
 using namespace epitem;
@@ -91,4 +93,63 @@ TEST_CASE("unrelated images correlate weakly; bad input is refused", "[compare]"
   Image nan = x;
   nan.at(5, 5) = std::nanf("");
   CHECK_THROWS_AS(align_images(x, nan), Error);
+}
+
+// Two frames of a drifting lattice movie (Gaussian columns, Poisson noise at 60 counts, an
+// illumination gradient fixed to the beam) shifted by 0.1–0.45 of a lattice period plus a random
+// sub-pixel part: every lattice vector added to the shift matches almost as well, so the shift is
+// the smallest consistent one and it is flagged ambiguous.
+TEST_CASE("compare on a lattice shifted by a fraction of a period: the small shift, flagged ambiguous", "[compare][lattice]") {
+  for (unsigned seed : {31u, 32u, 33u, 34u}) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> fraction(0.1, 0.45), jitter(-0.5, 0.5);
+    testing::LatticeMovie m;
+    m.seed = seed;
+    m.n = 160;
+    m.frames = 2;
+    const double f = fraction(rng);
+    m.drift_x_px = {0, f * m.a2x + jitter(rng)};
+    m.drift_y_px = {0, f * m.a2y + jitter(rng)};
+    const std::vector<Image> frames = testing::render_lattice_movie(m);
+    const Alignment a = align_images(frames[0], frames[1]);
+    INFO("seed " << seed << ": true (" << m.drift_x_px[1] << ", " << m.drift_y_px[1] << ") px, found ("
+                 << a.shift_x_px << ", " << a.shift_y_px << "), peak ratio " << a.peak_ratio);
+    CHECK(a.shift_x_px == Approx(m.drift_x_px[1]).margin(0.2));
+    CHECK(a.shift_y_px == Approx(m.drift_y_px[1]).margin(0.2));
+    CHECK(a.shift_ambiguous);
+    CHECK(a.peak_ratio >= 0.8);
+    REQUIRE_FALSE(a.alternatives.empty());
+    // The alternatives are lattice-equivalent: farther from zero than the chosen shift.
+    for (const AlternativeShift& alt : a.alternatives)
+      CHECK(std::hypot(alt.shift_x_px, alt.shift_y_px) >= std::hypot(a.shift_x_px, a.shift_y_px));
+  }
+}
+
+TEST_CASE("compare on a non-periodic pattern is not ambiguous", "[compare]") {
+  // Randomly placed nanoparticles (Gaussian blobs), Poisson noise: one clear correlation peak.
+  for (unsigned seed : {41u, 42u, 43u}) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> pos(0, 128), size(2, 5);
+    std::vector<std::array<double, 3>> blobs(30);
+    for (auto& b : blobs)
+      b = {pos(rng), pos(rng), size(rng)};
+    auto frame = [&](double tx, double ty) {
+      Image im(128, 128);
+      for (int y = 0; y < 128; ++y)
+        for (int x = 0; x < 128; ++x) {
+          double v = 0.2;
+          for (const auto& b : blobs)
+            v += std::exp(-(std::pow(x - tx - b[0], 2) + std::pow(y - ty - b[1], 2)) / (2 * b[2] * b[2]));
+          im.at(x, y) = float(std::poisson_distribution<int>(40 * v)(rng));
+        }
+      return im;
+    };
+    const Image ref = frame(0, 0), mov = frame(2.4, -1.3);
+    const Alignment a = align_images(ref, mov);
+    INFO("seed " << seed << ": peak ratio " << a.peak_ratio);
+    CHECK(a.shift_x_px == Approx(2.4).margin(0.2));
+    CHECK(a.shift_y_px == Approx(-1.3).margin(0.2));
+    CHECK_FALSE(a.shift_ambiguous);
+    CHECK(a.peak_ratio < consistent_ncc_ratio);
+  }
 }

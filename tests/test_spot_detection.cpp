@@ -240,3 +240,137 @@ TEST_CASE("Au ring pattern: centre, ellipticity and calibration", "[realdata]") 
   // Blended rings (111+200, 311+222, 331+420) pull single rings by up to ~0.6 %: 1 % tolerance.
   CHECK(cal.pixel_size_invA == Approx(0.01001).epsilon(0.01));
 }
+
+TEST_CASE("beam-stop mask works on offset, signed and shadow-free frames", "[spot_detection]") {
+  std::mt19937 rng(11);
+  for (double offset : {0.0, -2000.0, 500.0}) {
+    Image im(128, 128);
+    for (int y = 0; y < 128; ++y)
+      for (int x = 0; x < 128; ++x) {
+        const bool shadow = std::hypot(x - 60, y - 70) < 10 || (x > 60 && std::abs(y - 70) < 4);
+        const double mean = shadow ? 1 : 20 + 200 * std::exp(-std::hypot(x - 60, y - 70) / 30);
+        im.at(x, y) = float(std::poisson_distribution<int>(mean)(rng) + offset);
+      }
+    const DetectorMask m = dark_region_mask(im, 0.2, 2);
+    INFO("offset " << offset << ": " << m.count() << " px masked");
+    CHECK(m.is_excluded(60, 70));
+    CHECK(m.is_excluded(120, 70));   // the arm to the edge
+    CHECK(m.is_excluded(100, 66));   // its edge + 2 px margin
+    CHECK(!m.is_excluded(100, 63));
+    CHECK(m.count() < 2000);         // shadow ≈ 314 + 268 px, grown by the margin
+  }
+  // Background-subtracted data (median ≈ 0, noise both ways) and a plain frame: no shadow.
+  Image flat(128, 128);
+  std::normal_distribution<float> noise(0, 3);
+  for (float& v : flat.pixels)
+    v = noise(rng);
+  CHECK(dark_region_mask(flat, 0.2, 2).count() == 0);
+  Image dim(128, 128);
+  for (int y = 0; y < 128; ++y)
+    for (int x = 0; x < 128; ++x)
+      dim.at(x, y) = float(std::poisson_distribution<int>(40 + 400 * std::exp(-std::hypot(x, y) / 40))(rng));
+  CHECK(dark_region_mask(dim, 0.2, 2).count() == 0);  // dim corners are no beam stop
+}
+
+TEST_CASE("spots next to the mask edge are found at the right place", "[spot_detection]") {
+  // A shadow edge at x = 40 (masked x < 42 with the margin) and spots 2.5-6 px beyond it.
+  std::mt19937 rng(5);
+  SpotDetectionSpec spec;
+  spec.sigma_min_px = 1.0;
+  spec.sigma_max_px = 3.0;
+  spec.n_scales = 3;
+  DetectorMask mask{128, 128, std::vector<std::uint8_t>(128 * 128, 0)};
+  for (int y = 0; y < 128; ++y)
+    for (int x = 0; x < 42; ++x)
+      mask.excluded[size_t(y) * 128 + size_t(x)] = 1;
+  SpotDetector det(128, 128, spec, mask);
+  int found = 0, n = 0;
+  for (int trial = 0; trial < 4; ++trial) {
+    Image im(128, 128);
+    std::vector<Vec2> truth;
+    for (int k = 0; k < 8; ++k)
+      truth.emplace_back(42 + 2.5 + 0.5 * k + 0.3 * trial, 10 + 14 * k + 0.37 * trial);
+    for (int y = 0; y < 128; ++y)
+      for (int x = 0; x < 128; ++x) {
+        double v = x < 40 ? 1 : 50;
+        for (const Vec2& t : truth)
+          v += 8 * std::sqrt(50.0) * std::exp(-0.5 * (std::pow(x - t.x(), 2) + std::pow(y - t.y(), 2)) / 2.25);
+        im.at(x, y) = float(std::poisson_distribution<int>(v)(rng));
+      }
+    const auto spots = det.detect(im);
+    for (const Vec2& t : truth) {
+      ++n;
+      for (const auto& s : spots)
+        if (std::hypot(s.x_px - t.x(), s.y_px - t.y()) < 0.5) {
+          ++found;
+          break;
+        }
+    }
+    for (const auto& s : spots)
+      CHECK(s.x_px > 42);  // nothing from the shadow edge itself
+  }
+  INFO(found << " of " << n << " spots 2.5-6 px from the mask edge found within 0.5 px");
+  CHECK(found >= n - 1);
+}
+
+TEST_CASE("distortion from same-family spots at different azimuths", "[spot_detection]") {
+  for (unsigned seed : {1u, 2u, 3u}) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> uni(0, 1);
+    std::normal_distribution<double> jitter(0, 0.15);
+    const double ratio = 1.005 + 0.02 * uni(rng), angle = 180 * uni(rng) - 90;
+    const Ellipse shape = distortion_ellipse(200.3, 190.8, ratio, angle);
+    const std::vector<double> family_r = {41.2, 67.4, 79.0, 95.3, 103.7, 116.5, 134.8};
+    std::vector<Vec2> pts;
+    for (int k = 0; k < 60; ++k) {
+      const double r = family_r[size_t(uni(rng) * family_r.size()) % family_r.size()], t = 2 * PI * uni(rng);
+      const double scale = shape.radius_along_px(std::cos(t), -std::sin(t)) / shape.mean_radius_px();
+      pts.emplace_back(200.3 + r * scale * std::cos(t) + jitter(rng), 190.8 - r * scale * std::sin(t) + jitter(rng));
+    }
+    for (int k = 0; k < 15; ++k)  // spots of families seen once (no partner)
+      pts.emplace_back(200.3 + 150 * (uni(rng) - 0.5), 190.8 + 150 * (uni(rng) - 0.5));
+    const SpotDistortion d = distortion_from_spots(pts, 200.3, 190.8);
+    INFO("seed " << seed << ": truth " << ratio << " at " << angle << " deg, fit " << d.ellipse.axis_ratio() << " at "
+                 << d.ellipse.angle_deg << " from " << d.n_pairs << " pairs");
+    CHECK(d.ellipse.axis_ratio() == Approx(ratio).margin(0.0025));  // 0.15 px jitter at r ≥ 41 px
+    double dangle = std::fmod(std::abs(d.ellipse.angle_deg - angle), 180.0);
+    CHECK(std::min(dangle, 180 - dangle) < 5);
+  }
+  // Too few spots: a one-line error that names the option to use instead.
+  try {
+    distortion_from_spots({Vec2(10, 50), Vec2(90, 50), Vec2(50, 10)}, 50, 50);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("--distortion RATIO,ANGLE_DEG") != std::string::npos);
+  }
+  CHECK_THROWS_AS(distortion_ellipse(0, 0, 0.99, 0), Error);
+}
+
+TEST_CASE("Friedel centre pairs spots across frames; its error names real options", "[spot_detection]") {
+  // Each frame holds one spot of a pair; the mate shows in another frame only.
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<double> uni(0, 1);
+  std::vector<std::vector<DetectedSpot>> frames(12);
+  const Vec2 c(171.4, 133.9);
+  for (int k = 0; k < 12; ++k) {
+    const double r = 40 + 80 * uni(rng), t = 2 * PI * uni(rng);
+    DetectedSpot a, b;
+    a.x_px = c.x() + r * std::cos(t);
+    a.y_px = c.y() + r * std::sin(t);
+    b.x_px = 2 * c.x() - a.x_px;
+    b.y_px = 2 * c.y() - a.y_px;
+    frames[size_t(k)].push_back(a);
+    frames[size_t(k + 5) % 12].push_back(b);
+  }
+  const FriedelCentre fc = centre_from_friedel_pairs(frames, 400, 300);
+  CHECK(std::hypot(fc.cx_px - c.x(), fc.cy_px - c.y()) < 0.05);
+  CHECK(fc.n_pairs >= 10);
+  try {
+    centre_from_friedel_pairs({{frames[0][0]}}, 400, 300);
+    FAIL("no error");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("--centre-method") == std::string::npos);  // no such option
+    CHECK(msg.find("--centre X,Y") != std::string::npos);
+  }
+}

@@ -1,6 +1,7 @@
 // A 2-D float image with its calibration, and TIFF reading/writing (libtiff). Row-major
 // [iy][ix], row 0 at the top of the TIFF. One reader, used by every subcommand.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,18 +29,34 @@ struct Image {
 /// +y up as ImageJ shows it); every simulated raster is flipped once, at the file boundary.
 Image flipped_rows(const Image& image);
 
-/// Writes float32 pages (one page per image, all the same size) with the pixel size as TIFF
-/// resolution (XResolution from x, YResolution from the y pixel, ImageJ's pixelHeight) and ImageJ calibration (unit Å or 1/Å in the ImageJ description, readable by
-/// Fiji). `description` (e.g. the JSON parameters) goes into the first page's
-/// ImageDescription as a second tag is not portable; it is stored as Software/DocumentName.
-/// Written to a temporary file and renamed.
-void write_tiff(const std::string& path, const std::vector<Image>& pages,
-                const std::string& description = "");
+/// How the pages of a multi-page TIFF relate, for ImageJ/Fiji: z slices (focal or thickness
+/// series, maps) or time frames (movies).
+enum class TiffStack { Slices, Frames };
 
-/// Reads all pages of an 8/16/32-bit integer or 32/64-bit float grayscale TIFF as float.
-/// Pixel size from ImageJ's description (unit=nm|Å|µm...) or the resolution tags (cm/inch are
-/// ignored as meaningless for micrographs). RGB with equal channels is read as gray; other
-/// RGB is refused with the fix. Throws Error naming the file and the problem.
+/// ImageJ metadata of a written stack beyond the pixel size.
+struct TiffWriteOptions {
+  TiffStack stack = TiffStack::Slices;  ///< ImageJ `slices=N` or `frames=N`
+  double frame_interval_s = 0;          ///< ImageJ `finterval` (Frames); 0 = unknown
+  double slice_spacing_A = 0;           ///< ImageJ `spacing` (Slices, real-space pixels); 0 = unknown
+  std::optional<double> origin_x_px;    ///< ImageJ `xorigin`: e.g. the diffraction-pattern centre
+  std::optional<double> origin_y_px;    ///< ImageJ `yorigin` (row from the top)
+  bool bigtiff = false;                 ///< force BigTIFF (chosen anyway when the file passes 4 GiB)
+};
+
+/// Writes float32 pages (one page per image, all the same size), uncompressed, one strip per
+/// page, all pages' pixel data one after another (ImageJ and tifffile read ImageJ stacks by
+/// offset arithmetic) and the page directories after them. Pixel size as TIFF resolution
+/// (XResolution from x, YResolution from the y pixel) with the ImageJ unit "A" or "1/A" in the
+/// ImageJ description (readable by Fiji). `description` (e.g. the JSON parameters) is stored as
+/// DocumentName, since ImageJ owns the ImageDescription. Written to a temporary file and renamed.
+void write_tiff(const std::string& path, const std::vector<Image>& pages,
+                const std::string& description = "", const TiffWriteOptions& options = {});
+
+/// Reads all pages of an 8/16/32-bit integer or 16/32/64-bit float grayscale TIFF as float
+/// (open_tiff_file in image_file.hpp streams them instead). Pixel size from ImageJ's
+/// description (unit=nm|Å|µm...), Gatan/JEOL/FEI metadata or plausible resolution tags. RGB
+/// with equal channels is read as gray; other RGB is refused with the fix. Throws Error naming
+/// the file and the problem.
 std::vector<Image> read_tiff(const std::string& path);
 
 /// Throws Error if any pixel is NaN or infinite, naming `what` and the first bad pixel.

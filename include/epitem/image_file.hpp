@@ -61,6 +61,10 @@ protected:
 /// before checking it against the file size.
 std::unique_ptr<ImageFileReader> open_image_file(const std::string& path);
 
+/// The reader a file's first bytes call for: "tiff", "dm", "ser", "emi", "hdf5", "mrc", "stb"
+/// (PNG/JPEG), or "" when none (or the file cannot be read).
+std::string image_file_kind(const std::string& path);
+
 /// Every frame of a file (convenience for small files; movies should stream with open_image_file).
 std::vector<Image> read_image_frames(const std::string& path);
 

@@ -61,12 +61,43 @@ struct FriedelCentre {
   double rms_px = 0;             ///< scatter of those midpoints about the centre
 };
 
-/// Pattern centre from Friedel pairs (g, −g): midpoints of all spot pairs of one frame vote on
-/// a 2-px grid; the densest cell is refined by the mean of the midpoints within tolerance_px of
-/// it whose two spots lie at equal radius. An affine (elliptical) distortion keeps the
-/// midpoints at the centre. Each inner vector is one frame. Throws Error with < 3 pairs.
+/// Distinct spots of a movie: detections of all frames within merge_px of each other are
+/// merged into one position (their mean), so a spot seen in many frames counts once.
+std::vector<Vec2> distinct_spot_positions(const std::vector<std::vector<DetectedSpot>>& frames,
+                                          double merge_px = 1.5);
+
+/// Pattern centre from Friedel pairs (g, −g) across the whole movie: the distinct spots of all
+/// frames (distinct_spot_positions) are paired, so a spot and its mate may be seen in
+/// different frames. Midpoints vote on a 2-px grid; the five densest cells are each refined by
+/// the mean of the midpoints within tolerance_px whose two spots lie at equal radius, and the
+/// one most pairs confirm wins. An affine (elliptical) distortion keeps the midpoints at the
+/// centre. Each inner vector is one frame. Throws Error with < 3 pairs.
 FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<DetectedSpot>>& frames, int nx,
                                         int ny, double tolerance_px = 1.5);
+
+struct SpotDistortionSpec {
+  double max_ellipticity = 0.025; ///< largest ε = (a − b)/(a + b) searched (a/b ≈ 1.05)
+  double width_rel = 0.002;       ///< spread of one family's ln r after correction (0.2 %)
+  double min_radius_px = 10;      ///< spots nearer the centre carry too little shape information
+  int min_pairs = 8;              ///< same-family pairs needed for a result
+};
+
+struct SpotDistortion {
+  Ellipse ellipse;               ///< centre as given; semi-axes around a 100-px mean radius
+  int n_pairs = 0;               ///< same-family spot pairs the fit explains
+  double rms_rel = 0;            ///< weighted RMS of their ln r residual
+};
+
+/// Elliptical distortion measured from spots when there is no ring: spots of one reflection
+/// family at different azimuths must lie on one ellipse about the centre. Needs no phase or
+/// calibration (families are found from the radii). Points in px; throws Error when fewer than
+/// spec.min_pairs same-family pairs at different azimuths are found.
+SpotDistortion distortion_from_spots(const std::vector<Vec2>& positions_px, double cx_px, double cy_px,
+                                     const SpotDistortionSpec& spec = {});
+
+/// A distortion given as a/b (≥ 1) and the major-axis angle (CCW from +x, y up) [deg], e.g.
+/// from `epitem calibrate --rings`. Throws Error for a ratio outside [1, 1.5).
+Ellipse distortion_ellipse(double cx_px, double cy_px, double axis_ratio, double angle_deg);
 
 /// Rough centre from an unblocked direct beam: the maximum of the image blurred by sigma_px
 /// over unmasked pixels, refined by the centroid of the blurred image above half that maximum

@@ -41,8 +41,11 @@ Image gaussian_blur(const Image& image, double sigma_px);
 
 /// Disc of radius_px around (cx, cy) [px], e.g. the direct beam.
 DetectorMask circle_mask(int nx, int ny, double cx_px, double cy_px, double radius_px);
-/// Beam stop and other shadowed areas: pixels below fraction × median of `image` (use a frame
-/// or a mean of frames), dilated by margin_px so the filters do not respond to its edge.
+/// Beam stop and other shadowed areas of `image` (a frame or a mean of frames), relative to the
+/// image's own levels so offset or signed data work: pixels of the 2-px-smoothed image below
+/// dark + fraction × (median − dark) and 10 noise σ below the median (dark = its darkest 0.2 %),
+/// dilated by margin_px for the penumbra. Those pixels count as a shadow only when their pixel
+/// noise is under half the frame's (no electrons arrive there); else nothing is masked.
 DetectorMask dark_region_mask(const Image& image, double fraction, double margin_px);
 /// Union in place; throws Error when the sizes differ.
 void add_to_mask(DetectorMask& mask, const DetectorMask& other);
@@ -69,9 +72,12 @@ public:
   const std::vector<int>& bins() const { return bins_; }
 
 private:
-  struct Level {
+  struct Level {  // the mask fields are empty without a mask
     int bin, nx, ny;
-    std::vector<std::uint8_t> excluded;  // binned mask dilated by the filter support
+    std::vector<float> weight;           // unmasked fraction of each binned pixel
+    std::vector<float> normaliser;       // G_σ * weight (normalised convolution)
+    std::vector<float> noise_factor;     // response noise relative to an unmasked neighbourhood
+    std::vector<std::uint8_t> excluded;  // no peaks here: pixel mostly masked or filter unseen
   };
   int nx_, ny_;
   SpotDetectionSpec spec_;

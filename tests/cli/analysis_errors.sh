@@ -47,7 +47,7 @@ expect() { local code=$1 pattern=$2; shift 3; expect_error "$code" "$*" "$patter
 for f in peaks.csv peaks.json fft.png fft.tif; do
   [ -f "$TMP/$f" ] || { echo "FAIL: fft did not write $f"; failures=$((failures + 1)); }
 done
-head -1 "$TMP/peaks.csv" | grep -q '^kx,ky,g,d_A,angle_deg,intensity,snr$' || { echo "FAIL: CSV header"; failures=$((failures + 1)); }
+head -1 "$TMP/peaks.csv" | grep -q '^kx,ky,g_inv_A,d_A,angle_deg,intensity,snr,sigma_d_A,sigma_angle_deg$' || { echo "FAIL: CSV header"; failures=$((failures + 1)); }
 # 8-bit quantisation is the only noise: d within 0.3 %, angles within 0.2° (issue 6).
 awk -F, 'NR > 1 { n++
   if (($4 > 0.8*0.997 && $4 < 0.8*1.003 && ($5 < 0.2 || $5 > 179.8)) ||
@@ -70,7 +70,10 @@ grep -q "Si: zone \[110\]" "$TMP/si.txt" || { echo "FAIL: Si zone:"; cat "$TMP/s
 expect 1 "at least 8×8" -- fft "$TMP/one.tif" --pixel-size 0.1A --out p.csv
 expect 1 "constant" -- fft "$TMP/flat.tif" --pixel-size 0.1A --out p.csv
 expect 1 "nan\|NaN\|finite" -- fft "$TMP/nan.tif" --pixel-size 0.1A --out p.csv
-expect 1 "RGB" -- fft "$TMP/rgb.tif" --pixel-size 0.1A --out p.csv
+# Colour TIFFs are read as luminance (image-file layer), with the conversion said on stderr.
+(cd "$TMP" && "$EPITEM" fft rgb.tif --pixel-size 0.1A --out rgb_peaks.csv -q 2>"$TMP/rgb.err") \
+  && grep -q "RGB converted to luminance" "$TMP/rgb.err" \
+  || { echo "FAIL: fft of an RGB TIFF (luminance with a warning)"; cat "$TMP/rgb.err"; failures=$((failures + 1)); }
 expect 1 "\-\-pixel-size" -- fft "$TMP/lattice.tif" --out p.csv
 expect 1 "not found" -- fft "$TMP/missing.tif" --pixel-size 0.1A --out p.csv
 expect 1 "does not fit" -- fft "$TMP/lattice.tif" --pixel-size 0.1A --roi 100,100,64,64 --out p.csv

@@ -56,6 +56,25 @@ if [ -s "$TMP/flow.csv" ]; then
     "$TMP/flow.csv" && echo "ok   [flow good run: drift and speed]" \
     || { echo "FAIL [flow good run: drift and speed]"; failures=$((failures + 1)); }
 fi
+# Motion vs noise: the noise floor is measured per pair, pixels above it in regions of at least
+# half a window² are moving; their core speed is the particle's √2 px/frame (1.33 measured: the
+# flow window still blends some static lattice in), the floor a small fraction of it.
+if [ -s "$TMP/flow.csv" ]; then
+  awk -F, 'NR == 2 { for (i = 1; i <= NF; ++i) col[$i] = i
+                     if (!("noise_floor_px_per_frame" in col) || !("moving_fraction" in col) || !("shift_ambiguous" in col) \
+                         || !("mean_speed_moving_px_per_frame" in col) || !("peak_ratio" in col)) { print "header: " $0; bad = 1 } }
+           NR > 2 { f = $col["noise_floor_px_per_frame"]; m = $col["mean_speed_moving_px_per_frame"]; q = $col["moving_fraction"]
+                    if (f <= 0 || f > 0.3 || m < 1.27 || m > 1.56 || q < 0.1 || q > 0.5) { print "row: " $0; bad = 1 } }
+           END { exit bad }' "$TMP/flow.csv" && echo "ok   [flow: noise floor, moving fraction, moving speed]" \
+    || { echo "FAIL [flow: noise floor, moving fraction, moving speed]"; failures=$((failures + 1)); }
+  grep -q '"smooth_from": "measured flow noise"' "$TMP/flow.json" && grep -q '"time_base": "--fps"' "$TMP/flow.json" \
+    && echo "ok   [flow sidecar: automatic smoothing and time base recorded]" \
+    || { echo "FAIL [flow sidecar: smooth_from / time_base]"; failures=$((failures + 1)); }
+fi
+"$EPITEM" flow "$DATA/movie4.tif" --fps 10 --smooth 2 --window 21 --out "$TMP/flow2.csv" -q 2>"$TMP/stderr" \
+  && grep -q '"smooth_from": "--smooth"' "$TMP/flow2.json" && grep -q '"window_px": 21' "$TMP/flow2.json" \
+  && echo "ok   [flow --smooth/--window given: used and recorded]" \
+  || { echo "FAIL [flow --smooth/--window given]: $(cat "$TMP/stderr")"; failures=$((failures + 1)); }
 "$EPITEM" phasemap "$DATA/movie4.tif" --phase "$PARTICLE" --fps 10 --out "$TMP/areas.csv" \
   --png "$TMP/overlay.png" -q 2>"$TMP/stderr" \
   || { echo "FAIL [phasemap good run]: $(cat "$TMP/stderr")"; failures=$((failures + 1)); }

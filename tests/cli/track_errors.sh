@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `epitem track` on bad input: frames of different sizes, a single frame, all-zero frames, a
+# `epitem track` on bad input: frames of different sizes, all-zero frames, a
 # covariate file shorter than the movie, no calibration, usage mistakes. Each must fail with a
 # one-line message naming the problem (exit 1 for input, 2 for usage) and leave no output.
 # Args: $1 = epitem binary, $2 = source dir.
@@ -41,10 +41,9 @@ raw_tiff() {
 }
 saed() { "$EPITEM" saed Fe3O4 --zone 1,1,0 --out s.csv --image "$1" --size "$2" --pixel 0.004 --gmax 0.9 -q; }
 
-mkdir sizes single zeros good
+mkdir sizes zeros good
 saed sizes/frame_1.tif 256
 saed sizes/frame_2.tif 128
-saed single/frame_1.tif 256
 mkdir uncalibrated
 for i in 1 2 3; do raw_tiff zeros/frame_$i.tif /dev/zero; raw_tiff uncalibrated/frame_$i.tif /dev/urandom; done
 for i in 1 2 3 4; do saed good/frame_$i.tif 256; done
@@ -53,7 +52,7 @@ printf 'time_s\n0\n0.1\n' > short_times.csv
 P="--pixel-size 0.004/A --beam-stop none --out tracks.csv"
 
 expect 1 "same size" -- "$EPITEM" track sizes --fps 10 $P
-expect 1 "at least 2 frames" -- "$EPITEM" track single --fps 10 $P
+# A single frame is a valid input (tests/cli/track.sh).
 expect 1 "every frame is constant" -- "$EPITEM" track zeros --fps 10 $P
 expect 1 "3 covariate rows for a movie of 4 frames" -- "$EPITEM" track good --fps 10 --covariate short_cov.csv $P
 expect 1 "short_times.csv" -- "$EPITEM" track good --frame-times short_times.csv $P
