@@ -80,14 +80,4 @@ std::vector<Phase> load_phases(const std::vector<std::string>& names, double d_m
   return phases;
 }
 
-void print_peaks(std::ostream& out, const std::vector<Peak>& peaks) {
-  char buf[160];
-  out << "#  n    d (Å)   g (1/Å)   angle (deg)        snr\n";
-  for (size_t i = 0; i < peaks.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%4zu %8.4f %9.5f %12.2f %10.3g\n", i + 1, peaks[i].d_A, peaks[i].g_invA,
-                  peaks[i].angle_deg, peaks[i].snr);
-    out << buf;
-  }
-}
-
 }  // namespace epitem::cli

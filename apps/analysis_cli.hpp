@@ -1,5 +1,5 @@
 // Helpers shared by the analysis subcommands (fft, index, compare, calibrate): loading a
-// micrograph with its pixel size, ROI and tolerance parsing, phases, printed peak tables.
+// micrograph with its pixel size, ROI and tolerance parsing, phases.
 #pragma once
 #include <ostream>
 #include <string>
@@ -24,7 +24,5 @@ double parse_tolerance(const std::string& text, const std::string& what, double 
 /// Phases by built-in name or CIF path, reflections down to d_min_A.
 std::vector<Phase> load_phases(const std::vector<std::string>& names, double d_min_A, bool double_diffraction);
 
-/// Table "n  d (Å)  g (1/Å)  angle  snr" of a peak list.
-void print_peaks(std::ostream& out, const std::vector<Peak>& peaks);
 
 }  // namespace epitem::cli

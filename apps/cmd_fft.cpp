@@ -1,5 +1,6 @@
 // `epitem fft IMAGE`: Hann-windowed power spectrum of a micrograph, lattice peaks with
-// sub-pixel positions (CSV kx,ky,g,d_A,angle_deg,intensity,snr), spectrum TIFF and PNG.
+// sub-pixel positions and standard uncertainties (CSV kx,ky,g_inv_A,d_A,angle_deg,intensity,
+// snr,sigma_d_A,sigma_angle_deg), spectrum TIFF and PNG.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -47,10 +48,11 @@ int fft_main(int argc, char** argv) {
             argc, argv,
             "usage: epitem fft IMAGE --out peaks.csv [--pixel-size 0.05A] [--roi x,y,w,h]\n"
             "                 [--spectrum fft.tif] [--png fft.png]\n"
-            "Hann-windowed power spectrum, background-subtracted peaks refined to sub-pixel,\n"
-            "one per Friedel pair. CSV kx,ky,g [1/Å, no 2π; y up on screen], d_A [Å],\n"
-            "angle_deg [CCW from +x, 0-180], intensity [power above background], snr\n"
-            "[peak power / mean background power].",
+            "Hann-windowed power spectrum, background-subtracted peaks refined to the maximum\n"
+            "of the continuous transform, one per Friedel pair. CSV kx,ky,g_inv_A [1/Å, no 2π;\n"
+            "y up on screen], d_A [Å], angle_deg [CCW from +x, 0-180], intensity [power above\n"
+            "background], snr [peak power / mean background power], sigma_d_A, sigma_angle_deg\n"
+            "[standard uncertainties from the background power and the peak's curvature].",
             opts, pos, vm, common))
       return EXIT_OK;
     if (max_peaks < 1)
@@ -77,7 +79,7 @@ int fft_main(int argc, char** argv) {
     rec.add("max_peaks", double(max_peaks));
     if (common.dry_run) {
       rec.echo(std::cout);
-      std::cout << "# dry run: memory ≈ 24 bytes per pixel of the image; nothing computed\n";
+      std::cout << "# dry run: memory ≈ 28 bytes per pixel of the image; nothing computed\n";
       return EXIT_OK;
     }
     Image image = load_micrograph(image_path, page, vm, warn_to_stderr());
@@ -112,7 +114,10 @@ int fft_main(int argc, char** argv) {
     if (!common.quiet) {
       rec.echo(std::cout);
       std::printf("# %d×%d px, spectrum %.3f s, peak search %.3f s\n", image.nx, image.ny, fft_s, peaks_s);
-      print_peaks(std::cout, peaks);
+      std::printf("#  n    d (Å)    σ_d (Å)   g (1/Å)   angle (deg)  σ_angle        snr\n");
+      for (size_t i = 0; i < peaks.size(); ++i)
+        std::printf("%4zu %8.4f %10.4f %9.5f %12.3f %8.3f %10.3g\n", i + 1, peaks[i].d_A, peaks[i].sigma_d_A,
+                    peaks[i].g_invA, peaks[i].angle_deg, peaks[i].sigma_angle_deg, peaks[i].snr);
     }
     if (peaks.empty())
       std::cerr << "warning: no peaks above the threshold (no lattice fringes resolved? try a "

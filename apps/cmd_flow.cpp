@@ -410,7 +410,10 @@ int flow_main(int argc, char** argv) {
       rec.result("covariate_bins", double(bins.size()));
     }
     if (!field_path.empty()) {
-      write_tiff(field_path, maps, rec.to_json().dump(0));
+      TiffWriteOptions layout;  // one speed map per frame pair: a time series for ImageJ
+      layout.stack = TiffStack::Frames;
+      layout.frame_interval_s = times_csv.empty() && fps > 0 ? 1 / fps : 0;
+      write_tiff(field_path, maps, rec.to_json().dump(0), layout);
       rec.add_output(field_path);
     }
     if (!png.empty()) {

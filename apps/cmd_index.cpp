@@ -1,6 +1,7 @@
 // `epitem index`: (a) measured d-spacings → every {hkl} of the given phases within tolerance;
-// (b) a spot list (epitem fft / epitem saed CSV) → zone axis, in-plane orientation and hkl per
-// spot for each phase, unexplained spots, and the orientation relationship of two phases.
+// (b) a spot list (any epitem CSV with reciprocal vectors: fft, index, saed, track) → zone axis
+// with the calibration's scale searched, in-plane orientation and hkl per spot for each phase,
+// the runner-up zone and why it lost, unexplained spots, and the orientation relationship.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -66,11 +67,16 @@ int spacings_mode(const std::vector<double>& d, const std::vector<Phase>& phases
   return EXIT_OK;
 }
 
-int zone_mode(const std::string& spots_path, const std::vector<Phase>& phases, const ZoneSpec& spec,
-              RunRecord& rec, const std::string& out, bool quiet) {
-  const auto spots = read_spots_csv(spots_path);
+int zone_mode(const std::string& spots_path, const SpotCsvOptions& csv_options, const std::vector<Phase>& phases,
+              const ZoneSpec& spec, RunRecord& rec, const std::string& out, bool quiet) {
+  SpotCsvInfo info;
+  const auto spots = read_spots_csv(spots_path, csv_options, &info);
+  rec.add("spot_source", info.format + ": " + info.note);
+  if (info.frame >= 0)
+    rec.add("frame", double(info.frame));
   if (spots.size() < 2)
-    fail(spots_path, ": ", spots.size(), " spot(s); need at least 2 non-collinear spots to find a zone axis");
+    fail(spots_path, ": ", spots.size(), " spot(s)", info.frame >= 0 ? " in frame " + std::to_string(info.frame) : "",
+         "; need at least 2 non-collinear spots to find a zone axis");
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = index_zone(spots, phases, spec);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -78,17 +84,41 @@ int zone_mode(const std::string& spots_path, const std::vector<Phase>& phases, c
   if (!quiet)
     rec.echo(std::cout);
   char buf[256];
-  std::printf("# %zu spots, zone search over indices ≤ %d: %.3f s\n", spots.size(), spec.max_index, seconds);
+  std::printf("# %s: %zu spots (%s)\n", info.format.c_str(), spots.size(), info.note.c_str());
+  if (spec.scale_range > 0)
+    std::printf("# zone search over indices ≤ %d, scale searched within ±%.3g %% (--scale-range), elliptical "
+                "distortion up to %.3g %%: %.3f s\n", spec.max_index, 100 * spec.scale_range,
+                100 * spec.max_distortion, seconds);
+  else
+    std::printf("# zone search over indices ≤ %d, scale fixed at 1 (--scale-range 0): %.3f s\n", spec.max_index,
+                seconds);
   std::vector<std::string> spot_phase(spots.size());
   std::vector<std::string> spot_hkl(spots.size());
   std::vector<double> spot_err(spots.size(), NAN);
   Json sols = Json::array();
-  for (const auto& s : r.best) {
+  for (size_t b = 0; b < r.best.size(); ++b) {
+    const auto& s = r.best[b];
     const Vec3 first = s.spots.front().hkl;
     std::printf("%s: zone [%s], %zu spots, residual %.2f %%, completeness %.0f %%, scale %.4f, "
-                "g(%s) at %.2f deg\n",
+                "distortion %.2f %%, score %.2f, g(%s) at %.2f deg\n",
                 s.phase_name.c_str(), label(s.zone_uvw).c_str(), s.spots.size(), 100 * s.residual_rel,
-                100 * s.completeness, s.scale, label(first).c_str(), s.direction_deg(first));
+                100 * s.completeness, s.scale, 100 * s.distortion, s.score, label(first).c_str(),
+                s.direction_deg(first));
+    Json ru = Json::object();
+    if (r.runner_up_found[b]) {
+      const auto& u = r.runner_up[b];
+      std::printf("  runner-up: zone [%s], score %.2f, scale %.4f, %zu spots: lost because it %s\n",
+                  label(u.zone_uvw).c_str(), u.score, u.scale, u.spots.size(), r.runner_up_reason[b].c_str());
+      ru.set("zone_uvw", vec_json(u.zone_uvw));
+      ru.set("score", u.score);
+      ru.set("scale", u.scale);
+      ru.set("spots", double(u.spots.size()));
+      ru.set("residual_rel", u.residual_rel);
+      ru.set("completeness", u.completeness);
+      ru.set("why_lost", r.runner_up_reason[b]);
+    } else {
+      std::printf("  runner-up: none (no other zone explains 2 or more spots)\n");
+    }
     for (const auto& is : s.spots) {
       spot_phase[size_t(is.spot)] = s.phase_name;
       spot_hkl[size_t(is.spot)] = label(is.hkl);
@@ -101,6 +131,9 @@ int zone_mode(const std::string& spots_path, const std::vector<Phase>& phases, c
     j.set("residual_rel", s.residual_rel);
     j.set("completeness", s.completeness);
     j.set("scale", s.scale);
+    j.set("distortion", s.distortion);
+    j.set("score", s.score);
+    j.set("runner_up", ru);
     j.set("reference_hkl", vec_json(first));
     j.set("reference_direction_deg", s.direction_deg(first));
     sols.push(j);
@@ -148,10 +181,11 @@ int zone_mode(const std::string& spots_path, const std::vector<Phase>& phases, c
   std::printf("\n");
   rec.result("unexplained", Json(r.unexplained));
   std::ostringstream csv;
-  csv << "spot,kx,ky,d_A,phase,hkl,error_pct\n";
+  csv << "spot,kx,ky,g_inv_A,d_A,phase,hkl,error_pct\n";
   for (size_t i = 0; i < spots.size(); ++i) {
-    csv << i + 1 << "," << spots[i].kx_invA << "," << spots[i].ky_invA << ","
-        << 1 / std::hypot(spots[i].kx_invA, spots[i].ky_invA) << "," << spot_phase[i] << "," << spot_hkl[i] << ",";
+    const double g = std::hypot(spots[i].kx_invA, spots[i].ky_invA);
+    csv << i + 1 << "," << spots[i].kx_invA << "," << spots[i].ky_invA << "," << g << "," << 1 / g << ","
+        << spot_phase[i] << "," << spot_hkl[i] << ",";
     if (std::isfinite(spot_err[i]))
       csv << 100 * spot_err[i];
     csv << "\n";
@@ -167,13 +201,17 @@ int zone_mode(const std::string& spots_path, const std::vector<Phase>& phases, c
 int index_main(int argc, char** argv) {
   return run_guarded("index", [&]() -> int {
     po::options_description opts("index options");
-    std::string spots_path, spacings, out, tol_text;
+    std::string spots_path, spacings, out, tol_text, scale_range_text = "5%";
+    bool fit_scale = false;
+    int frame = -1;
     std::vector<std::string> phase_names;
     ZoneSpec spec;
     double angle_tol = 2;
     bool dd = false;
     opts.add_options()
-      ("spots", po::value<std::string>(&spots_path), "spot CSV with kx,ky (epitem fft) or gx,gy (epitem saed) in 1/Å")
+      ("spots", po::value<std::string>(&spots_path), "spot CSV of epitem fft/index (kx,ky), saed (gx,gy), "
+       "track --detections (gx_inv_A,gy_inv_A) or track (g_inv_A,azimuth_deg), 1/Å")
+      ("frame", po::value<int>(&frame), "movie CSVs (track): use this frame (default: the one with most spots)")
       ("spacings", po::value<std::string>(&spacings), "measured spacings: 2.97A,2.53A or 3.37/nm,… (bare numbers: Å)")
       ("phase,p", po::value<std::vector<std::string>>(&phase_names)->required(),
        "phase: built-in name (Fe3O4, NiFe, Si, Au…) or CIF path; repeat for several")
@@ -181,8 +219,10 @@ int index_main(int argc, char** argv) {
        "for --spacings, 2% for spots)")
       ("angle-tolerance", po::value<double>(&angle_tol)->default_value(2), "allowed error of inter-spot angles [deg]")
       ("max-index", po::value<int>(&spec.max_index)->default_value(5), "largest |u|,|v|,|w| of candidate zone axes")
-      ("fit-scale", po::bool_switch(&spec.fit_scale), "fit a scale per phase (uncertain calibration, "
-       "up to ±10 %)")
+      ("scale-range", po::value<std::string>(&scale_range_text)->default_value("5%"),
+       "the calibration may be off by up to ±this: the scale (and, with ≥ 4 spots, an elliptical "
+       "distortion up to 3 %) is searched and fitted per solution; 0 = trust the calibration")
+      ("fit-scale", po::bool_switch(&fit_scale), "alias of --scale-range 10% (searching is now the default)")
       ("dmin", po::value<std::string>()->default_value("0.9A"), "shortest spacing of the phases' reflection lists [Å]")
       ("double-diffraction", po::bool_switch(&dd), "also use kinematically forbidden reflections "
        "reachable by double diffraction (e.g. Fe3O4 002 in HRTEM FFTs)")
@@ -194,11 +234,14 @@ int index_main(int argc, char** argv) {
     if (!parse_command_line(
             argc, argv,
             "usage: epitem index --spacings 2.97A,2.53A --phase Fe3O4 [--phase NiFe] [--tolerance 1%]\n"
-            "       epitem index peaks.csv --phase Fe3O4 --phase NiFe [--max-index 5] [--out idx.csv]\n"
+            "       epitem index peaks.csv --phase Fe3O4 --phase NiFe [--max-index 5] [--scale-range 5%]\n"
+            "                    [--frame N] [--out idx.csv]\n"
             "Spacings: every {hkl} within the tolerance, AMBIGUOUS when several fit. Spots: zone axis\n"
             "(toward the viewer), in-plane orientation and hkl per spot for each phase, unexplained\n"
             "spots, and for two phases their orientation relationship and relative rotation about\n"
-            "the beam (CCW positive, y up).",
+            "the beam (CCW positive, y up). The calibration's scale is searched within ±5 % by\n"
+            "default (--scale-range 0: trust it); the runner-up zone and why it lost are reported.\n"
+            "Spot CSVs: fft/index, saed, track --detections and track tracks (movies: --frame).",
             opts, pos, vm, common))
       return EXIT_OK;
     if (spots_path.empty() == spacings.empty())
@@ -210,6 +253,15 @@ int index_main(int argc, char** argv) {
     if (!(angle_tol > 0 && angle_tol < 20))
       throw po::error("--angle-tolerance must be between 0 and 20 deg");
     spec.tolerance_rel = tol;
+    // "0" or "0%" switches the search off (parse_tolerance wants a positive value).
+    const bool no_search = scale_range_text.find_first_not_of("0.% ") == std::string::npos;
+    spec.scale_range = fit_scale ? 0.1 : no_search ? 0.0 : parse_tolerance(scale_range_text, "--scale-range");
+    if (fit_scale && !vm["scale-range"].defaulted())
+      throw po::error("give --scale-range or --fit-scale, not both");
+    if (spec.scale_range > 0.3)
+      throw po::error("--scale-range must be at most 30%");
+    if (spec.scale_range == 0)
+      spec.max_distortion = 0;
     spec.angle_tolerance_deg = angle_tol;
     if (spec.max_index < 1 || spec.max_index > 12)
       throw po::error("--max-index must be 1..12");
@@ -229,7 +281,8 @@ int index_main(int argc, char** argv) {
       rec.add("spots", spots_path);
       rec.add("max_index", double(spec.max_index));
       rec.add("angle_tolerance_deg", angle_tol, "deg");
-      rec.add("fit_scale", std::string(spec.fit_scale ? "yes" : "no"));
+      rec.add("scale_range_rel", spec.scale_range);
+      rec.add("max_distortion_rel", spec.max_distortion);
       rec.add("double_diffraction", std::string(dd ? "yes" : "no"));
     }
     if (common.dry_run) {
@@ -238,7 +291,9 @@ int index_main(int argc, char** argv) {
       return EXIT_OK;
     }
     const auto phases = load_phases(phase_names, dmin_A, dd);
-    return spacings.empty() ? zone_mode(spots_path, phases, spec, rec, out, common.quiet)
+    SpotCsvOptions csv_options;
+    csv_options.frame = frame;
+    return spacings.empty() ? zone_mode(spots_path, csv_options, phases, spec, rec, out, common.quiet)
                             : spacings_mode(d, phases, tol, rec, out, common.quiet);
   });
 }

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "epitem/csv.hpp"
 #include "epitem/error.hpp"
 #include "epitem/kinematic.hpp"
 #include "epitem/output.hpp"
@@ -183,29 +184,40 @@ struct Candidate {
 };
 
 // Matches spots to the predicted in-zone reflections of one orientation (2-D screen vectors),
-// refines the in-plane angle (and scale) by weighted 2-D Procrustes, and scores it.
+// refines the in-plane angle and scale (weighted 2-D Procrustes) and, with ≥ 4 spots, a
+// general 2×2 map (elliptical distortion), then scores it.
 struct Evaluator {
   const std::vector<Spot>& spots;
   const std::vector<Refl>& refl;
   const ZoneSpec& spec;
   double g_meas_max;
+  double intensity_max;
+
+  // Strong spots weigh up to twice the weakest: a zone must explain the strong low-order ones.
+  double weight(const Spot& s) const {
+    return 0.5 + 0.5 * std::sqrt(std::clamp(s.intensity / intensity_max, 0.0, 1.0));
+  }
 
   bool evaluate(ZoneSolution& sol, const std::vector<int>& zone_refl) const {
-    for (int iter = 0; iter < 3; ++iter) {
-      std::vector<Eigen::Vector2d> q(zone_refl.size());
+    const bool fit = spec.scale_range > 0;
+    std::vector<Eigen::Vector2d> q0(zone_refl.size());  // unscaled, rotated
+    std::vector<int> match;
+    for (int iter = 0; iter < 5; ++iter) {
       for (size_t r = 0; r < zone_refl.size(); ++r) {
-        const Vec3 v = sol.scale * (sol.rotation * refl[size_t(zone_refl[r])].g);
-        q[r] = {v[0], v[1]};
+        const Vec3 v = sol.rotation * refl[size_t(zone_refl[r])].g;
+        q0[r] = {v[0], v[1]};
       }
+      const Eigen::Matrix2d M = sol.scale * sol.distortion_map;
       sol.spots.clear();
-      double sw = 0, sdot = 0, scross = 0, sq2 = 0, sum_e2 = 0;
-      std::set<int> seen_family_dirs;
+      match.clear();
+      double sum_e2 = 0;
       for (size_t j = 0; j < spots.size(); ++j) {
         const Eigen::Vector2d p(spots[j].kx_invA, spots[j].ky_invA);
         int best = -1;
         double best_e = 1e300;
-        for (size_t r = 0; r < q.size(); ++r) {
-          const double e = (p - q[r]).norm() / q[r].norm();
+        for (size_t r = 0; r < q0.size(); ++r) {
+          const Eigen::Vector2d q = M * q0[r];
+          const double e = (p - q).norm() / q.norm();
           if (e < best_e) {
             best_e = e;
             best = int(r);
@@ -213,45 +225,76 @@ struct Evaluator {
         }
         if (best < 0 || best_e > spec.tolerance_rel)
           continue;
-        const Refl& R = refl[size_t(zone_refl[size_t(best)])];
-        sol.spots.push_back({int(j), R.hkl, best_e});
+        sol.spots.push_back({int(j), refl[size_t(zone_refl[size_t(best)])].hkl, best_e});
+        match.push_back(best);
         sum_e2 += best_e * best_e;
-        // Weighted (1/|q|²) Procrustes sums in the unscaled frame.
-        const Eigen::Vector2d q0 = q[size_t(best)] / sol.scale;
-        const double w = 1.0 / q0.squaredNorm();
-        sw += w;
-        sdot += w * q0.dot(p);
-        scross += w * (q0[0] * p[1] - q0[1] * p[0]);
-        sq2 += w * q0.squaredNorm();
       }
       if (sol.spots.size() < 2)
         return false;
       sol.residual_rel = std::sqrt(sum_e2 / double(sol.spots.size()));
-      if (iter == 2)
+      if (iter == 4)
         break;
+      // Weighted (1/|q|²: relative errors) fits in the rotated, unscaled frame.
+      double sdot = 0, scross = 0, sq2 = 0;
+      Eigen::Matrix2d QQ = Eigen::Matrix2d::Zero(), PQ = Eigen::Matrix2d::Zero();
+      for (size_t m = 0; m < sol.spots.size(); ++m) {
+        const Spot& sp = spots[size_t(sol.spots[m].spot)];
+        const Eigen::Vector2d p(sp.kx_invA, sp.ky_invA), q = q0[size_t(match[m])];
+        const double w = weight(sp) / q.squaredNorm();
+        sdot += w * q.dot(p);
+        scross += w * (q[0] * p[1] - q[1] * p[0]);
+        sq2 += w * q.squaredNorm();
+        QQ += w * q * q.transpose();
+        PQ += w * p * q.transpose();
+      }
+      const bool affine = fit && spec.max_distortion > 0 && sol.spots.size() >= 4 && std::abs(QQ.determinant()) > 1e-12 * QQ.squaredNorm();
+      if (affine) {
+        // p ≈ A·q; A = U·Σ·Vᵀ → rotation U·Vᵀ (proper), scale √det, distortion the rest.
+        const Eigen::Matrix2d A = PQ * QQ.inverse();
+        Eigen::JacobiSVD<Eigen::Matrix2d> svd(A, Eigen::ComputeFullU | Eigen::ComputeFullV);
+        const Eigen::Vector2d sv = svd.singularValues();
+        if (A.determinant() > 0 && sv[1] > 0 && sv[0] / sv[1] - 1 <= spec.max_distortion) {
+          const Eigen::Matrix2d R = svd.matrixU() * svd.matrixV().transpose();
+          const double scale = std::sqrt(A.determinant());
+          if (std::abs(scale - 1) <= spec.scale_range) {
+            const double theta = std::atan2(R(1, 0), R(0, 0)) / units::deg_to_rad;
+            sol.rotation = rotation_about_axis(Vec3::UnitZ(), theta) * sol.rotation;
+            sol.scale = scale;
+            // A = S·R with S symmetric: S = A·Rᵀ; normalised to det 1.
+            sol.distortion_map = A * R.transpose() / scale;
+            sol.distortion = sv[0] / sv[1] - 1;
+            continue;
+          }
+        }
+      }
       const double dtheta = std::atan2(scross, sdot);
       sol.rotation = rotation_about_axis(Vec3::UnitZ(), dtheta / units::deg_to_rad) * sol.rotation;
-      if (spec.fit_scale)
-        sol.scale = std::hypot(sdot, scross) / sq2;
-      (void)sw;
+      sol.distortion_map = Eigen::Matrix2d::Identity();
+      sol.distortion = 0;
+      if (fit)
+        sol.scale = std::clamp(std::hypot(sdot, scross) / sq2, 1 - spec.scale_range, 1 + spec.scale_range);
     }
-    // Completeness: allowed in-zone reflections inside the measured range that were seen.
-    std::set<int> seen;
-    for (const auto& s : sol.spots)
-      for (size_t r = 0; r < zone_refl.size(); ++r)
-        if ((refl[size_t(zone_refl[r])].hkl - s.hkl).norm() < 1e-6 || (refl[size_t(zone_refl[r])].hkl + s.hkl).norm() < 1e-6)
-          seen.insert(int(r));
-    int n_pred = 0, n_seen = 0;
+    // Completeness: allowed in-zone reflections inside the measured range that were seen,
+    // weighted by √(kinematic intensity) so that a missing strong reflection counts most.
+    std::set<Key> seen;
+    for (const auto& sp : sol.spots) {
+      seen.insert(key_of(sp.hkl));
+      seen.insert(key_of(-sp.hkl));
+    }
+    double w_pred = 0, w_seen = 0;
     for (size_t r = 0; r < zone_refl.size(); ++r) {
       const Refl& R = refl[size_t(zone_refl[r])];
       if (!R.allowed || R.intensity_rel < 0.01 || R.g_len * sol.scale > g_meas_max * (1 + spec.tolerance_rel))
         continue;
-      ++n_pred;
-      n_seen += int(seen.count(int(r)));
+      const double w = std::sqrt(R.intensity_rel);
+      w_pred += w;
+      w_seen += seen.count(key_of(R.hkl)) ? w : 0.0;
     }
-    sol.completeness = n_pred ? double(n_seen) / n_pred : 0.0;
-    sol.score = double(sol.spots.size()) * (0.5 + 0.5 * sol.completeness) -
-                sol.residual_rel / spec.tolerance_rel;
+    sol.completeness = w_pred > 0 ? w_seen / w_pred : 0.0;
+    sol.explained_weight = 0;
+    for (const auto& sp : sol.spots)
+      sol.explained_weight += weight(spots[size_t(sp.spot)]);
+    sol.score = sol.explained_weight * (0.5 + 0.5 * sol.completeness) - sol.residual_rel / spec.tolerance_rel;
     return true;
   }
 };
@@ -282,10 +325,12 @@ std::vector<ZoneSolution> solve_phase(const std::vector<Spot>& all_spots, const 
       const Vec3 g = L.g_invA(h);
       refl.push_back({h, g, g.norm(), int(f), phase.families[f].kinematic_allowed, phase.families[f].intensity_rel});
     }
-  double g_meas_max = 0;
-  for (const auto& s : spots)
+  double g_meas_max = 0, intensity_max = 0;
+  for (const auto& s : spots) {
     g_meas_max = std::max(g_meas_max, std::hypot(s.kx_invA, s.ky_invA));
-  const Evaluator eval{spots, refl, spec, g_meas_max};
+    intensity_max = std::max(intensity_max, s.intensity);
+  }
+  const Evaluator eval{spots, refl, spec, g_meas_max, intensity_max > 0 ? intensity_max : 1.0};
 
   std::vector<int> order(spots.size());
   for (size_t i = 0; i < order.size(); ++i)
@@ -293,7 +338,7 @@ std::vector<ZoneSolution> solve_phase(const std::vector<Spot>& all_spots, const 
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return spots[size_t(a)].intensity > spots[size_t(b)].intensity; });
   order.resize(std::min(order.size(), size_t(std::max(2, spec.max_basis_spots))));
 
-  const double window = spec.fit_scale ? spec.tolerance_rel + 0.1 : spec.tolerance_rel;
+  const double window = spec.tolerance_rel + spec.scale_range + spec.max_distortion * (spec.scale_range > 0);
   std::map<Key, std::vector<int>> zone_cache;
   std::set<std::tuple<int, int, int, long>> tried;
   std::vector<Candidate> cands;
@@ -322,7 +367,12 @@ std::vector<ZoneSolution> solve_phase(const std::vector<Spot>& all_spots, const 
           const double a12 = std::acos(std::clamp(c12, -1.0, 1.0)) / units::deg_to_rad;
           if (std::abs(a12 - std::abs(ab)) > spec.angle_tolerance_deg)
             continue;
-          if (spec.fit_scale && std::abs((ga / gb) / (R1.g_len / R2.g_len) - 1) > 2 * spec.tolerance_rel)
+          // A common scale cancels in the ratio; distortion and each spot's error do not.
+          const double ratio_tol = 2 * spec.tolerance_rel + (spec.scale_range > 0 ? spec.max_distortion : 0.0);
+          if (std::abs((ga / gb) / (R1.g_len / R2.g_len) - 1) > ratio_tol)
+            continue;
+          const double scale0 = std::sqrt((ga / R1.g_len) * (gb / R2.g_len));
+          if (std::abs(scale0 - 1) > spec.scale_range + spec.tolerance_rel)
             continue;
           Vec3 zone = reduced_integer(R1.hkl.cross(R2.hkl));
           if (zone.cwiseAbs().maxCoeff() > spec.max_index || zone.norm() < 0.5)
@@ -338,7 +388,7 @@ std::vector<ZoneSolution> solve_phase(const std::vector<Spot>& all_spots, const 
           sol.reciprocal_invA = L.reciprocal_invA();
           const double theta = std::atan2(A.ky_invA, A.kx_invA) / units::deg_to_rad;
           sol.rotation = rotation_about_axis(Vec3::UnitZ(), theta) * rotation_beam_to_z(zone_cart, R1.g);
-          sol.scale = spec.fit_scale ? 0.5 * (ga / R1.g_len + gb / R2.g_len) : 1.0;
+          sol.scale = spec.scale_range > 0 ? std::clamp(scale0, 1 - spec.scale_range, 1 + spec.scale_range) : 1.0;
           const auto k = key_of(zone);
           const auto trial = std::make_tuple(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::lround(theta * 2));
           if (!tried.insert(trial).second)
@@ -393,6 +443,51 @@ std::vector<ZoneSolution> solve_phase(const std::vector<Spot>& all_spots, const 
 
 }  // namespace
 
+namespace {
+
+// Zones the same up to the point group (and the sign: ±[uvw] is one axis seen from either side).
+bool equivalent_zones(const Phase& phase, const Vec3& a, const Vec3& b) {
+  for (const auto& op : phase.crystal.symops) {
+    const Vec3 b2 = op.rot.inverse() * b;
+    if ((b2 - a).norm() < 1e-6 || (b2 + a).norm() < 1e-6)
+      return true;
+  }
+  return (a - b).norm() < 1e-6 || (a + b).norm() < 1e-6;
+}
+
+// What the loser lacks compared with the winner, largest difference first.
+std::string why_lost(const ZoneSolution& win, const ZoneSolution& lose) {
+  std::vector<std::pair<double, std::string>> r;
+  char buf[160];
+  const int dn = int(win.spots.size()) - int(lose.spots.size());
+  if (dn != 0) {
+    std::snprintf(buf, sizeof buf, "explains %zu spots vs %zu", lose.spots.size(), win.spots.size());
+    r.push_back({std::abs(dn) + 0.0, buf});
+  }
+  if (dn == 0 && win.explained_weight - lose.explained_weight > 0.25) {
+    std::snprintf(buf, sizeof buf, "explains weaker spots (weight %.1f vs %.1f)", lose.explained_weight, win.explained_weight);
+    r.push_back({win.explained_weight - lose.explained_weight, buf});
+  }
+  if (lose.completeness < win.completeness - 0.05) {
+    std::snprintf(buf, sizeof buf, "misses predicted strong reflections (completeness %.0f %% vs %.0f %%)",
+                  100 * lose.completeness, 100 * win.completeness);
+    r.push_back({5 * (win.completeness - lose.completeness), buf});
+  }
+  if (lose.residual_rel > win.residual_rel * 1.2) {
+    std::snprintf(buf, sizeof buf, "larger residual (%.2f %% vs %.2f %%)", 100 * lose.residual_rel, 100 * win.residual_rel);
+    r.push_back({(lose.residual_rel - win.residual_rel) * 100, buf});
+  }
+  if (r.empty())
+    return "nearly as good: the assignment is uncertain";
+  std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string out = r[0].second;
+  for (size_t i = 1; i < r.size(); ++i)
+    out += "; " + r[i].second;
+  return out;
+}
+
+}  // namespace
+
 ZoneIndexing index_zone(const std::vector<Spot>& spots, const std::vector<Phase>& phases, const ZoneSpec& spec) {
   if (phases.empty())
     fail("index_zone: no phase given (e.g. --phase Fe3O4)");
@@ -402,6 +497,8 @@ ZoneIndexing index_zone(const std::vector<Spot>& spots, const std::vector<Phase>
     fail("index_zone: max index must be in 1..12, got ", spec.max_index);
   if (!(spec.tolerance_rel > 0 && spec.tolerance_rel < 0.3))
     fail("index_zone: tolerance must be in (0, 30 %), got ", spec.tolerance_rel * 100, " %");
+  if (!(spec.scale_range >= 0 && spec.scale_range <= 0.3))
+    fail("index_zone: scale range must be in [0, 30 %] (e.g. --scale-range 5%), got ", spec.scale_range * 100, " %");
   for (const auto& s : spots)
     if (!std::isfinite(s.kx_invA) || !std::isfinite(s.ky_invA) || std::hypot(s.kx_invA, s.ky_invA) <= 0)
       fail("index_zone: spot (", s.kx_invA, ", ", s.ky_invA, ") 1/Å is not a finite non-zero vector");
@@ -438,6 +535,18 @@ ZoneIndexing index_zone(const std::vector<Spot>& spots, const std::vector<Phase>
     open_phases.erase(best_phase);
   }
   result.unexplained = remaining;
+  for (const auto& win : result.best) {
+    const Phase& ph = phases[size_t(win.phase)];
+    const ZoneSolution* second = nullptr;
+    for (const auto& c : result.ranked[size_t(win.phase)])
+      if (!equivalent_zones(ph, win.zone_uvw, c.zone_uvw)) {
+        second = &c;
+        break;
+      }
+    result.runner_up.push_back(second ? *second : ZoneSolution{});
+    result.runner_up_found.push_back(second != nullptr);
+    result.runner_up_reason.push_back(second ? why_lost(win, *second) : std::string());
+  }
   return result;
 }
 
@@ -637,63 +746,115 @@ Calibration calibrate_scale(const std::vector<double>& measured, const Phase& re
 
 namespace epitem {
 
-std::vector<Spot> read_spots_csv(const std::string& path) {
+std::vector<Spot> read_spots_csv(const std::string& path, const SpotCsvOptions& options, SpotCsvInfo* info) {
   require_readable(path, "spot list");
-  std::ifstream in(path);
-  std::string line;
-  if (!std::getline(in, line))
-    fail(path, ": empty file; expected a CSV header with kx,ky (epitem fft) or gx,gy (epitem saed)");
-  auto split = [](const std::string& l) {
-    std::vector<std::string> f;
-    std::stringstream ss(l);
-    std::string x;
-    while (std::getline(ss, x, ','))
-      f.push_back(x);
-    return f;
-  };
-  if (std::any_of(line.begin(), line.end(), [](char c) { return (c < 32 && c != '\t' && c != '\r') || c == 127; }))
-    fail(path, ": not a text CSV (binary file?); expected the CSV of epitem fft (kx,ky) or epitem saed (gx,gy)");
-  const auto head = split(line);
-  int ix = -1, iy = -1, ii = -1;
-  for (int i = 0; i < int(head.size()); ++i) {
-    std::string h = head[size_t(i)];
-    h.erase(std::remove_if(h.begin(), h.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }), h.end());
-    if (h == "kx" || h == "gx" || h == "kx_invA" || h == "gx_invA")
-      ix = i;
-    else if (h == "ky" || h == "gy" || h == "ky_invA" || h == "gy_invA")
-      iy = i;
-    else if (h == "intensity")
-      ii = i;
+  {
+    std::ifstream probe(path, std::ios::binary);
+    std::string head(256, '\0');
+    probe.read(&head[0], 256);
+    head.resize(size_t(probe.gcount()));
+    if (std::any_of(head.begin(), head.end(), [](char c) { return c == 0; }))
+      fail(path, ": not a text CSV (binary file?); give the CSV of epitem fft or index (kx,ky), saed (gx,gy) or track");
   }
-  if (ix < 0 || iy < 0)
-    fail(path, ": no kx,ky (or gx,gy) columns in the header '", line, "'; use the CSV of epitem fft or epitem saed");
+  const CsvTable t = read_csv_table(path, "spot list");
+  auto col = [&](std::initializer_list<const char*> names) {
+    for (const char* n : names)
+      if (t.column(n) >= 0)
+        return t.column(n);
+    return -1;
+  };
+  const int ix = col({"kx", "gx", "kx_invA", "gx_invA", "kx_inv_A", "gx_inv_A"});
+  const int iy = col({"ky", "gy", "ky_invA", "gy_invA", "ky_inv_A", "gy_inv_A"});
+  const int ig = col({"g_inv_A", "g_invA", "g"});
+  const int iaz = col({"azimuth_deg"});
+  const int ii = col({"intensity", "mean_intensity"});
+  const int iframe = col({"frame"});
+  const int ifirst = col({"first_frame"}), ilast = col({"last_frame"});
+  const bool vectors = ix >= 0 && iy >= 0;
+  const bool polar = !vectors && ig >= 0 && iaz >= 0;
+  if (!vectors && !polar) {
+    std::string header;
+    for (const auto& h : t.header)
+      header += (header.empty() ? "" : ",") + h;
+    fail(path, ": no reciprocal vectors in the header '", header, "': need kx,ky (epitem fft/index), gx,gy (saed), ",
+         "gx_inv_A,gy_inv_A (track --detections) or g_inv_A,azimuth_deg (track); a list of |g| or d alone ",
+         "goes to --spacings");
+  }
+  auto num = [&](size_t row, int c, const char* what) {
+    const auto& f = t.rows[row];
+    if (c >= int(f.size()) || f[size_t(c)].empty())
+      fail(path, " line ", t.line_numbers[row], ": missing column ", what, " (", t.header[size_t(c)], ")");
+    try {
+      size_t used = 0;
+      const double v = std::stod(f[size_t(c)], &used);
+      if (!std::isfinite(v) || used != f[size_t(c)].size())
+        throw std::invalid_argument("not a number");
+      return v;
+    } catch (const std::exception&) {
+      fail(path, " line ", t.line_numbers[row], ": ", what, " (", t.header[size_t(c)], ") is not a number: '",
+           f[size_t(c)], "'");
+    }
+  };
+  // Movies: the frame each row belongs to (detections) or the frames a track spans.
+  const bool detections = iframe >= 0;
+  const bool tracks = !detections && ifirst >= 0 && ilast >= 0;
+  std::map<int, int> per_frame;
+  if (detections)
+    for (size_t r = 0; r < t.rows.size(); ++r)
+      ++per_frame[int(num(r, iframe, "frame"))];
+  if (tracks)
+    for (size_t r = 0; r < t.rows.size(); ++r)
+      for (int f = int(num(r, ifirst, "first_frame")); f <= int(num(r, ilast, "last_frame")); ++f)
+        ++per_frame[f];
+  int frame = -1;
+  std::string note;
+  if (detections || tracks) {
+    if (per_frame.empty())
+      fail(path, ": no rows; the movie has no detected spots");
+    if (options.frame >= 0) {
+      if (!per_frame.count(options.frame))
+        fail(path, ": frame ", options.frame, " has no spots (frames ", per_frame.begin()->first, "-",
+             per_frame.rbegin()->first, "); choose another with --frame");
+      frame = options.frame;
+      note = "frame " + std::to_string(frame) + " (--frame)";
+    } else {
+      frame = per_frame.begin()->first;
+      for (const auto& [f, n] : per_frame)
+        if (n > per_frame[frame])
+          frame = f;
+      note = "frame " + std::to_string(frame) + ", the one with most spots (" + std::to_string(per_frame[frame]) +
+             "); choose another with --frame";
+    }
+  } else if (options.frame >= 0) {
+    fail(path, ": --frame ", options.frame, " given, but the file is a single spot list (no frame column)");
+  }
   std::vector<Spot> spots;
-  int n = 1;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty() || line[0] == '#')
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    if (detections && int(num(r, iframe, "frame")) != frame)
       continue;
-    const auto f = split(line);
-    auto num = [&](int col, const char* what) {
-      if (col >= int(f.size()))
-        fail(path, " line ", n, ": missing column ", what);
-      try {
-        size_t used = 0;
-        const double v = std::stod(f[size_t(col)], &used);
-        if (!std::isfinite(v))
-          throw std::invalid_argument("not finite");
-        return v;
-      } catch (const std::exception&) {
-        fail(path, " line ", n, ": ", what, " is not a number: '", f[size_t(col)], "'");
-      }
-    };
+    if (tracks && (num(r, ifirst, "first_frame") > frame || num(r, ilast, "last_frame") < frame))
+      continue;
     Spot s;
-    s.kx_invA = num(ix, "kx");
-    s.ky_invA = num(iy, "ky");
+    if (vectors) {
+      s.kx_invA = num(r, ix, "kx");
+      s.ky_invA = num(r, iy, "ky");
+    } else {
+      const double g = num(r, ig, "|g|"), az = num(r, iaz, "azimuth") * units::deg_to_rad;
+      s.kx_invA = g * std::cos(az);
+      s.ky_invA = g * std::sin(az);
+    }
     if (ii >= 0)
-      s.intensity = num(ii, "intensity");
+      s.intensity = num(r, ii, "intensity");
     if (std::hypot(s.kx_invA, s.ky_invA) > 1e-9)
       spots.push_back(s);
+  }
+  if (info) {
+    info->format = detections ? "track detections" : tracks ? "tracks" : "spot list";
+    info->frame = frame;
+    info->frames = int(per_frame.size());
+    info->note = std::string(vectors ? "columns " + t.header[size_t(ix)] + "," + t.header[size_t(iy)]
+                                     : "columns " + t.header[size_t(ig)] + ",azimuth_deg") +
+                 (ii >= 0 ? "," + t.header[size_t(ii)] : "") + (note.empty() ? "" : "; " + note);
   }
   return spots;
 }

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <cstdio>
 #include <mutex>
 #include <numeric>
 
 #include "epitem/error.hpp"
+#include "epitem/fft.hpp"
 #include "epitem/progress.hpp"
 #include "epitem/units.hpp"
 #include "epitem/wave.hpp"
@@ -113,6 +115,7 @@ PowerSpectrum power_spectrum(const Image& image, int threads) {
   }
 
   PowerSpectrum s;
+  s.windowed.assign(in.begin(), in.end());
   s.nx = nx;
   s.ny = ny;
   s.dkx_invA = 1.0 / (nx * image.pixel_size_A);
@@ -232,6 +235,103 @@ private:
 
 }  // namespace
 
+namespace {
+
+// The transform of the windowed image at a continuous frequency (u, v) in bins (u along x,
+// v along image rows, i.e. down), with its first and second derivatives, from direct sums:
+// per row, Σx f·e^{−2πiux/nx}·{1, x, x²}, then over rows with e^{−2πivy/ny}·{1, y, y²}.
+// Coordinates from the image centre keep the derivative sums well conditioned.
+struct Transform {
+  std::complex<double> F, Fu, Fv, Fuu, Fvv, Fuv;
+};
+
+Transform dft_at(const PowerSpectrum& s, double u, double v) {
+  const int nx = s.nx, ny = s.ny;
+  std::vector<std::complex<double>> tw(static_cast<size_t>(nx));
+  for (int x = 0; x < nx; ++x)
+    tw[size_t(x)] = std::polar(1.0, -2 * PI * u * (x - nx / 2) / nx);
+  // Row sums in parallel, then combined in a fixed order (the result does not depend on threads).
+  std::vector<std::complex<double>> R(3 * size_t(ny));
+  parallel_for(size_t(ny), default_thread_count(), [&](size_t begin, size_t end) {
+    for (size_t y = begin; y < end; ++y) {
+      const float* row = &s.windowed[y * size_t(nx)];
+      double r0r = 0, r0i = 0, r1r = 0, r1i = 0, r2r = 0, r2i = 0;
+      for (int x = 0; x < nx; ++x) {
+        const double f = row[x], xc = x - nx / 2;
+        const double tr = f * tw[size_t(x)].real(), ti = f * tw[size_t(x)].imag();
+        r0r += tr;
+        r0i += ti;
+        r1r += xc * tr;
+        r1i += xc * ti;
+        r2r += xc * xc * tr;
+        r2i += xc * xc * ti;
+      }
+      R[3 * y] = {r0r, r0i};
+      R[3 * y + 1] = {r1r, r1i};
+      R[3 * y + 2] = {r2r, r2i};
+    }
+  });
+  std::complex<double> S0, S1, S2, Sy0, Syy0, Sy1;
+  for (int y = 0; y < ny; ++y) {
+    const double yc = y - ny / 2;
+    const std::complex<double> e = std::polar(1.0, -2 * PI * v * yc / ny);
+    const std::complex<double> R0 = R[3 * size_t(y)], R1 = R[3 * size_t(y) + 1], R2 = R[3 * size_t(y) + 2];
+    S0 += e * R0;
+    S1 += e * R1;
+    S2 += e * R2;
+    Sy0 += yc * e * R0;
+    Syy0 += yc * yc * e * R0;
+    Sy1 += yc * e * R1;
+  }
+  const std::complex<double> ax(0, -2 * PI / nx), ay(0, -2 * PI / ny);
+  return {S0, ax * S1, ay * Sy0, ax * ax * S2, ay * ay * Syy0, ax * ay * Sy1};
+}
+
+// Maximum of |F(u, v)|² near (u0, v0) by damped Newton steps; false when it does not converge
+// within ±1.5 bins (a neighbouring peak or a flat top), then the start is kept.
+bool refine_peak(const PowerSpectrum& s, double& u, double& v, Transform& t) {
+  const double u0 = u, v0 = v;
+  for (int iter = 0; iter < 12; ++iter) {
+    t = dft_at(s, u, v);
+    const double gu = 2 * std::real(std::conj(t.F) * t.Fu), gv = 2 * std::real(std::conj(t.F) * t.Fv);
+    const double huu = 2 * std::real(std::conj(t.Fu) * t.Fu + std::conj(t.F) * t.Fuu);
+    const double hvv = 2 * std::real(std::conj(t.Fv) * t.Fv + std::conj(t.F) * t.Fvv);
+    const double huv = 2 * std::real(std::conj(t.Fu) * t.Fv + std::conj(t.F) * t.Fuv);
+    const double det = huu * hvv - huv * huv;
+    if (!(huu < 0 && det > 0))
+      return false;  // not inside a maximum's basin
+    double du = -(hvv * gu - huv * gv) / det, dv = -(huu * gv - huv * gu) / det;
+    const double step = std::hypot(du, dv);
+    if (step > 0.25) {
+      du *= 0.25 / step;
+      dv *= 0.25 / step;
+    }
+    u += du;
+    v += dv;
+    if (std::hypot(u - u0, v - v0) > 1.5)
+      return false;
+    if (step < 1e-4)  // far below any peak's noise; t (one step back) serves for σ
+      return true;
+  }
+  return false;
+}
+
+// Σ w²·{x, x², ...} moments of the periodic Hann window along one axis (coordinates from the
+// centre, as dft_at): ⟨x⟩ and ⟨x²⟩ weighted by w².
+void window_moments(int n, double& m1, double& m2) {
+  double s0 = 0, s1 = 0, s2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const double w = 0.5 - 0.5 * std::cos(2 * PI * i / n), w2 = w * w, x = i - n / 2;
+    s0 += w2;
+    s1 += w2 * x;
+    s2 += w2 * x * x;
+  }
+  m1 = s1 / s0;
+  m2 = s2 / s0;
+}
+
+}  // namespace
+
 std::vector<Peak> find_peaks(const PowerSpectrum& s, const PeakSpec& spec) {
   const int nx = s.nx, ny = s.ny, cx = nx / 2, cy = ny / 2;
   if (nx < 16 || ny < 16 || s.power.size() != size_t(nx) * size_t(ny))
@@ -287,6 +387,7 @@ std::vector<Peak> find_peaks(const PowerSpectrum& s, const PeakSpec& spec) {
   };
 
   std::vector<Peak> peaks;
+  std::vector<double> bg_power;  // mean background power under each peak
   for (int iy = std::max(sup, line_r + 1); iy <= cy; ++iy)
     for (int ix = std::max(sup, line_r + 1); ix < nx - std::max(sup, line_r + 1); ++ix) {
       if (iy == cy && ix <= cx)
@@ -340,13 +441,85 @@ std::vector<Peak> find_peaks(const PowerSpectrum& s, const PeakSpec& spec) {
       bool duplicate = false;
       for (const auto& q : peaks)
         duplicate |= std::hypot((q.kx_invA - p.kx_invA) / s.dkx_invA, (q.ky_invA - p.ky_invA) / s.dky_invA) < 1.5;
-      if (!duplicate)
+      if (!duplicate) {
         peaks.push_back(p);
+        bg_power.push_back(bg_mean);
+      }
     }
-  std::sort(peaks.begin(), peaks.end(), [](const Peak& a, const Peak& b) { return a.intensity > b.intensity; });
-  if (spec.max_peaks > 0 && int(peaks.size()) > spec.max_peaks)
-    peaks.resize(size_t(spec.max_peaks));
-  return peaks;
+  std::vector<size_t> order(peaks.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return peaks[a].intensity > peaks[b].intensity; });
+  if (spec.max_peaks > 0 && int(order.size()) > spec.max_peaks)
+    order.resize(size_t(spec.max_peaks));
+  double mx1, mx2, my1, my2;
+  window_moments(nx, mx1, mx2);
+  window_moments(ny, my1, my2);
+  std::vector<Peak> out;
+  for (size_t i : order) {
+    Peak p = peaks[i];
+    // Bins of the peak (kept in [0, 180)); the transform of a real image has |F(−k)| = |F(k)|.
+    double u = p.kx_invA / s.dkx_invA, v = -p.ky_invA / s.dky_invA;
+    Transform t;
+    const bool refined = s.windowed.size() == s.power.size() && refine_peak(s, u, v, t);
+    if (!refined) {
+      u = p.kx_invA / s.dkx_invA;
+      v = -p.ky_invA / s.dky_invA;
+      if (s.windowed.size() == s.power.size())
+        t = dft_at(s, u, v);
+    }
+    p.kx_invA = u * s.dkx_invA;
+    p.ky_invA = -v * s.dky_invA;
+    if (p.ky_invA < 0 || (p.ky_invA == 0 && p.kx_invA < 0)) {  // refinement crossed 0°/180°
+      p.kx_invA = -p.kx_invA;
+      p.ky_invA = -p.ky_invA;
+    }
+    p.g_invA = std::hypot(p.kx_invA, p.ky_invA);
+    p.d_A = 1.0 / p.g_invA;
+    p.angle_deg = std::atan2(p.ky_invA, p.kx_invA) / units::deg_to_rad;
+    if (p.angle_deg >= 180)
+      p.angle_deg -= 180;
+    // Uncertainty: background of mean power B per bin (unnormalised |N|² = B·nx·ny) moves the
+    // gradient of |F|² by 2·Re(F̄·Z), Z = Σ −2πi(x − x_c)/n·noise, whose variance follows from
+    // the window's w² moments about the signal's centroid x_c = −Im(F̄·F_u)·n/(2π|F|²); the
+    // position then moves by H⁻¹·(that), H the Hessian of |F|².
+    const double F2 = std::norm(t.F);
+    if (refined && F2 > 0) {
+      const double noise = bg_power[i] * double(nx) * double(ny);
+      const double xc = -std::imag(std::conj(t.F) * t.Fu) * nx / (2 * PI * F2);
+      const double yc = -std::imag(std::conj(t.F) * t.Fv) * ny / (2 * PI * F2);
+      const double sxx = mx2 - 2 * xc * mx1 + xc * xc, syy = my2 - 2 * yc * my1 + yc * yc;
+      const double sxy = (mx1 - xc) * (my1 - yc);
+      const double a = 2 * F2 * noise * 4 * PI * PI;
+      const double Cuu = a * sxx / (double(nx) * nx), Cvv = a * syy / (double(ny) * ny),
+                   Cuv = a * sxy / (double(nx) * ny);
+      const double huu = 2 * std::real(std::conj(t.Fu) * t.Fu + std::conj(t.F) * t.Fuu);
+      const double hvv = 2 * std::real(std::conj(t.Fv) * t.Fv + std::conj(t.F) * t.Fvv);
+      const double huv = 2 * std::real(std::conj(t.Fu) * t.Fv + std::conj(t.F) * t.Fuv);
+      const double det = huu * hvv - huv * huv;
+      // Hinv = [hvv −huv; −huv huu]/det; Σ = Hinv·C·Hinv.
+      const double iuu = hvv / det, ivv = huu / det, iuv = -huv / det;
+      const double tuu = iuu * Cuu + iuv * Cuv, tuv = iuu * Cuv + iuv * Cvv;
+      const double tvu = iuv * Cuu + ivv * Cuv, tvv = iuv * Cuv + ivv * Cvv;
+      const double Suu = tuu * iuu + tuv * iuv, Suv = tuu * iuv + tuv * ivv, Svv = tvu * iuv + tvv * ivv;
+      // To k (kx = u·dkx, ky = −v·dky), then radial and tangential components.
+      const double Kxx = Suu * s.dkx_invA * s.dkx_invA, Kyy = Svv * s.dky_invA * s.dky_invA,
+                   Kxy = -Suv * s.dkx_invA * s.dky_invA;
+      const double ex = p.kx_invA / p.g_invA, ey = p.ky_invA / p.g_invA;
+      const double var_r = ex * ex * Kxx + 2 * ex * ey * Kxy + ey * ey * Kyy;
+      const double var_t = ey * ey * Kxx - 2 * ex * ey * Kxy + ex * ex * Kyy;
+      p.sigma_g_invA = std::sqrt(std::max(var_r, 0.0));
+      p.sigma_d_A = p.sigma_g_invA / (p.g_invA * p.g_invA);
+      p.sigma_angle_deg = std::sqrt(std::max(var_t, 0.0)) / p.g_invA / units::deg_to_rad;
+    } else {
+      // Not refined (flat top, overlapping peaks): half a reciprocal pixel, uniform.
+      const double half = 0.5 * std::hypot(s.dkx_invA, s.dky_invA) / std::sqrt(3.0);
+      p.sigma_g_invA = half;
+      p.sigma_d_A = half / (p.g_invA * p.g_invA);
+      p.sigma_angle_deg = half / p.g_invA / units::deg_to_rad;
+    }
+    out.push_back(p);
+  }
+  return out;
 }
 
 Image log_spectrum_image(const PowerSpectrum& s) {
@@ -367,11 +540,11 @@ Image log_spectrum_image(const PowerSpectrum& s) {
 namespace epitem {
 
 std::string peaks_csv(const std::vector<Peak>& peaks) {
-  std::string out = "kx,ky,g,d_A,angle_deg,intensity,snr\n";
+  std::string out = "kx,ky,g_inv_A,d_A,angle_deg,intensity,snr,sigma_d_A,sigma_angle_deg\n";
   char buf[256];
   for (const auto& p : peaks) {
-    std::snprintf(buf, sizeof buf, "%.7g,%.7g,%.7g,%.6g,%.4f,%.6g,%.4g\n", p.kx_invA, p.ky_invA,
-                  p.g_invA, p.d_A, p.angle_deg, p.intensity, p.snr);
+    std::snprintf(buf, sizeof buf, "%.8g,%.8g,%.8g,%.7g,%.5f,%.6g,%.4g,%.3g,%.3g\n", p.kx_invA, p.ky_invA,
+                  p.g_invA, p.d_A, p.angle_deg, p.intensity, p.snr, p.sigma_d_A, p.sigma_angle_deg);
     out += buf;
   }
   return out;

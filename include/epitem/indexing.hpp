@@ -72,16 +72,35 @@ struct Spot {
   double intensity = 1;
 };
 
-/// Spots from a CSV with a header: columns kx,ky (epitem fft) or gx,gy (epitem saed) in 1/Å,
-/// optional intensity; rows with a zero vector (direct beam) are skipped. Throws Error naming
-/// the file, line and column at fault.
-std::vector<Spot> read_spots_csv(const std::string& path);
+/// Which rows of a spot CSV to use and what was read.
+struct SpotCsvOptions {
+  int frame = -1;  ///< movies (track detections, tracks): this frame; −1 = the one with most spots
+};
+struct SpotCsvInfo {
+  std::string format;   ///< "fft/index/saed spots", "track detections", "tracks"
+  int frame = -1;       ///< frame used (movies), else −1
+  int frames = 0;       ///< frames in the file (movies), else 0
+  std::string note;     ///< one line for the user: which columns and frame were used, and why
+};
+
+/// Spots from any epitem CSV with reciprocal vectors (read with read_csv_table): epitem fft and
+/// index (kx,ky), saed (gx,gy), track --detections (gx_inv_A,gy_inv_A per frame), track tracks
+/// (g_inv_A,azimuth_deg, alive from first_frame to last_frame); kx_invA/gx_invA/kx_inv_A
+/// spellings all accepted, |g| as g_inv_A (old: g, g_invA). Optional intensity (or
+/// mean_intensity). Rows with a zero vector (direct beam) are skipped. Throws Error naming the
+/// file, line and column at fault, or the frame asked for when it has no spots.
+std::vector<Spot> read_spots_csv(const std::string& path, const SpotCsvOptions& options = {},
+                                 SpotCsvInfo* info = nullptr);
 
 struct ZoneSpec {
   int max_index = 5;             ///< largest |u|,|v|,|w| of candidate zone axes
-  double tolerance_rel = 0.02;   ///< allowed |g_meas − g_calc| / |g_calc|
+  double tolerance_rel = 0.02;   ///< allowed |g_meas − g_calc| / |g_calc| (after the fitted map)
   double angle_tolerance_deg = 2;///< allowed error of inter-spot angles
-  bool fit_scale = false;        ///< fit a common scale (calibration error) per solution
+  /// The calibration may be off by up to ±this (1–5 % in practice): each solution's scale is
+  /// searched within it and fitted, and with ≥ 4 spots an elliptical distortion up to
+  /// max_distortion too. 0 = trust the calibration (scale 1, no distortion).
+  double scale_range = 0.05;
+  double max_distortion = 0.03;  ///< largest σ_max/σ_min − 1 of the fitted map
   int max_basis_spots = 8;       ///< strongest spots tried as the basis pair
   int max_solutions = 10;        ///< ranked solutions kept per phase
 };
@@ -98,14 +117,21 @@ struct ZoneSolution {
   Vec3 zone_uvw = Vec3::Zero();  ///< zone axis, pointing out of the screen (toward the viewer)
   /// Proper rotation: crystal Cartesian frame → screen frame (x right, y up, z to the viewer).
   Mat3 rotation = Mat3::Identity();
-  double scale = 1;              ///< g_meas / g_calc fitted (1 unless fit_scale)
+  double scale = 1;              ///< g_meas / g_calc fitted (√det of the map; 1 when scale_range = 0)
+  double distortion = 0;         ///< σ_max/σ_min − 1 of the fitted map (elliptical distortion)
+  /// The fitted screen map: measured ≈ distortion_map · scale · rotation · g (identity when
+  /// no distortion was fitted); applied when matching spots.
+  Eigen::Matrix2d distortion_map = Eigen::Matrix2d::Identity();
   Mat3 reciprocal_invA = Mat3::Identity();  ///< the phase's reciprocal basis (columns a*, b*, c*)
   std::vector<IndexedSpot> spots;///< explained spots
   double residual_rel = 0;       ///< RMS |g_meas − g_calc| / |g_calc| over explained spots
   /// Fraction of the predicted reflections (intensity ≥ 1 % of the strongest) inside the
   /// measured |g| range that were seen.
-  double completeness = 0;
-  double score = 0;              ///< ranking figure of merit (higher is better)
+  double completeness = 0;       ///< weighted by √(predicted intensity)
+  double explained_weight = 0;   ///< Σ weights of the explained spots (strong spots weigh more)
+  /// Ranking figure of merit (higher is better): explained_weight·(0.5 + 0.5·completeness) −
+  /// residual/tolerance.
+  double score = 0;
   /// Screen vector of g_hkl [1/Å] (x right, y up; z ≈ 0 for in-zone reflections).
   Vec3 screen_g_invA(const Vec3& hkl) const { return scale * (rotation * (reciprocal_invA * hkl)); }
   /// Direction of g_hkl on screen, CCW from +x [deg], in (−180, 180].
@@ -115,6 +141,11 @@ struct ZoneSolution {
 struct ZoneIndexing {
   std::vector<ZoneSolution> best;            ///< one per phase found (explains ≥ 2 spots)
   std::vector<std::vector<ZoneSolution>> ranked;  ///< per phase, all candidates ranked
+  /// Per entry of `best`: the best solution of the same phase with a zone not equivalent by
+  /// symmetry (runner_up_found false if none), and why it lost.
+  std::vector<ZoneSolution> runner_up;
+  std::vector<bool> runner_up_found;
+  std::vector<std::string> runner_up_reason;
   std::vector<int> unexplained;              ///< spot indices no chosen solution explains
 };
 

@@ -1,6 +1,10 @@
 // Power spectrum of a micrograph and its lattice peaks (physics.md §8): Hann window, FFT,
 // background from the radial median of log P plus a smoothed anisotropic residual, local maxima
-// refined by the three-bin Hann interpolation (exact for a pure tone), one per Friedel pair.
+// located by the three-bin Hann interpolation, then refined to the maximum of the continuous
+// transform |F(k)|² of the windowed image (Newton steps on direct DFT sums). That maximum is
+// unbiased for a lattice filling any part of the frame (the transform of a real, non-negative
+// window × region has its modulus peak at zero, whatever the region's shape), where the bin
+// interpolation, exact only for a full-frame tone, is not. One peak per Friedel pair.
 #pragma once
 #include <string>
 #include <vector>
@@ -24,6 +28,9 @@ struct PowerSpectrum {
   int nx = 0, ny = 0;
   double dkx_invA = 0, dky_invA = 0;  ///< reciprocal pixel: 1/(n·pixel_size_A)
   std::vector<float> power;
+  /// The Hann-windowed, mean-subtracted image (row-major, rows from the top) whose |FFT|² is
+  /// `power`, normalised like it; find_peaks evaluates its transform between the bins.
+  std::vector<float> windowed;
   double kx_invA(double ix) const { return (ix - nx / 2) * dkx_invA; }
   double ky_invA(double iy) const { return (ny / 2 - iy) * dky_invA; }
 };
@@ -39,6 +46,11 @@ struct Peak {
   double angle_deg = 0;             ///< direction CCW from +x, modulo 180
   double intensity = 0;             ///< power above background at the peak (summed 3×3)
   double snr = 0;                   ///< peak power / mean background power there
+  /// Standard uncertainties from the local background power and the peak curvature (the
+  /// spread of the refined position under noise of that power; lattice strain not included).
+  /// Matches the scatter for a peak on noise; conservative (up to ~10×) where the background
+  /// near the peak is the leakage of a strong lattice filling part of the frame.
+  double sigma_g_invA = 0, sigma_d_A = 0, sigma_angle_deg = 0;
 };
 
 struct PeakSpec {
@@ -54,7 +66,8 @@ std::vector<Peak> find_peaks(const PowerSpectrum& spectrum, const PeakSpec& spec
 /// log(1 + P/P_median) as an image with the spectrum's reciprocal pixel, for display/TIFF.
 Image log_spectrum_image(const PowerSpectrum& spectrum);
 
-/// CSV `kx,ky,g,d_A,angle_deg,intensity,snr` (k and g in 1/Å, y up; angle CCW from +x).
+/// CSV `kx,ky,g_inv_A,d_A,angle_deg,intensity,snr,sigma_d_A,sigma_angle_deg` (k and g in 1/Å, y up;
+/// angle CCW from +x).
 std::string peaks_csv(const std::vector<Peak>& peaks);
 
 /// Log spectrum (central region out to 1.3× the farthest peak, at most 1024 px) with the peaks
