@@ -30,7 +30,7 @@ Image load_micrograph(const std::string& path, int page, const po::variables_map
   const bool page_chosen = vm.count("page") && !vm["page"].defaulted();
   if (n > 1 && warn && !page_chosen)
     warn(path + ": " + std::to_string(n) + " pages; using page " + std::to_string(page) + " (choose with --page)");
-  for (const std::string& note : file->info().notes)
+  for (const std::string& note : file->info().warnings)
     if (warn)
       warn(path + ": " + note);
   Image image = file->frame(size_t(page));

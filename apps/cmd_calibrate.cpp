@@ -126,6 +126,7 @@ int run_rings(const std::string& image_path, const std::string& reference, int p
 int run_lattice(const std::string& image_path, const std::string& reference, int page, const po::variables_map& vm,
                 RunRecord& rec, const CommonOptions& common, const std::string& out) {
   Image image = load_micrograph(image_path, page, vm, warn_to_stderr());
+  rec.add("nominal_pixel_size_source", std::string(vm.count("pixel-size") ? "--pixel-size" : "file"));
   if (vm.count("roi"))
     image = crop(image, parse_roi(vm["roi"].as<std::string>()));
   LatticeCalibrationSpec spec;

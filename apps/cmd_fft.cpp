@@ -86,6 +86,7 @@ int fft_main(int argc, char** argv) {
     image = crop(image, roi);
     rec.add("image_px", Json(std::vector<int>{image.nx, image.ny}));
     rec.add("pixel_size_used_A", image.pixel_size_A, "Å");
+    rec.add("pixel_size_source", std::string(vm.count("pixel-size") ? "--pixel-size" : "file"));
 
     const auto t0 = std::chrono::steady_clock::now();
     const PowerSpectrum spectrum = power_spectrum(image, common.threads);

@@ -162,6 +162,8 @@ void print_image_info(const std::string& path, std::ostream& out) {
   line("exposure", in.exposure_s, 1, "s", "exposure");
   if (in.n_frames > 1)
     line("frame time", in.frame_time_s, 1, "s", "frame time (give --fps or --frame-times to movie commands)");
+  for (const std::string& warning : in.warnings)
+    out << "# warning        " << warning << "\n";
   for (const std::string& note : in.notes)
     out << "# note           " << note << "\n";
   if (!missing.empty()) {

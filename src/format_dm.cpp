@@ -448,14 +448,14 @@ private:
     data_offset_ = c.data->offset;
     frame_bytes_ = std::size_t(nx) * std::size_t(ny) * type_.bytes;
     if (c.dims.size() == 1)
-      info_.notes.push_back("1-D data (a spectrum or profile) read as one row");
+      info_.warnings.push_back("1-D data (a spectrum or profile) read as one row");
     if (c.dims.size() == 4)
-      info_.notes.push_back("4-D data read as " + fmt(c.dims[2]) + " × " + fmt(c.dims[3]) +
+      info_.warnings.push_back("4-D data read as " + fmt(c.dims[2]) + " × " + fmt(c.dims[3]) +
                             " frames, Dimensions[2] fastest");
     if (type_.kind == Pixel::Bgra)
-      info_.notes.push_back("RGB converted to luminance 0.299 R + 0.587 G + 0.114 B");
+      info_.warnings.push_back("RGB converted to luminance 0.299 R + 0.587 G + 0.114 B");
     if (is_complex(type_.stored) && type_.kind == Pixel::Stored)
-      info_.notes.push_back("complex data: frames return the chosen part (modulus by default)");
+      info_.warnings.push_back("complex data: frames return the chosen part (modulus by default)");
 
     const Tag* image_data = child(c.image, "ImageData");
     const Tag* cals = find(image_data, {"Calibrations", "Dimension"});

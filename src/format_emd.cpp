@@ -798,7 +798,7 @@ private:
       info_.frame_time_s = t.scale * time_unit_in_s(t.unit);
     }
     if (!units_assumed_.empty())
-      info_.notes.push_back(units_assumed_ + " store no units: nm assumed (atomap / HyperSpy STEM habit)");
+      info_.warnings.push_back(units_assumed_ + " store no units: nm assumed (atomap / HyperSpy STEM habit)");
     info_.notes.push_back("signal /Experiments/" + name + (version.empty() ? "" : " (file format " + version + ")"));
     if (Hid tem = open_group(group.get(), "metadata/Acquisition_instrument/TEM")) {
       const double kev = number_attribute(tem.get(), "beam_energy");  // HyperSpy: keV

@@ -99,7 +99,7 @@ public:
       little_ = false;
     else {
       little_ = plausible_header(h, true) || !plausible_header(h, false);
-      info_.notes.push_back(std::string("machine stamp missing: byte order guessed ") +
+      info_.warnings.push_back(std::string("machine stamp missing: byte order guessed ") +
                             (little_ ? "little-endian" : "big-endian") + " from the header values");
     }
     const auto i32 = [&](std::size_t at) { return load<std::int32_t>(h + at, little_); };
@@ -145,7 +145,7 @@ public:
                             (exttyp.empty() ? std::string() : " (EXTTYP " + exttyp + ")") + " skipped");
     }
     if (is_complex(type_))
-      info_.notes.push_back(std::string("complex data: frames return the chosen part (modulus by default)"));
+      info_.warnings.push_back(std::string("complex data: frames return the chosen part (modulus by default)"));
 
     // Calibration: cella / mx Å per pixel; physical = origin + (index + nxstart) · step.
     const std::int32_t start[3] = {i32(16), i32(20), i32(24)};

@@ -104,7 +104,7 @@ public:
       bool colour = false;
       decode(&colour);
       if (colour)
-        info_.notes.push_back("RGB converted to luminance 0.299 R + 0.587 G + 0.114 B");
+        info_.warnings.push_back("RGB converted to luminance 0.299 R + 0.587 G + 0.114 B");
     }
   }
 

@@ -120,7 +120,7 @@ std::string si_unit(const std::string& mode, double delta, ImageFileInfo& info) 
   if (!mode.empty())
     return (mode.find("STEM") == std::string::npos && mode.find("Diffraction") != std::string::npos) ? "1/m" : "m";
   const bool reciprocal = std::abs(delta) > 1;
-  info.notes.push_back(std::string("no TIA mode string: unit ") + (reciprocal ? "1/m" : "m") +
+  info.warnings.push_back(std::string("no TIA mode string: unit ") + (reciprocal ? "1/m" : "m") +
                        " guessed from the calibration magnitude");
   return reciprocal ? "1/m" : "m";
 }
@@ -289,7 +289,7 @@ public:
       note += "; all frames are in " + ser.filename().string();
     info_.notes.push_back(note);
     if (is_complex(copy_.type))
-      info_.notes.push_back("complex data: frames return the chosen part (modulus by default)");
+      info_.warnings.push_back("complex data: frames return the chosen part (modulus by default)");
   }
 
   Image frame(std::size_t i, ComplexPart part) const override {
@@ -454,7 +454,7 @@ public:
         info_.notes.push_back("frame interval not stored (TIA time tags have 1-s resolution)");
     }
     if (is_complex(type_))
-      info_.notes.push_back("complex data: frames return the chosen part (modulus by default)");
+      info_.warnings.push_back("complex data: frames return the chosen part (modulus by default)");
     info_.notes.push_back("rows flipped: TIA stores them bottom-up");
     derive_pixel_sizes(info_);
   }

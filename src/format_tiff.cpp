@@ -435,7 +435,7 @@ public:
       // Gray stored as RGB (equal channels) needs no note; decide from the first frame.
       read_frame(0, nullptr);
       if (colour_)
-        info_.notes.push_back(kLuminanceNote);
+        info_.warnings.push_back(kLuminanceNote);
     }
   }
 

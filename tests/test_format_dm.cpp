@@ -243,7 +243,7 @@ TEST_CASE("DM files match truth.json", "[formats][dm]") {
     } else if (rgba) {  // channel order B, G, R, A
       const json& s = f.at("sum");
       CHECK(sum == Approx(0.299 * s[2].get<double>() + 0.587 * s[1].get<double>() + 0.114 * s[0].get<double>()).epsilon(1e-6));
-      CHECK(std::find(info.notes.begin(), info.notes.end(), "RGB converted to luminance 0.299 R + 0.587 G + 0.114 B") != info.notes.end());
+      CHECK(std::find(info.warnings.begin(), info.warnings.end(), "RGB converted to luminance 0.299 R + 0.587 G + 0.114 B") != info.warnings.end());
     } else {
       const auto as_double = [](const json& j) { return j.is_boolean() ? double(j.get<bool>()) : j.get<double>(); };
       CHECK(sum == Approx(f.at("sum").get<double>()).epsilon(1e-9));

@@ -439,7 +439,7 @@ TEST_CASE("Berkeley EMD 3-D stack and HyperSpy float16 images", "[formats][emd]"
     CHECK(std::signbit(im.pixels[7]));
     CHECK(info.axes[0].unit == "nm");
     bool noted = false;
-    for (const std::string& note : info.notes)
+    for (const std::string& note : info.warnings)
       noted |= note.find("nm assumed") != std::string::npos;
     CHECK(noted);
     CHECK(im.pixel_size_A == Approx(0.1));

@@ -239,11 +239,12 @@ TEST_CASE("float16, integer and RGB TIFFs: exact values, luminance with a note",
   write_rgb(dir.file("colour.tif"), false);
   auto g = open_tiff_file(dir.file("gray.tif"));
   CHECK(g->info().notes.empty());
+  CHECK(g->info().warnings.empty());
   CHECK(g->info().dtype == "rgb8");
   CHECK(g->frame(0).pixels == std::vector<float>{100, 200});
   auto c = open_tiff_file(dir.file("colour.tif"));
-  REQUIRE(c->info().notes.size() == 1);
-  CHECK(c->info().notes[0].find("luminance") != std::string::npos);
+  REQUIRE(c->info().warnings.size() == 1);
+  CHECK(c->info().warnings[0].find("luminance") != std::string::npos);
   const Image ci = c->frame(0);
   CHECK(ci.pixels[0] == 100);
   CHECK(ci.pixels[1] == Approx(0.299 * 200 + 0.114 * 50));
@@ -328,7 +329,7 @@ TEST_CASE("vendor TIFFs (JEOL SightX, Gatan DM export, Zeiss RGB) match truth.js
     CHECK(info.nx == 13);
     CHECK(info.ny == 10);
     CHECK(info.pixel_size_A == 0);  // 150 dpi is not a calibration
-    REQUIRE(info.notes.size() == 1);
+    REQUIRE(info.warnings.size() == 1);
     const Image im = r->frame(0);
     CHECK(im.at(0, 0) == Approx(0.299 * 25 + 0.587 * 8 + 0.114 * 16));
   }

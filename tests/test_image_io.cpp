@@ -292,7 +292,7 @@ TEST_CASE("PNG 8/16-bit gray and RGB read exactly; colour becomes luminance with
   CHECK(r->info().nx == 5);
   CHECK(r->info().ny == 3);
   CHECK(r->frame_count() == 1);
-  CHECK(r->info().notes.empty());
+  CHECK(r->info().warnings.empty());
   const Image g = r->frame(0);
   CHECK(g.at(4, 0) == 65535);
   CHECK(g.at(3, 0) == 256);
@@ -303,13 +303,13 @@ TEST_CASE("PNG 8/16-bit gray and RGB read exactly; colour becomes luminance with
   write_png(dir.file("gray_rgb.png"), 2, 1, 8, 2, {10, 10, 10, 200, 200, 200});
   auto e = open_image_file(dir.file("gray_rgb.png"));
   CHECK(e->info().dtype == "rgb8");
-  CHECK(e->info().notes.empty());
+  CHECK(e->info().warnings.empty());
   CHECK(e->frame(0).pixels == std::vector<float>{10, 200});
 
   write_png(dir.file("colour.png"), 2, 1, 8, 2, {10, 10, 10, 200, 0, 100});
   auto c = open_image_file(dir.file("colour.png"));
-  REQUIRE(c->info().notes.size() == 1);
-  CHECK(c->info().notes[0].find("luminance") != std::string::npos);
+  REQUIRE(c->info().warnings.size() == 1);
+  CHECK(c->info().warnings[0].find("luminance") != std::string::npos);
   CHECK(c->frame(0).at(1, 0) == Approx(0.299 * 200 + 0.114 * 100));
 
   // A header declaring 20000 x 20000 pixels in a few hundred bytes; a cut file.
@@ -350,7 +350,7 @@ TEST_CASE("JPEG from rosettasciio reads with truth.json's shape and values", "[f
     sum += v;
   CHECK(sum == Approx(5476868).epsilon(0.002));
   CHECK(im.at(0, 0) == Approx(187).margin(3));
-  CHECK(r->info().notes.empty());  // gray content coded as YCbCr decodes to R = G = B
+  CHECK(r->info().warnings.empty());  // gray content coded as YCbCr decodes to R = G = B
 }
 
 // ---- CSV --------------------------------------------------------------------------------

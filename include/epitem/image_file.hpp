@@ -34,7 +34,9 @@ struct ImageFileInfo {
   double camera_length_m = 0;
   double exposure_s = 0;          ///< per frame
   double frame_time_s = 0;        ///< interval between frames of a series/movie
-  std::vector<std::string> notes; ///< conversions made (RGB → luminance, complex → modulus ...)
+  std::vector<std::string> notes;    ///< what was read from where (metadata source, orientation ...)
+  std::vector<std::string> warnings; ///< changes to the data a user must know (RGB → luminance,
+                                     ///< complex → one part, units or byte order assumed)
 };
 
 /// Which part of complex data a frame returns (real data ignore this).
