@@ -20,35 +20,17 @@
 #include "epitem/error.hpp"
 #include "epitem/image.hpp"
 #include "epitem/image_file.hpp"
+#include "file_bytes.hpp"
 #include "testing.hpp"
 
 using namespace epitem;
+using namespace epitem::testing;
 using nlohmann::json;
 
 namespace {
 
-std::vector<unsigned char> file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
-}
 
-void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-}
 
-bool reads_or_refuses(const std::string& path) {
-  try {
-    auto reader = open_image_file(path);
-    for (std::size_t i = 0; i < reader->frame_count(); ++i)
-      (void)reader->frame(i);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
 
 // ---- A minimal DM3/DM4 writer: a tag tree of groups and data tags, values little-endian. ----
 struct DmNode {
@@ -59,19 +41,12 @@ struct DmNode {
   std::vector<unsigned char> payload;  // value bytes (data tags)
 };
 
-template <class T>
-std::vector<unsigned char> le_bytes(const std::vector<T>& v) {
-  std::vector<unsigned char> out(v.size() * sizeof(T));
-  std::memcpy(out.data(), v.data(), out.size());
-  return out;
-}
-
 DmNode group(const std::string& name, std::vector<DmNode> kids) { return {name, true, std::move(kids), {}, {}}; }
-DmNode f64(const std::string& name, double v) { return {name, false, {}, {7}, le_bytes(std::vector<double>{v})}; }
-DmNode f32(const std::string& name, float v) { return {name, false, {}, {6}, le_bytes(std::vector<float>{v})}; }
-DmNode i32(const std::string& name, std::int32_t v) { return {name, false, {}, {3}, le_bytes(std::vector<std::int32_t>{v})}; }
+DmNode f64(const std::string& name, double v) { return {name, false, {}, {7}, raw_values(std::vector<double>{v})}; }
+DmNode f32(const std::string& name, float v) { return {name, false, {}, {6}, raw_values(std::vector<float>{v})}; }
+DmNode i32(const std::string& name, std::int32_t v) { return {name, false, {}, {3}, raw_values(std::vector<std::int32_t>{v})}; }
 DmNode text16(const std::string& name, const std::u16string& s) {
-  return {name, false, {}, {20, 4, s.size()}, le_bytes(std::vector<char16_t>(s.begin(), s.end()))};
+  return {name, false, {}, {20, 4, s.size()}, raw_values(std::vector<char16_t>(s.begin(), s.end()))};
 }
 DmNode array(const std::string& name, std::uint64_t element_type, std::uint64_t count, std::vector<unsigned char> bytes) {
   return {name, false, {}, {20, element_type, count}, std::move(bytes)};
@@ -148,7 +123,7 @@ DmNode image_node(int data_type, const std::vector<std::uint32_t>& dims, const s
                   DmNode data, std::vector<DmNode> image_tags = {}, const std::u16string& name = u"") {
   std::vector<DmNode> dim_nodes, cal_nodes;
   for (std::uint32_t d : dims)
-    dim_nodes.push_back({"", false, {}, {5}, le_bytes(std::vector<std::uint32_t>{d})});
+    dim_nodes.push_back({"", false, {}, {5}, raw_values(std::vector<std::uint32_t>{d})});
   for (const Axis& a : axes)
     cal_nodes.push_back(group("", {f32("Origin", float(a.origin)), f32("Scale", float(a.scale)), text16("Units", a.unit)}));
   data.name = "Data";
@@ -174,7 +149,7 @@ std::vector<unsigned char> stack_file(int version, std::uint32_t nx, std::uint32
         v.push_back(std::int16_t(1000 * f + 10 * r + c));
   const DmNode tags = group("Microscope Info", {f64("Voltage", 300000), f64("STEM Camera Length", 80)});
   const DmNode main = image_node(1, {nx, ny, frames}, {{0.5, 3, u"nm"}, {0.25, -2, u"\u00c5"}, {0.1, 0, u"s"}},
-                                 array("", 2, v.size(), le_bytes(v)), {tags, group("DataBar", {f64("Exposure Time (s)", 0.04)})},
+                                 array("", 2, v.size(), raw_values(v)), {tags, group("DataBar", {f64("Exposure Time (s)", 0.04)})},
                                  u"stack");
   return dm_file(version, group("", {group("ImageList", {rgba_thumbnail(), main})}), big_endian_values);
 }
@@ -526,7 +501,7 @@ TEST_CASE("4096² float32 DM4 reads about as fast as the same pixels from TIFF",
   const std::string dm = dir.file("big.dm4"), tif = dir.file("big.tif");
   write_bytes(dm, dm_file(4, group("", {group("ImageList", {rgba_thumbnail(),
                                                             image_node(2, {4096, 4096}, {{0.05, 0, u"nm"}, {0.05, 0, u"nm"}},
-                                                                       array("", 6, image.pixels.size(), le_bytes(image.pixels)))})})));
+                                                                       array("", 6, image.pixels.size(), raw_values(image.pixels)))})})));
   write_tiff(tif, {image});
   const auto seconds = [](auto&& fn) {
     double best = INFINITY;
@@ -553,7 +528,7 @@ TEST_CASE("DM float32, complex64 and RGB pixels in both value byte orders", "[fo
   for (bool big_endian : {false, true}) {
     INFO((big_endian ? "big-endian" : "little-endian"));
     const std::vector<float> f = {1.5f, -2.f, 3.25f, 1e30f};
-    write_bytes(path, dm_file(4, group("", {group("ImageList", {image_node(2, {2, 2}, cal, array("", 6, 4, le_bytes(f)))})}), big_endian));
+    write_bytes(path, dm_file(4, group("", {group("ImageList", {image_node(2, {2, 2}, cal, array("", 6, 4, raw_values(f)))})}), big_endian));
     auto reader = open_image_file(path);
     CHECK(reader->frame(0).pixels == f);
     CHECK(reader->info().pixel_size_invA == Approx(0.002));
@@ -561,7 +536,7 @@ TEST_CASE("DM float32, complex64 and RGB pixels in both value byte orders", "[fo
 
     // complex64 as an array of struct{float, float}: [20, 15, 0, 2, 0, 6, 0, 6, count]
     const std::vector<float> c = {3, 4, -5, 12};
-    DmNode data{"", false, {}, {20, 15, 0, 2, 0, 6, 0, 6, 2}, le_bytes(c)};
+    DmNode data{"", false, {}, {20, 15, 0, 2, 0, 6, 0, 6, 2}, raw_values(c)};
     write_bytes(path, dm_file(4, group("", {group("ImageList", {image_node(3, {2, 1}, cal, data)})}), big_endian));
     reader = open_image_file(path);
     CHECK(reader->info().dtype == "complex64");

@@ -17,34 +17,17 @@
 #include "epitem/error.hpp"
 #include "epitem/image.hpp"
 #include "epitem/image_file.hpp"
+#include "file_bytes.hpp"
 #include "testing.hpp"
 
 using namespace epitem;
+using namespace epitem::testing;
 using nlohmann::json;
 
 namespace {
 
-std::vector<unsigned char> file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
-}
 
-// Replaces the file (truncating an existing one in place is slow on ext4 with discard).
-void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-}
 
-template <class T>
-void poke(std::vector<unsigned char>& b, std::size_t at, T v, bool big_endian = false) {
-  unsigned char raw[sizeof(T)];
-  std::memcpy(raw, &v, sizeof(T));
-  if (big_endian)
-    std::reverse(raw, raw + sizeof(T));
-  std::memcpy(&b[at], raw, sizeof(T));
-}
 
 // An MRC 2014 file: `values` are the stored numbers (value_bytes each, complex parts counted
 // separately), written in the chosen byte order after `nsymbt` bytes of extended header.
@@ -75,23 +58,7 @@ std::vector<unsigned char> make_mrc(std::int32_t nx, std::int32_t ny, std::int32
   return b;
 }
 
-template <class T>
-std::vector<unsigned char> raw_values(const std::vector<T>& v) {
-  std::vector<unsigned char> out(v.size() * sizeof(T));
-  std::memcpy(out.data(), v.data(), out.size());
-  return out;
-}
 
-bool reads_or_refuses(const std::string& path) {
-  try {
-    auto reader = open_image_file(path);
-    for (std::size_t i = 0; i < reader->frame_count(); ++i)
-      (void)reader->frame(i);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
 
 }  // namespace
 

@@ -13,37 +13,18 @@
 #include "epitem/error.hpp"
 #include "epitem/image.hpp"
 #include "epitem/image_file.hpp"
+#include "file_bytes.hpp"
 #include "testing.hpp"
 
 using namespace epitem;
+using namespace epitem::testing;
 using nlohmann::json;
 
 namespace {
 
-std::vector<unsigned char> file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
-}
 
-// Replaces the file (truncating an existing one in place is slow on ext4 with discard).
-void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-}
 
-template <class T>
-void put(std::vector<unsigned char>& b, T v) {
-  unsigned char raw[sizeof(T)];
-  std::memcpy(raw, &v, sizeof(T));
-  b.insert(b.end(), raw, raw + sizeof(T));
-}
 
-template <class T>
-void poke(std::vector<unsigned char>& b, std::size_t at, T v) {
-  std::memcpy(&b[at], &v, sizeof(T));
-}
 
 // A TIA SER series of 2-D elements (rows stored bottom-up) built from the spec; `pixels[k]`
 // holds frame k's raw stored values, row 0 first as stored.
@@ -108,24 +89,7 @@ std::vector<unsigned char> make_ser(std::uint16_t version, std::uint16_t ser_typ
   return b;
 }
 
-template <class T>
-std::vector<unsigned char> raw_values(const std::vector<T>& v) {
-  std::vector<unsigned char> out(v.size() * sizeof(T));
-  std::memcpy(out.data(), v.data(), out.size());
-  return out;
-}
 
-// Opening and reading every frame either works or throws epitem::Error, never anything else.
-bool reads_or_refuses(const std::string& path) {
-  try {
-    auto reader = open_image_file(path);
-    for (std::size_t i = 0; i < reader->frame_count(); ++i)
-      (void)reader->frame(i);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
 
 std::string object_info_key(const std::string& file) {
   // `<base>_<n>.ser` ↔ ObjectInfo[n-1] of `<base>.emi`.
