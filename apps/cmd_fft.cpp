@@ -52,7 +52,10 @@ int fft_main(int argc, char** argv) {
             "of the continuous transform, one per Friedel pair. CSV kx,ky,g_inv_A [1/Å, no 2π;\n"
             "y up on screen], d_A [Å], angle_deg [CCW from +x, 0-180], intensity [power above\n"
             "background], snr [peak power / mean background power], sigma_d_A, sigma_angle_deg\n"
-            "[standard uncertainties from the background power and the peak's curvature].",
+            "[standard uncertainties from the background power and the peak's curvature;\n"
+            "statistical only: in a particle a few nm wide the columns' falling form factor\n"
+            "moves the transform's maximum to lower g, so d reads long by ~0.3-0.5 % at 3 nm\n"
+            "and ~0.1 % at 6 nm (measured on simulated Au/NiFe [110]), which σ does not include].",
             opts, pos, vm, common))
       return EXIT_OK;
     if (max_peaks < 1)

@@ -269,6 +269,7 @@ int flow_main(int argc, char** argv) {
     const int nx = movie.nx() / bin, ny = movie.ny() / bin;
     rec.add("bin", double(bin));
     rec.add("pixel_size_A", (pixel_A > 0 ? pixel_A : movie.info().pixel_size_A) * bin, "Å");
+    rec.add("pixel_size_source", std::string(pixel_A > 0 ? "--pixel-size" : "file"));
     rec.add("frames", double(movie.frame_count()));
     // Time base: --times, else --fps, else the file's frame interval.
     std::string time_base;
