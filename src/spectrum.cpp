@@ -37,6 +37,21 @@ Image crop(const Image& image, const Roi& roi) {
 
 namespace {
 
+// Position, |g|, d and direction of a peak, taking the Friedel mate with angle in [0°, 180°).
+void set_peak_position(Peak& p, double kx_invA, double ky_invA) {
+  if (ky_invA < 0 || (ky_invA == 0 && kx_invA < 0)) {
+    kx_invA = -kx_invA;
+    ky_invA = -ky_invA;
+  }
+  p.kx_invA = kx_invA;
+  p.ky_invA = ky_invA;
+  p.g_invA = std::hypot(kx_invA, ky_invA);
+  p.d_A = 1.0 / p.g_invA;
+  p.angle_deg = std::atan2(ky_invA, kx_invA) / units::deg_to_rad;
+  if (p.angle_deg >= 180)
+    p.angle_deg -= 180;
+}
+
 // FFTW's planner is not thread-safe; the threads library is initialised once per process.
 std::mutex& planner_mutex() {
   static std::mutex m;
@@ -418,17 +433,7 @@ std::vector<Peak> find_peaks(const PowerSpectrum& s, const PeakSpec& spec) {
       const double fx = ix + offset(P(i - 1), P(i), P(i + 1));
       const double fy = iy + offset(P(i - size_t(nx)), P(i), P(i + size_t(nx)));
       Peak p;
-      p.kx_invA = s.kx_invA(fx);
-      p.ky_invA = s.ky_invA(fy);
-      if (p.ky_invA < 0 || (p.ky_invA == 0 && p.kx_invA < 0)) {  // keep the Friedel mate in [0, 180)
-        p.kx_invA = -p.kx_invA;
-        p.ky_invA = -p.ky_invA;
-      }
-      p.g_invA = std::hypot(p.kx_invA, p.ky_invA);
-      p.d_A = 1.0 / p.g_invA;
-      p.angle_deg = std::atan2(p.ky_invA, p.kx_invA) / units::deg_to_rad;
-      if (p.angle_deg >= 180)
-        p.angle_deg -= 180;
+      set_peak_position(p, s.kx_invA(fx), s.ky_invA(fy));
       // Speckle noise: mean = median / ln 2.
       const double bg_mean = double(pi) / std::exp(double(e)) / std::log(2.0);
       p.snr = double(pi) / bg_mean;
@@ -467,17 +472,7 @@ std::vector<Peak> find_peaks(const PowerSpectrum& s, const PeakSpec& spec) {
       if (s.windowed.size() == s.power.size())
         t = dft_at(s, u, v);
     }
-    p.kx_invA = u * s.dkx_invA;
-    p.ky_invA = -v * s.dky_invA;
-    if (p.ky_invA < 0 || (p.ky_invA == 0 && p.kx_invA < 0)) {  // refinement crossed 0°/180°
-      p.kx_invA = -p.kx_invA;
-      p.ky_invA = -p.ky_invA;
-    }
-    p.g_invA = std::hypot(p.kx_invA, p.ky_invA);
-    p.d_A = 1.0 / p.g_invA;
-    p.angle_deg = std::atan2(p.ky_invA, p.kx_invA) / units::deg_to_rad;
-    if (p.angle_deg >= 180)
-      p.angle_deg -= 180;
+    set_peak_position(p, u * s.dkx_invA, -v * s.dky_invA);  // refinement may cross 0°/180°
     // Uncertainty: background of mean power B per bin (unnormalised |N|² = B·nx·ny) moves the
     // gradient of |F|² by 2·Re(F̄·Z), Z = Σ −2πi(x − x_c)/n·noise, whose variance follows from
     // the window's w² moments about the signal's centroid x_c = −Im(F̄·F_u)·n/(2π|F|²); the
