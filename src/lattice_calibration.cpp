@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <numeric>
 #include <set>
@@ -183,11 +184,16 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
   const double len1 = b1.norm(), len2 = b2.norm(), theta = unsigned_angle_deg(b1, b2);
   std::vector<V2> gobs;
   std::vector<double> wobs;
-  double total_intensity = 0;
-  for (int k : L.peak) {
-    gobs.emplace_back(peaks[size_t(k)].kx_invA, peaks[size_t(k)].ky_invA);
-    wobs.push_back(std::max(peaks[size_t(k)].snr, 1e-3));
-    total_intensity += std::max(0.0, peaks[size_t(k)].intensity);
+  double total_intensity = 0, top_intensity = 0;
+  std::set<std::pair<int, int>> on_lattice;  // (n1, n2) of the lattice peaks, Friedel mates included
+  for (size_t i = 0; i < L.peak.size(); ++i) {
+    const Peak& p = peaks[size_t(L.peak[i])];
+    gobs.emplace_back(p.kx_invA, p.ky_invA);
+    wobs.push_back(std::max(p.snr, 1e-3));
+    total_intensity += std::max(0.0, p.intensity);
+    top_intensity = std::max(top_intensity, p.intensity);
+    on_lattice.insert({L.n1[i], L.n2[i]});
+    on_lattice.insert({-L.n1[i], -L.n2[i]});
   }
   const Crystal& xtal = reference.crystal;
   const Lattice& lat = xtal.lattice;
@@ -236,6 +242,17 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
         });
         if (in_zone.empty())
           continue;
+        // The zone's allowed reflections with their kinematic |F|²: the strong ones must be seen.
+        struct Allowed {
+          Vec3 hkl;
+          double f2;
+        };
+        std::vector<Allowed> allowed;
+        for (const Vec3& h : in_zone)
+          if (!forbidden(h)) {
+            const Miller m{int(std::lround(h[0])), int(std::lround(h[1])), int(std::lround(h[2]))};
+            allowed.push_back({h, std::norm(structure_factor_A(xtal, m))});
+          }
         const Vec3 a1 = in_zone[0];
         Vec3 a2 = Vec3::Zero();
         for (const Vec3& h : in_zone)
@@ -277,14 +294,23 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
             // Map reference (2-D) → nominal image g over every lattice peak.
             M2 gg = M2::Zero(), og = M2::Zero();
             std::vector<V2> gref;
-            double forb = 0;
+            double forb = 0, forb_top = 0, gmax = 0;
+            Vec3 forb_hkl = Vec3::Zero();
             for (size_t i = 0; i < L.peak.size(); ++i) {
               const V2 r = double(L.n1[i]) * h1.g + double(L.n2[i]) * h2.g;
               gref.push_back(r);
+              gmax = std::max(gmax, r.norm());
               gg += wobs[i] * r * r.transpose();
               og += wobs[i] * gobs[i] * r.transpose();
-              if (forbidden(double(L.n1[i]) * h1.hkl + double(L.n2[i]) * h2.hkl))
-                forb += std::max(0.0, peaks[size_t(L.peak[i])].intensity);
+              const Vec3 hkl = double(L.n1[i]) * h1.hkl + double(L.n2[i]) * h2.hkl;
+              if (forbidden(hkl)) {
+                const double I = std::max(0.0, peaks[size_t(L.peak[i])].intensity);
+                forb += I;
+                if (I > forb_top) {
+                  forb_top = I;
+                  forb_hkl = hkl;
+                }
+              }
             }
             const M2 A = og * gg.inverse();
             Eigen::JacobiSVD<M2> svd(A);
@@ -308,12 +334,45 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
             }
             c.residual_rel = std::sqrt(se / sw);
             c.forbidden_share = total_intensity > 0 ? forb / total_intensity : 0;
+            c.strongest_forbidden_rel = top_intensity > 0 ? forb_top / top_intensity : 0;
+            c.strongest_forbidden_hkl = forb_hkl;
             c.sublattice_index = index;
+            // Strong allowed reflections of the zone up to the largest observed |g| (low orders
+            // are always resolved in an image) must sit on observed lattice peaks: a coarse
+            // reference lattice must not "explain" a finer one whose strong reflections it lacks.
+            {
+              M2 Bref;
+              Bref << h1.g, h2.g;
+              const M2 inv = Bref.inverse();
+              const double glim = 1.001 * gmax;
+              double f2top = 0;
+              for (const Allowed& a : allowed)
+                if (lat.g_length_invA(a.hkl) <= glim)
+                  f2top = std::max(f2top, a.f2);
+              double f2all = 0, f2miss = 0;
+              std::set<std::string> named;
+              for (const Allowed& a : allowed) {
+                if (lat.g_length_invA(a.hkl) > glim || a.f2 < spec.strong_predicted_rel * f2top)
+                  continue;
+                f2all += a.f2;
+                const V2 nf = inv * to2(a.hkl);
+                const V2 nr(std::round(nf.x()), std::round(nf.y()));
+                if ((nf - nr).norm() < 0.15 && on_lattice.count({int(nr.x()), int(nr.y())}))
+                  continue;
+                f2miss += a.f2;
+                // One name per ± pair is enough for the message.
+                if (named.size() < 4 && !named.count(uvw_text(-a.hkl)))
+                  named.insert(uvw_text(a.hkl));
+              }
+              c.missing_share = f2all > 0 ? f2miss / f2all : 0;
+              for (const auto& m : named)
+                c.missing_hkl += (c.missing_hkl.empty() ? "" : ", ") + m;
+            }
             const double px_ratio = 1 / c.scale;  // true pixel / nominal pixel
             c.in_prior = std::abs(px_ratio - 1) <= spec.prior_range;
             c.cost = std::pow(c.distortion / spec.max_distortion, 2) + 0.5 * std::pow(std::log(c.scale) / spec.prior_range, 2) +
                      2 * c.forbidden_share / spec.max_forbidden_share + 0.3 * (index - 1);
-            char buf[200];
+            char buf[300];
             if (!c.in_prior)
               std::snprintf(buf, sizeof buf, "pixel %+.1f %% from the nominal, outside the prior ±%.0f %%",
                             100 * (px_ratio - 1), 100 * spec.prior_range);
@@ -323,6 +382,13 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
             else if (c.forbidden_share > spec.max_forbidden_share)
               std::snprintf(buf, sizeof buf, "%.0f %% of the peak intensity on forbidden reflections",
                             100 * c.forbidden_share);
+            else if (c.strongest_forbidden_rel > spec.max_forbidden_peak_rel)
+              std::snprintf(buf, sizeof buf, "a peak at %.0f %% of the strongest would be %s %s, which %s forbids",
+                            100 * c.strongest_forbidden_rel, reference.name.c_str(),
+                            uvw_text(c.strongest_forbidden_hkl).c_str(), reference.name.c_str());
+            else if (c.missing_share > spec.max_missing_share)
+              std::snprintf(buf, sizeof buf, "strong %s reflections %s are predicted in this zone but not seen",
+                            reference.name.c_str(), c.missing_hkl.c_str());
             else
               buf[0] = 0;
             c.reason = buf;
@@ -346,6 +412,13 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
     if (out.candidates.size() >= 8)
       break;
   }
+  if (std::getenv("CAL2_DEBUG"))
+    for (const auto& c : all)
+      if (c.in_prior && c.distortion <= spec.max_distortion)
+        std::fprintf(stderr, "DBG [%s] %s/%s scale %.4f idx %d forbshare %.2f forbtop %.2f (%s) miss %.2f (%s) reason %s\n",
+                     uvw_text(c.zone_uvw).c_str(), uvw_text(c.hkl1).c_str(), uvw_text(c.hkl2).c_str(), c.scale,
+                     c.sublattice_index, c.forbidden_share, c.strongest_forbidden_rel,
+                     uvw_text(c.strongest_forbidden_hkl).c_str(), c.missing_share, c.missing_hkl.c_str(), c.reason.c_str());
   char basis[160];
   std::snprintf(basis, sizeof basis, "|b1| = %.4f, |b2| = %.4f 1/Å (nominal), %.1f° apart", len1, len2, theta);
   if (out.candidates.empty())
@@ -355,7 +428,8 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
   if (!best.reason.empty())
     fail("lattice calibration: nothing in ", reference.name, " fits the image lattice (", basis, "); nearest: [",
          uvw_text(best.zone_uvw), "] ", uvw_text(best.hkl1), "/", uvw_text(best.hkl2), ", ", best.reason,
-         " (widen --prior-range only if the nominal pixel size is really that uncertain)");
+         best.in_prior ? "; the image is probably not " + reference.name + " (check --reference)"
+                       : std::string(" (widen --prior-range only if the nominal pixel size is really that uncertain)"));
   for (size_t i = 1; i < out.candidates.size(); ++i)
     if (out.candidates[i].reason.empty()) {
       char buf[200];

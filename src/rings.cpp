@@ -455,7 +455,7 @@ struct RingTrial {
   double scale = 0;
   std::vector<RingAssignment> rings;
   int n_matched = 0, n_strong_unmatched = 0, n_missing = 0, n_unexplained = 0;
-  double score = -1e300, residual_rel = 0, sigma = 0;
+  double score = -1e300, residual_rel = 0, sigma = 0, n_eff = 0;
   std::string missing;            // strong predicted rings not in the profile
   std::string unmatched;          // strong measured rings without a reflection
   std::string unexplained;        // profile intensity (shoulders) where no reflection lies
@@ -488,17 +488,21 @@ double excess_near(const RingPattern& pat, double r, double tol) {
 }
 
 RingTrial evaluate(double scale, const RingPattern& pat, const std::vector<RefRing>& refs,
-                   const RingMatchSpec& spec, double strong_snr, double min_r, double max_r) {
+                   const RingMatchSpec& spec, double strong_snr, double usable_r, double min_r, double max_r) {
   RingTrial t;
   for (int iter = 0; iter < 3; ++iter) {
     t = RingTrial{};
     t.scale = scale;
-    double sum_w = 0, sum_e = 0;
+    double sum_w = 0, sum_w2 = 0, sum_e = 0;
+    std::vector<double> fit_w;  // per ring: weight in the scale fit (0 = not used)
     for (const Ring& ring : pat.rings) {
       RingAssignment a{ring.radius_px, ring.snr, "", 0, 0};
       double best = spec.tolerance_rel;
+      int candidates = 0;
       for (const RefRing& ref : refs) {
         const double e = (scale * ring.radius_px - ref.g_invA) / ref.g_invA;
+        if (std::abs(e) <= spec.tolerance_rel)
+          ++candidates;
         if (std::abs(e) <= best) {
           best = std::abs(e);
           a.hkl = ref.hkl;
@@ -506,10 +510,16 @@ RingTrial evaluate(double scale, const RingPattern& pat, const std::vector<RefRi
           a.error_rel = e;
         }
       }
+      // SNR weights: a weak ring's radius is less certain, and among dense high-index lines a
+      // weak (possibly spurious) ring always finds some reflection within tolerance, so such
+      // ambiguous weak rings are labelled but left out of the fit.
+      const bool ambiguous_weak = candidates > 1 && ring.snr < strong_snr;
+      fit_w.push_back(a.hkl.empty() || ambiguous_weak ? 0.0 : ring.snr);
       if (!a.hkl.empty()) {
         ++t.n_matched;
-        sum_w += 1;
-        sum_e += a.error_rel * a.error_rel;
+        sum_w += fit_w.back();
+        sum_w2 += fit_w.back() * fit_w.back();
+        sum_e += fit_w.back() * a.error_rel * a.error_rel;
       } else if (ring.snr >= strong_snr) {
         ++t.n_strong_unmatched;
         char buf[32];
@@ -519,23 +529,26 @@ RingTrial evaluate(double scale, const RingPattern& pat, const std::vector<RefRi
       t.rings.push_back(a);
     }
     t.residual_rel = sum_w > 0 ? std::sqrt(sum_e / sum_w) : 1;
-    if (t.n_matched == 0)
+    t.n_eff = sum_w2 > 0 ? sum_w * sum_w / sum_w2 : 0;
+    if (t.n_matched == 0 || !(sum_w > 0))
       return t;
-    // Least squares over the matched rings: minimise Σ (s·r/g − 1)².
+    // Weighted least squares over the matched rings: minimise Σ w (s·r/g − 1)².
     double num = 0, den = 0;
-    for (const auto& a : t.rings)
+    for (size_t i = 0; i < t.rings.size(); ++i) {
+      const auto& a = t.rings[i];
       if (!a.hkl.empty()) {
         const double x = a.radius_px * a.d_A;
-        num += x;
-        den += x * x;
+        num += fit_w[i] * x;
+        den += fit_w[i] * x * x;
       }
+    }
     const double next = num / den;
     if (std::abs(next - scale) < 1e-9 * scale)
       break;
     scale = next;
   }
   if (t.n_matched >= 2)
-    t.sigma = t.scale * t.residual_rel / std::sqrt(double(t.n_matched - 1));
+    t.sigma = t.scale * t.residual_rel / std::sqrt(std::max(1.0, t.n_eff - 1));
   // Expected ring heights from the matched ones (kinematic ratios are rough: dynamical
   // scattering flattens them, hence the generous threshold).
   std::vector<double> k;
@@ -551,8 +564,11 @@ RingTrial evaluate(double scale, const RingPattern& pat, const std::vector<RefRi
         }
   const double per_strength = median(k);
   for (const RefRing& ref : refs) {
+    // Missing rings count from the innermost usable radius (beam stop / mask edge), not from
+    // the innermost ring seen: a scale whose strong inner rings would sit just outside the
+    // beam stop, yet are absent, is wrong.
     const double r = ref.g_invA / t.scale;
-    if (r < min_r || r > max_r || ref.strength < spec.min_expected_rel * top_expected)
+    if (r < usable_r || r > max_r || ref.strength < spec.min_expected_rel * top_expected)
       continue;
     bool seen = false;
     for (const auto& a : t.rings)
@@ -637,6 +653,15 @@ RingCalibrationResult calibrate_ring_pattern(const RingPattern& pat, const Phase
     if (std::isfinite(pat.profile[i]))
       max_r = pat.profile_radius_px[i];
   max_r *= 0.97;
+  // Innermost usable radius: the first profile bin outside the beam stop / mask, plus a ring's
+  // half width so that a ring cut by the edge is not demanded.
+  double usable_r = 0;
+  for (size_t i = 0; i < pat.profile.size(); ++i)
+    if (std::isfinite(pat.profile[i])) {
+      usable_r = pat.profile_radius_px[i] + 3;
+      break;
+    }
+  usable_r = std::min(usable_r, min_r);
   // Trial scales: each of the strongest rings taken as each of the first reflections.
   std::vector<const Ring*> strongest;
   for (const Ring& r : pat.rings)
@@ -646,7 +671,7 @@ RingCalibrationResult calibrate_ring_pattern(const RingPattern& pat, const Phase
   std::vector<RingTrial> trials;
   for (const Ring* r : strongest)
     for (size_t j = 0; j < refs.size() && j < 12; ++j)
-      trials.push_back(evaluate(refs[j].g_invA / r->radius_px, pat, refs, spec, strong_snr, min_r, max_r));
+      trials.push_back(evaluate(refs[j].g_invA / r->radius_px, pat, refs, spec, strong_snr, usable_r, min_r, max_r));
   std::sort(trials.begin(), trials.end(), [](const RingTrial& a, const RingTrial& b) { return a.score > b.score; });
   const RingTrial& best = trials.front();
   const RingTrial* second = nullptr;

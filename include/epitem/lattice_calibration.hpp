@@ -31,6 +31,14 @@ struct LatticeCalibrationSpec {
   /// Peaks on kinematically forbidden reflections, as a share of the lattice peaks' intensity,
   /// above which a candidate is refused (HAADF shows some forbidden ones weakly).
   double max_forbidden_share = 0.2;
+  /// A single peak on a forbidden reflection stronger than this × the strongest lattice peak
+  /// refuses the candidate: the strong peaks of a lattice must be allowed reflections.
+  double max_forbidden_peak_rel = 0.1;
+  /// Allowed zone reflections with kinematic |F|² ≥ this × the strongest (up to the largest
+  /// observed |g|) are "strong" and must be seen ...
+  double strong_predicted_rel = 0.25;
+  /// ... refused when the unseen ones carry more than this share of their |F|².
+  double max_missing_share = 0.3;
 };
 
 struct LatticeCandidate {
@@ -42,6 +50,10 @@ struct LatticeCandidate {
   double distortion = 0;           ///< σ_max/σ_min − 1 of the fitted map (anisotropy)
   double residual_rel = 0;         ///< SNR-weighted RMS |g| misfit (relative) of the lattice peaks, isotropic scale
   double forbidden_share = 0;      ///< intensity share of peaks on forbidden reflections
+  double strongest_forbidden_rel = 0;  ///< strongest forbidden-assigned peak / strongest lattice peak
+  Vec3 strongest_forbidden_hkl = Vec3::Zero();
+  double missing_share = 0;        ///< |F|² share of strong predicted zone reflections not seen
+  std::string missing_hkl;         ///< some of them, for the message
   int sublattice_index = 1;        ///< 1: every zone reflection may be seen; 2: half missing ...
   bool in_prior = false;
   double cost = 0;                 ///< ranking (lower is better)
