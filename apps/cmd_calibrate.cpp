@@ -114,7 +114,7 @@ int run_rings(const std::string& image_path, const std::string& reference, int p
   }
   std::printf("reciprocal pixel: %.6g ± %.2g 1/Å per px (%.6g 1/nm per px); camera constant λL = %.5g px·Å\n",
               cal.pixel_size_invA, cal.uncertainty_invA, 10 * cal.pixel_size_invA, 1 / cal.pixel_size_invA);
-  std::printf("%d of %zu rings matched %s, RMS |g| misfit %.2f %%\n", cal.n_matched, cal.rings.size(),
+  std::printf("%d of %zu rings matched %s, SNR-weighted RMS |g| misfit %.2f %%\n", cal.n_matched, cal.rings.size(),
               reference.c_str(), 100 * cal.residual_rel);
   if (!cal.runner_up.empty())
     std::printf("# runner-up: %s\n", cal.runner_up.c_str());
@@ -123,8 +123,33 @@ int run_rings(const std::string& image_path, const std::string& reference, int p
   return EXIT_OK;
 }
 
+// A file without a pixel size is often a diffraction pattern run without --rings: say so,
+// naming the rings found, instead of only asking for a pixel size.
+void refuse_uncalibrated(const std::string& image_path, int page) {
+  const auto file = open_image_file(image_path);
+  if (page < 0 || page >= int(file->frame_count()) || file->frame(size_t(page)).pixel_size_A > 0)
+    return;
+  std::string rings;
+  try {
+    const RingPattern pat = analyse_ring_pattern(file->frame(size_t(page)));
+    if (pat.rings.size() >= 3) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "it looks like a ring diffraction pattern (%zu rings about x = %.0f, y = %.0f px): "
+                    "add --rings; ", pat.rings.size(), pat.ellipse.cx_px, pat.ellipse.cy_px);
+      rings = buf;
+    }
+  } catch (const Error&) {
+    // No rings: only the pixel size is missing.
+  }
+  fail(image_path, ": no pixel size in the file; ", rings.empty() ? "if it is a ring diffraction pattern add --rings; " : rings,
+       "if it is a lattice image give an approximate --pixel-size (e.g. --pixel-size 0.1A; the match searches ±15 %, "
+       "--prior-range)");
+}
+
 int run_lattice(const std::string& image_path, const std::string& reference, int page, const po::variables_map& vm,
                 RunRecord& rec, const CommonOptions& common, const std::string& out) {
+  if (!vm.count("pixel-size"))
+    refuse_uncalibrated(image_path, page);
   Image image = load_micrograph(image_path, page, vm, warn_to_stderr());
   rec.add("nominal_pixel_size_source", std::string(vm.count("pixel-size") ? "--pixel-size" : "file"));
   if (vm.count("roi"))
@@ -223,9 +248,16 @@ int calibrate_main(int argc, char** argv) {
             "       epitem calibrate PATTERN --reference Au --rings  (rings → 1/Å per pixel)\n"
             "Lattice: the FFT peaks' 2-D lattice (lengths and angle) is matched to the reference's\n"
             "zone-axis lattices within --prior-range of the nominal pixel; x and y are fitted apart.\n"
+            "A match is refused when a strong peak (> 10 % of the strongest) would be a reflection the\n"
+            "reference's space group forbids, or when the zone's strong allowed reflections up to the\n"
+            "largest |g| seen are missing (e.g. SrTiO3 001 taken for Fe3O4 002).\n"
             "Rings: centre and ellipticity from the rings (beam stop masked), then one scale that\n"
-            "explains every strong ring and leaves no strong reference ring unseen.\n"
-            "Both refuse (exit 1) when nothing fits.",
+            "explains every strong ring and leaves no strong reference ring unseen between the beam\n"
+            "stop's edge and the outermost ring; the scale is fitted with SNR weights, weak rings\n"
+            "with several reference lines in tolerance left out. Two scales that fit about equally\n"
+            "well are refused too.\n"
+            "Both refuse (exit 1) when nothing fits. A file without a pixel size that shows rings is\n"
+            "probably a diffraction pattern: add --rings.",
             opts, pos, vm, common))
       return EXIT_OK;
     const double tol = parse_tolerance(tol_text, "--tolerance", 0.1);

@@ -96,12 +96,21 @@ int zone_mode(const std::string& spots_path, const SpotCsvOptions& csv_options, 
   std::vector<std::string> spot_hkl(spots.size());
   std::vector<double> spot_err(spots.size(), NAN);
   Json sols = Json::array();
+  size_t n_unreliable = 0;
   for (size_t b = 0; b < r.best.size(); ++b) {
     const auto& s = r.best[b];
     const Vec3 first = s.spots.front().hkl;
-    std::printf("%s: zone [%s], %zu spots, residual %.2f %%, completeness %.0f %%, scale %.4f, "
+    // An unreliable best fit is labelled as such on stdout and explained (why, what to do) on stderr.
+    if (!s.caveat.empty()) {
+      ++n_unreliable;
+      std::fflush(stdout);
+      std::fprintf(stderr, "warning: %s zone [%s] is no reliable fit: %s\n", s.phase_name.c_str(),
+                   label(s.zone_uvw).c_str(), s.caveat.c_str());
+    }
+    std::printf("%s: %szone [%s], %zu spots, residual %.2f %%, completeness %.0f %%, scale %.4f, "
                 "distortion %.2f %%, score %.2f, g(%s) at %.2f deg\n",
-                s.phase_name.c_str(), label(s.zone_uvw).c_str(), s.spots.size(), 100 * s.residual_rel,
+                s.phase_name.c_str(), s.caveat.empty() ? "" : "NO RELIABLE FIT, nearest ", label(s.zone_uvw).c_str(),
+                s.spots.size(), 100 * s.residual_rel,
                 100 * s.completeness, s.scale, 100 * s.distortion, s.score, label(first).c_str(),
                 s.direction_deg(first));
     Json ru = Json::object();
@@ -133,6 +142,9 @@ int zone_mode(const std::string& spots_path, const SpotCsvOptions& csv_options, 
     j.set("scale", s.scale);
     j.set("distortion", s.distortion);
     j.set("score", s.score);
+    j.set("reliable", s.caveat.empty());
+    if (!s.caveat.empty())
+      j.set("caveat", s.caveat);
     j.set("runner_up", ru);
     j.set("reference_hkl", vec_json(first));
     j.set("reference_direction_deg", s.direction_deg(first));
@@ -152,7 +164,7 @@ int zone_mode(const std::string& spots_path, const SpotCsvOptions& csv_options, 
     std::printf("\n");
   }
   rec.result("solutions", sols);
-  if (r.best.size() >= 2) {
+  if (r.best.size() >= 2 && r.best[0].caveat.empty() && r.best[1].caveat.empty()) {
     const auto& a = r.best[0];
     const auto& b = r.best[1];
     const auto o = orientation_relationship(a, phases[size_t(a.phase)], b, phases[size_t(b.phase)], spots);
@@ -189,6 +201,15 @@ int zone_mode(const std::string& spots_path, const SpotCsvOptions& csv_options, 
     if (std::isfinite(spot_err[i]))
       csv << 100 * spot_err[i];
     csv << "\n";
+  }
+  // Nothing found, or nothing found that holds up: a refusal (exit 1, no output files), not a result.
+  if (r.best.empty() || n_unreliable == r.best.size()) {
+    std::fflush(stdout);  // the refusal comes after what was printed
+    std::fprintf(stderr, "error: %s\n",
+                 r.best.empty() ? "no zone axis explains 2 or more spots within the tolerance; check --phase, "
+                                  "--tolerance and the calibration (--scale-range)"
+                                : "no reliable zone axis (see the warnings above); check --phase and the calibration");
+    return EXIT_INPUT;
   }
   if (!out.empty()) {
     rec.write_text_output(out, csv.str(), {spots_path});
@@ -241,7 +262,11 @@ int index_main(int argc, char** argv) {
             "spots, and for two phases their orientation relationship and relative rotation about\n"
             "the beam (CCW positive, y up). The calibration's scale is searched within ±5 % by\n"
             "default (--scale-range 0: trust it); the runner-up zone and why it lost are reported.\n"
-            "Spot CSVs: fft/index, saed, track --detections and track tracks (movies: --frame).",
+            "Spot CSVs: fft/index, saed, track --detections and track tracks (movies: --frame).\n"
+            "A best fit whose scale sits at the edge of the search, that sees under half of the\n"
+            "strong predicted reflections, or that leaves most spot intensity (the strongest spot\n"
+            "included) unexplained is printed as NO RELIABLE FIT with a warning saying why; when no\n"
+            "phase has a reliable fit (or none at all) index exits 1 and writes no --out files.",
             opts, pos, vm, common))
       return EXIT_OK;
     if (spots_path.empty() == spacings.empty())

@@ -535,6 +535,42 @@ ZoneIndexing index_zone(const std::vector<Spot>& spots, const std::vector<Phase>
     open_phases.erase(best_phase);
   }
   result.unexplained = remaining;
+  // A best fit can still be no fit: say why, so that it is not reported as a plain result.
+  double total_I = 0, unexplained_I = 0, top_I = 0;
+  int top = 0;
+  for (size_t i = 0; i < spots.size(); ++i) {
+    total_I += std::max(0.0, spots[i].intensity);
+    if (spots[i].intensity > top_I) {
+      top_I = spots[i].intensity;
+      top = int(i);
+    }
+  }
+  for (int i : remaining)
+    unexplained_I += std::max(0.0, spots[size_t(i)].intensity);
+  const bool top_unexplained = std::find(remaining.begin(), remaining.end(), top) != remaining.end();
+  for (auto& sol : result.best) {
+    char buf[320];
+    std::string c;
+    auto add = [&](const char* text) { c += (c.empty() ? "" : "; ") + std::string(text); };
+    if (spec.scale_range > 0 && std::abs(sol.scale - 1) >= 0.995 * spec.scale_range) {
+      std::snprintf(buf, sizeof buf, "the fitted scale %.4f is at the edge of the ±%.3g %% search, so the true one "
+                    "lies outside it or the phase is wrong (check the calibration; --scale-range)", sol.scale,
+                    100 * spec.scale_range);
+      add(buf);
+    }
+    if (sol.completeness < spec.min_completeness) {
+      std::snprintf(buf, sizeof buf, "only %.0f %% of the strong predicted reflections inside the measured |g| "
+                    "range are seen (wrong phase or zone?)", 100 * sol.completeness);
+      add(buf);
+    }
+    if (top_unexplained && total_I > 0 && unexplained_I > 0.5 * total_I) {
+      std::snprintf(buf, sizeof buf, "%.0f %% of the spot intensity, the strongest spot (d %.3f Å) included, is "
+                    "explained by no phase given (another phase?)", 100 * unexplained_I / total_I,
+                    1 / std::hypot(spots[size_t(top)].kx_invA, spots[size_t(top)].ky_invA));
+      add(buf);
+    }
+    sol.caveat = c;
+  }
   for (const auto& win : result.best) {
     const Phase& ph = phases[size_t(win.phase)];
     const ZoneSolution* second = nullptr;

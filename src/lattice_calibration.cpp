@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <numeric>
 #include <set>
@@ -296,20 +295,32 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
             std::vector<V2> gref;
             double forb = 0, forb_top = 0, gmax = 0;
             Vec3 forb_hkl = Vec3::Zero();
+            std::set<std::pair<int, int>> seen_allowed;  // observed lattice points on allowed reflections (±)
+            std::vector<size_t> forbidden_peaks;
             for (size_t i = 0; i < L.peak.size(); ++i) {
               const V2 r = double(L.n1[i]) * h1.g + double(L.n2[i]) * h2.g;
               gref.push_back(r);
               gmax = std::max(gmax, r.norm());
               gg += wobs[i] * r * r.transpose();
               og += wobs[i] * gobs[i] * r.transpose();
-              const Vec3 hkl = double(L.n1[i]) * h1.hkl + double(L.n2[i]) * h2.hkl;
-              if (forbidden(hkl)) {
-                const double I = std::max(0.0, peaks[size_t(L.peak[i])].intensity);
-                forb += I;
-                if (I > forb_top) {
-                  forb_top = I;
-                  forb_hkl = hkl;
-                }
+              if (forbidden(double(L.n1[i]) * h1.hkl + double(L.n2[i]) * h2.hkl)) {
+                forb += std::max(0.0, peaks[size_t(L.peak[i])].intensity);
+                forbidden_peaks.push_back(i);
+              } else {
+                seen_allowed.insert({L.n1[i], L.n2[i]});
+                seen_allowed.insert({-L.n1[i], -L.n2[i]});
+              }
+            }
+            // The strongest forbidden peak that double diffraction cannot explain (it is not the
+            // sum of two observed allowed reflections, as Fe3O4 002 = 111 + -1-11 in HRTEM).
+            for (size_t i : forbidden_peaks) {
+              bool double_diffraction = false;
+              for (const auto& m : seen_allowed)
+                double_diffraction = double_diffraction || seen_allowed.count({L.n1[i] - m.first, L.n2[i] - m.second});
+              const double I = std::max(0.0, peaks[size_t(L.peak[i])].intensity);
+              if (!double_diffraction && I > forb_top) {
+                forb_top = I;
+                forb_hkl = double(L.n1[i]) * h1.hkl + double(L.n2[i]) * h2.hkl;
               }
             }
             const M2 A = og * gg.inverse();
@@ -387,8 +398,9 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
                             100 * c.strongest_forbidden_rel, reference.name.c_str(),
                             uvw_text(c.strongest_forbidden_hkl).c_str(), reference.name.c_str());
             else if (c.missing_share > spec.max_missing_share)
-              std::snprintf(buf, sizeof buf, "strong %s reflections %s are predicted in this zone but not seen",
-                            reference.name.c_str(), c.missing_hkl.c_str());
+              std::snprintf(buf, sizeof buf, "strong %s reflections %s (%.0f %% of the predicted |F|²) would lie "
+                            "on or between the peaks but are not seen", reference.name.c_str(), c.missing_hkl.c_str(),
+                            100 * c.missing_share);
             else
               buf[0] = 0;
             c.reason = buf;
@@ -412,13 +424,6 @@ LatticeCalibration calibrate_lattice(const std::vector<Peak>& peaks, const Power
     if (out.candidates.size() >= 8)
       break;
   }
-  if (std::getenv("CAL2_DEBUG"))
-    for (const auto& c : all)
-      if (c.in_prior && c.distortion <= spec.max_distortion)
-        std::fprintf(stderr, "DBG [%s] %s/%s scale %.4f idx %d forbshare %.2f forbtop %.2f (%s) miss %.2f (%s) reason %s\n",
-                     uvw_text(c.zone_uvw).c_str(), uvw_text(c.hkl1).c_str(), uvw_text(c.hkl2).c_str(), c.scale,
-                     c.sublattice_index, c.forbidden_share, c.strongest_forbidden_rel,
-                     uvw_text(c.strongest_forbidden_hkl).c_str(), c.missing_share, c.missing_hkl.c_str(), c.reason.c_str());
   char basis[160];
   std::snprintf(basis, sizeof basis, "|b1| = %.4f, |b2| = %.4f 1/Å (nominal), %.1f° apart", len1, len2, theta);
   if (out.candidates.empty())

@@ -459,7 +459,9 @@ struct RingTrial {
   std::string missing;            // strong predicted rings not in the profile
   std::string unmatched;          // strong measured rings without a reflection
   std::string unexplained;        // profile intensity (shoulders) where no reflection lies
-  bool acceptable() const { return n_matched >= 3 && missing.empty() && unmatched.empty() && unexplained.empty(); }
+  bool acceptable() const {
+    return n_matched >= 3 && n_eff > 0 && missing.empty() && unmatched.empty() && unexplained.empty();
+  }
   std::string why() const {
     char buf[160];
     std::snprintf(buf, sizeof buf, "%.6g 1/Å per px matches %d ring(s)", scale, n_matched);
@@ -683,6 +685,11 @@ RingCalibrationResult calibrate_ring_pattern(const RingPattern& pat, const Phase
   if (!best.acceptable())
     fail("ring calibration: the rings do not fit ", reference.name, " (best: ", best.why(),
          "); wrong --reference, or a wrong centre (give --centre X,Y)");
+  // Two acceptable scales far apart with nearly the same support: the pattern does not decide.
+  if (second && second->acceptable() && second->score > 0.8 * best.score)
+    fail("ring calibration: two scales fit ", reference.name, " almost equally well (", best.why(), "; ",
+         second->why(), "); give the centre (--centre X,Y), a mask of the beam stop (--mask) or raise --min-snr "
+         "so that the weak rings do not decide");
   RingCalibrationResult out;
   out.pixel_size_invA = best.scale;
   out.uncertainty_invA = best.sigma;

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 #include <array>
@@ -38,9 +39,11 @@ struct RingTruth {
 
 // Powder rings of a cubic phase with lattice constant a_A. `rule` says whether hkl reflects.
 // Ring height ∝ m·f(g)²/g^1.5 with a smooth f; pseudo-Voigt ring profile; diffuse background;
-// direct beam behind a beam stop (rectangle + rod to the frame edge); Poisson counts.
+// direct beam behind a beam stop (rectangle, or a disc of stop_radius_px, + rod to the frame
+// edge); Poisson counts.
 template <class Rule>
-Image ring_pattern(int n, const RingTruth& t, double a_A, Rule rule, std::uint64_t seed, bool beam_stop) {
+Image ring_pattern(int n, const RingTruth& t, double a_A, Rule rule, std::uint64_t seed, bool beam_stop,
+                   double stop_radius_px = 0) {
   struct R {
     double g, h;
   };
@@ -81,7 +84,8 @@ Image ring_pattern(int n, const RingTruth& t, double a_A, Rule rule, std::uint64
           v += 150 * ring.h / top * (0.6 * std::exp(-0.5 * d * d) + 0.4 / (1 + d * d));
       }
       if (beam_stop) {
-        const bool rect = std::abs(x - t.cx) < 14 && std::abs(y - t.cy) < 12;
+        const bool rect = stop_radius_px > 0 ? std::hypot(x - t.cx, y - t.cy) < stop_radius_px
+                                             : std::abs(x - t.cx) < 14 && std::abs(y - t.cy) < 12;
         const bool rod = x > t.cx && std::abs(y - (t.cy + 0.25 * (x - t.cx))) < 5;
         if (rect || rod)
           v = 0.02 * v + 1;
@@ -203,6 +207,24 @@ TEST_CASE("ring calibration refuses a pattern of another phase", "[calibrate]") 
   }
 }
 
+TEST_CASE("ring calibration refuses Fe3O4 for Au rings whose strong inner Fe3O4 rings would be unseen",
+          "[calibrate]") {
+  // Defect: at 0.0159 1/Å per px Au 111/200/220/311 sit on Fe3O4 440/533/842/864 (0.5 % RMS),
+  // and the strong Fe3O4 400 and 511/333 rings would lie between the beam stop's edge (25 px)
+  // and the innermost ring seen; they were not demanded, so Fe3O4 was accepted 59 % off.
+  std::mt19937_64 rng(29);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int seed = 1; seed <= 3; ++seed) {
+    const RingTruth t{256 + 40 * (u(rng) - 0.5), 256 + 40 * (u(rng) - 0.5), 0.01, 1.01 + 0.01 * u(rng), 180 * u(rng)};
+    const Image img = ring_pattern(512, t, 4.0782, fcc, std::uint64_t(60 + seed), true, 25);
+    const RingPattern pat = analyse_ring_pattern(img);
+    INFO("seed " << seed);
+    CHECK_THROWS_WITH(calibrate_ring_pattern(pat, phase_of("Fe3O4")), Catch::Contains("do not fit Fe3O4"));
+    const RingCalibrationResult au = calibrate_ring_pattern(pat, phase_of("Au"));
+    CHECK(au.pixel_size_invA == Approx(0.01).epsilon(0.01));
+  }
+}
+
 TEST_CASE("ring pattern input errors are one clear line", "[calibrate]") {
   CHECK_THROWS_WITH(analyse_ring_pattern(Image(64, 64, 3.f)), Catch::Contains("constant"));
   Image noise(64, 64);
@@ -259,6 +281,49 @@ TEST_CASE("lattice calibration when the 100 reflections are missing (index-2 sub
     CHECK(cal.pixel_size_A == Approx(px).epsilon(0.01));
     CHECK(cal.best().sublattice_index == 2);
   }
+}
+
+TEST_CASE("lattice calibration refuses Fe3O4 / NiFe2O4 for an SrTiO3 lattice", "[calibrate]") {
+  // Defect: SrTiO3 001/010 fitted Fe3O4 002/020 (a ≈ 2·3.905 Å, index-4 sublattice) 7.5 % off and
+  // was accepted: 002 is forbidden in Fd-3m, but the forbidden peaks' share of the total
+  // intensity stayed under its limit. A strong peak on a forbidden reflection now refuses ([001]);
+  // in [110] 002 = 2-22 + -220 may be double diffraction, but the strong 113 would lie between
+  // the peaks, unseen.
+  std::mt19937_64 rng(41);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int trial = 0; trial < 4; ++trial) {
+    const bool square = trial % 2 == 0;
+    const double px = 0.1, off = (trial < 2 ? -1 : 1) * (0.01 + 0.04 * u(rng));
+    Image img = square ? lattice_image(384, 3.905, 3.905, sto001, 180 * u(rng), px, px, std::uint64_t(70 + trial))
+                       : lattice_image(384, 3.905, 3.905 / std::sqrt(2.0), sto110, 180 * u(rng), px, px,
+                                       std::uint64_t(70 + trial));
+    img.pixel_size_A = px * (1 + off);
+    INFO("trial " << trial << (square ? " [001]" : " [110]") << " off " << off);
+    for (const char* wrong : {"Fe3O4", "NiFe2O4"})
+      CHECK_THROWS_WITH(calibrate_lattice_image(img, phase_of(wrong)),
+                        Catch::Contains(square ? "which " + std::string(wrong) + " forbids" : "not seen"));
+    CHECK(calibrate_lattice_image(img, phase_of("SrTiO3")).pixel_size_A == Approx(px).epsilon(0.01));
+  }
+}
+
+TEST_CASE("lattice calibration refuses a coarse reference whose strong reflections the image lacks",
+          "[calibrate]") {
+  // A primitive cubic "superstructure" of a = 2 × 3.905 Å maps the SrTiO3 [001] lattice onto
+  // its 200/020 (an allowed index-4 sublattice, scale 1): every peak is an allowed reflection,
+  // but its strongest reflections (100, 010, 110) would lie between the peaks, unseen.
+  testing::TempDir dir("coarse_cif");
+  std::ofstream(dir.file("coarse.cif")) << "data_coarse\n_cell_length_a 7.81\n_cell_length_b 7.81\n"
+                                            "_cell_length_c 7.81\n_cell_angle_alpha 90\n_cell_angle_beta 90\n"
+                                            "_cell_angle_gamma 90\n_space_group_name_H-M_alt 'P m m m'\n"
+                                            "_space_group_IT_number 47\nloop_\n_atom_site_label\n"
+                                            "_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+                                            "_atom_site_fract_z\n_atom_site_U_iso_or_equiv\nSr1 Sr 0 0 0 0.005\n";
+  Image img = lattice_image(384, 3.905, 3.905, sto001, 25, 0.1, 0.1, 5);
+  img.pixel_size_A = 0.1;
+  PhaseSpec ps;
+  ps.d_min_A = 0.5;
+  const Phase coarse = make_phase(read_crystal(dir.file("coarse.cif")), ps);
+  CHECK_THROWS_WITH(calibrate_lattice_image(img, coarse), Catch::Contains("not seen"));
 }
 
 TEST_CASE("lattice calibration refuses what the reference cannot explain", "[calibrate]") {

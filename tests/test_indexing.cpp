@@ -237,6 +237,29 @@ TEST_CASE("zone indexing with an unknown scale (miscalibrated image)", "[indexin
   CHECK(r.best[0].scale == Approx(1 / 1.03).epsilon(0.003));
 }
 
+TEST_CASE("a best fit of the wrong phase is flagged, not reported as a plain result", "[indexing]") {
+  // Defect: Au [110] spots indexed as Fe3O4 [110] (scale pinned at the +5 % search edge,
+  // completeness 37 %) or as Si [110] (5 of 15 spots, the strongest unexplained) with no caveat.
+  const Phase& au = phase("Au");
+  auto spots = zone_spots(au, Vec3(1, 1, 0), Vec3(1, -1, 1), 30.0, 0.8, 0.002, 0.2, 6);
+  for (auto& s : spots) {  // calibration 2.7 % off, as in the tester's image
+    s.kx_invA /= 1.027;
+    s.ky_invA /= 1.027;
+  }
+  const auto fe3o4 = index_zone(spots, {phase("Fe3O4")});
+  REQUIRE(!fe3o4.best.empty());
+  CHECK(!fe3o4.best[0].caveat.empty());
+  for (const char* wrong : {"Fe3O4", "Si"}) {
+    const auto r = index_zone(spots, {phase(wrong)});
+    INFO(wrong);
+    CHECK((r.best.empty() || !r.best[0].caveat.empty()));
+  }
+  const auto right = index_zone(spots, {au});
+  REQUIRE(right.best.size() == 1);
+  CHECK(is_family(right.best[0].zone_uvw, 1, 1, 0));
+  CHECK(right.best[0].caveat.empty());
+}
+
 TEST_CASE("calibration from Au ring radii", "[indexing]") {
   const Phase& au = phase("Au");
   // Exact radii at 0.0123 1/Å per px are recovered exactly.
@@ -307,6 +330,7 @@ TEST_CASE("real Si [110] FFT indexes to <110>; calibration +2.7 % as the README 
   double scale = 0;
   const auto r = index_realdata("si110_haadf_ncempy/si110_haadf.tif", phase("Si"), 10, scale);
   CHECK(is_family(r.best[0].zone_uvw, 1, 1, 0));
+  CHECK(r.best[0].caveat.empty());
   CHECK(r.best[0].spots.size() >= 8);
   // README: nominal d read 2-3.6 % large → g scale 0.965-0.98.
   CHECK(scale > 0.96);
@@ -320,9 +344,11 @@ TEST_CASE("real SrTiO3 [001] and [110] FFTs index to <001> and <110>", "[indexin
   double scale = 0;
   const auto a = index_realdata("sto001_haadf_80kV_ncempy/sto001_haadf_80kV.tif", sto, 6, scale);
   CHECK(is_family(a.best[0].zone_uvw, 0, 0, 1));
+  CHECK(a.best[0].caveat.empty());
   CHECK(a.best[0].spots.size() == 6);
   const auto b = index_realdata("sto110_adf_abf_atomap/sto110_adf.tif", sto, 8, scale);
   CHECK(is_family(b.best[0].zone_uvw, 1, 1, 0));
+  CHECK(b.best[0].caveat.empty());
   CHECK(b.best[0].spots.size() >= 6);
   CHECK(scale == Approx(1.0).margin(0.01));  // README: the best-calibrated anchor (±0.5 %)
 }
@@ -510,6 +536,7 @@ std::vector<Spot> perturbed_saed(const Crystal& crystal, const Vec3& zone, doubl
 
 struct Rate {
   int right = 0, trials = 0;
+  int flagged = 0;  // right zone, but reported as unreliable (ZoneSolution::caveat)
   std::vector<std::string> misses;
 };
 
@@ -523,6 +550,10 @@ Rate zone_rate(const Phase& p, const std::vector<Vec3>& zones, double g_max_invA
       const auto res = index_zone(spots, {p}, spec);
       const bool ok = !res.best.empty() && same_zone(p, res.best[0].zone_uvw, zone);
       r.right += ok;
+      if (ok && !res.best[0].caveat.empty()) {
+        ++r.flagged;
+        UNSCOPED_INFO("flagged: [" << zone.transpose() << "] seed " << seed << ": " << res.best[0].caveat);
+      }
       if (!ok) {
         std::ostringstream os;
         os << "[" << zone.transpose() << "] seed " << seed << " → ";
@@ -578,8 +609,8 @@ TEST_CASE("orthorhombic spot patterns, 1-5 % calibration error, distortion: zone
   similarity.scale_range = 0.1;
   similarity.max_distortion = 0;
   const Rate old = zone_rate(p, zones, 0.9, 0.01, 0.05, 10, similarity);
-  std::printf("orthorhombic P m m m: zone right in %d of %d trials (%.0f %%); scale only (old --fit-scale): %d\n",
-              r.right, r.trials, 100.0 * r.right / r.trials, old.right);
+  std::printf("orthorhombic P m m m: zone right in %d of %d trials (%.0f %%, %d of them flagged unreliable); scale "
+              "only (old --fit-scale): %d\n", r.right, r.trials, 100.0 * r.right / r.trials, r.flagged, old.right);
   for (const auto& m : r.misses)
     UNSCOPED_INFO("miss: " << m);
   CHECK(r.right >= 0.95 * r.trials);
@@ -592,8 +623,8 @@ TEST_CASE("fcc spot patterns, many spots and first orders only: zone right in >=
   const Rate many = zone_rate(au, zones, 1.0, 0.01, 0.05, 10);
   // A small particle's FFT: only the first orders (111, 200, 220), calibration ~1 % off.
   const Rate few = zone_rate(au, {{0, 1, 1}, {0, 0, 1}, {1, 1, 1}}, 0.75, 0.005, 0.015, 12);
-  std::printf("fcc Au: zone right in %d of %d trials (many spots), %d of %d (first orders only)\n", many.right,
-              many.trials, few.right, few.trials);
+  std::printf("fcc Au: zone right in %d of %d trials (many spots; %d flagged unreliable), %d of %d (first orders "
+              "only; %d flagged)\n", many.right, many.trials, many.flagged, few.right, few.trials, few.flagged);
   for (const auto& m : many.misses)
     UNSCOPED_INFO("miss (many): " << m);
   for (const auto& m : few.misses)

@@ -103,6 +103,9 @@ struct ZoneSpec {
   double max_distortion = 0.03;  ///< largest σ_max/σ_min − 1 of the fitted map
   int max_basis_spots = 8;       ///< strongest spots tried as the basis pair
   int max_solutions = 10;        ///< ranked solutions kept per phase
+  /// A best solution seeing less than this share of the strong predicted reflections (see
+  /// ZoneSolution::completeness) gets a caveat.
+  double min_completeness = 0.5;
 };
 
 struct IndexedSpot {
@@ -132,6 +135,9 @@ struct ZoneSolution {
   /// Ranking figure of merit (higher is better): explained_weight·(0.5 + 0.5·completeness) −
   /// residual/tolerance.
   double score = 0;
+  /// Why this best fit is unreliable (scale at the search edge, low completeness, the strongest
+  /// spots unexplained); empty when nothing is wrong. Set by index_zone for `best` entries.
+  std::string caveat;
   /// Screen vector of g_hkl [1/Å] (x right, y up; z ≈ 0 for in-zone reflections).
   Vec3 screen_g_invA(const Vec3& hkl) const { return scale * (rotation * (reciprocal_invA * hkl)); }
   /// Direction of g_hkl on screen, CCW from +x [deg], in (−180, 180].

@@ -32,13 +32,14 @@ struct LatticeCalibrationSpec {
   /// above which a candidate is refused (HAADF shows some forbidden ones weakly).
   double max_forbidden_share = 0.2;
   /// A single peak on a forbidden reflection stronger than this × the strongest lattice peak
-  /// refuses the candidate: the strong peaks of a lattice must be allowed reflections.
+  /// refuses the candidate (the strong peaks of a lattice must be allowed reflections), unless
+  /// it is the sum of two observed allowed reflections (double diffraction).
   double max_forbidden_peak_rel = 0.1;
   /// Allowed zone reflections with kinematic |F|² ≥ this × the strongest (up to the largest
   /// observed |g|) are "strong" and must be seen ...
   double strong_predicted_rel = 0.25;
   /// ... refused when the unseen ones carry more than this share of their |F|².
-  double max_missing_share = 0.3;
+  double max_missing_share = 0.15;
 };
 
 struct LatticeCandidate {
@@ -50,7 +51,8 @@ struct LatticeCandidate {
   double distortion = 0;           ///< σ_max/σ_min − 1 of the fitted map (anisotropy)
   double residual_rel = 0;         ///< SNR-weighted RMS |g| misfit (relative) of the lattice peaks, isotropic scale
   double forbidden_share = 0;      ///< intensity share of peaks on forbidden reflections
-  double strongest_forbidden_rel = 0;  ///< strongest forbidden-assigned peak / strongest lattice peak
+  /// Strongest forbidden-assigned peak that double diffraction cannot explain / strongest lattice peak
+  double strongest_forbidden_rel = 0;
   Vec3 strongest_forbidden_hkl = Vec3::Zero();
   double missing_share = 0;        ///< |F|² share of strong predicted zone reflections not seen
   std::string missing_hkl;         ///< some of them, for the message

@@ -74,8 +74,8 @@ struct RingAssignment {
 
 struct RingCalibrationResult {
   double pixel_size_invA = 0;    ///< 1/Å per px along the mean radius
-  double uncertainty_invA = 0;   ///< standard error from the matched rings
-  double residual_rel = 0;       ///< RMS relative |g| misfit of the matched rings
+  double uncertainty_invA = 0;   ///< standard error from the fitted rings (statistical only)
+  double residual_rel = 0;       ///< SNR-weighted RMS relative |g| misfit of the fitted rings
   int n_matched = 0;
   std::vector<RingAssignment> rings;
   std::string runner_up;         ///< the next-best scale and why it lost; empty if none
@@ -89,8 +89,11 @@ struct RingMatchSpec {
 };
 
 /// Scale mapping the rings onto the reference phase: every strong ring must match an allowed
-/// reflection and every strong predicted ring inside the measured range must be present in the
-/// profile. Throws Error (with the best attempt) when no scale satisfies this.
+/// reflection and every strong predicted ring between the innermost usable radius (beam stop /
+/// mask edge) and the outermost profile radius must be present in the profile. The scale is an
+/// SNR-weighted fit; weak rings with several reference lines within tolerance are labelled but
+/// not fitted. Throws Error (with the best attempt) when no scale satisfies this, or when a
+/// second scale far from the best also satisfies it with ≥ 80 % of its score.
 RingCalibrationResult calibrate_ring_pattern(const RingPattern& pattern, const Phase& reference,
                                              const RingMatchSpec& spec = {});
 

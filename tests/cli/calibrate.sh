@@ -63,6 +63,8 @@ if [ -f "$REAL/au_rings_pyxem_demos/au_xgrating_20cm.tif" ]; then
     && echo "ok   [Au rings, --centre and --mask]" \
     || { echo "FAIL [Au rings, --centre and --mask]: $(cat au2.txt)"; failures=$((failures + 1)); }
   expect_error 1 "Au rings are not Si" "do not fit Si" -- calibrate "$AU" -r Si --rings -o out.csv
+  expect_error 1 "a ring pattern without --rings: told to add it" "looks like a ring diffraction pattern.*--rings" \
+    -- calibrate "$AU" -r Au -o out.csv
 fi
 if [ -f "$REAL/sto110_adf_abf_atomap/sto110_adf.tif" ]; then
   STO="$REAL/sto110_adf_abf_atomap/sto110_adf.tif"

@@ -2,7 +2,8 @@
 # epitem fft / index end to end: `fft --page 3` of a 4-page TIFF without the page warning, the
 # peak CSV's uncertainty columns; `index` of a `saed` pattern whose calibration is 3 % off (found
 # by the default scale search, with the runner-up reported), and of every epitem spot CSV:
-# track --detections (frame chosen or the busiest), track tracks (g_inv_A, azimuth_deg).
+# track --detections (frame chosen or the busiest), track tracks (g_inv_A, azimuth_deg); no zone
+# axis, or only an unreliable one (wrong phase), exits 1.
 # Args: $1 = epitem binary, $2 = source dir.
 set -u
 source "$(dirname "$0")/lib/common.bash"
@@ -36,7 +37,15 @@ check "index reports the runner-up and why it lost" grep -q 'runner-up' idx.log
 check "the sidecar has the runner-up" grep -q '"runner_up"' idx.json
 check "index CSV uses g_inv_A" grep -q '^spot,kx,ky,g_inv_A,d_A,phase,hkl,error_pct$' idx.csv
 "$EPITEM" index au_off.csv --phase Au --scale-range 0 > fixed.log 2>&1
-check "--scale-range 0 trusts the calibration: nothing fits 3 % off" grep -q 'no zone axis of Au' fixed.log
+check "--scale-range 0 trusts the calibration: nothing fits 3 % off (exit 1)" test $? -eq 1
+check "--scale-range 0: says no zone axis" grep -q 'no zone axis of Au' fixed.log
+# The wrong phase: a best fit with its scale at the search edge / few predicted reflections
+# seen is labelled and refused (exit 1), not printed as a plain result.
+"$EPITEM" index au_off.csv --phase Fe3O4 > fe.log 2> fe.err
+check "Au spots as Fe3O4: exit 1" test $? -eq 1
+check "Au spots as Fe3O4: NO RELIABLE FIT on stdout" grep -q 'Fe3O4: NO RELIABLE FIT' fe.log
+check "Au spots as Fe3O4: the warning says why" grep -q 'warning: Fe3O4 zone .* is no reliable fit: ' fe.err
+check "Au spots as Fe3O4: no plain zone line" bash -c "! grep -q '^Fe3O4: zone' fe.log"
 
 # --- track --detections: frame 0 has 3 spots, frame 1 all; default = the busiest frame ---
 awk -F, 'NR == 1 { print "frame,time_s,x_px,y_px,gx_inv_A,gy_inv_A,g_inv_A,sigma_px,snr,intensity,track_id"; next }
