@@ -41,6 +41,12 @@ std::string stem_with(const std::string& path, const std::string& suffix) {
   return base + suffix;
 }
 
+std::string fixed(double v, int digits) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(digits) << v;
+  return os.str();
+}
+
 std::string hkl_text(const Vec3& h) {
   std::ostringstream os;
   bool compact = std::abs(h.x()) <= 9 && std::abs(h.y()) <= 9 && std::abs(h.z()) <= 9;
@@ -296,7 +302,7 @@ int track_main(int argc, char** argv) {
         covariate_name, ramp, centre = "auto", beam_stop = "auto", mask_path, calibrant, summary_path, distortion;
     std::vector<std::string> phase_names;
     double fps = 0, snr = 6, sigma_min = 1.5, sigma_max = 4, max_step = 3, max_dg = 0.02, tolerance = 0.01,
-           bin_width = 0, ring_radius = 0, distortion_threshold = DEFAULT_DISTORTION_THRESHOLD, centre_mask = -1;
+           bin_width = 0, ring_radius = 0, scale_range = 0.05, distortion_threshold = DEFAULT_DISTORTION_THRESHOLD, centre_mask = -1;
     int scales = 4, max_gap = 2, min_frames = 2, bench = 0, bench_frames_n = 20;
     bool no_background = false, no_distortion = false;
     opts.add_options()
@@ -319,6 +325,9 @@ int track_main(int argc, char** argv) {
       ("calibrant", po::value<std::string>(&calibrant), "fit the pixel size to the rings of this phase (e.g. Au) in the first frames")
       ("phase", po::value<std::vector<std::string>>(&phase_names), "phase to index against (repeat: --phase Fe3O4 --phase NiFe)")
       ("tolerance", po::value<double>(&tolerance)->default_value(0.01), "relative |g| tolerance of indexing (0.01 = 1 %)")
+      ("scale-range", po::value<double>(&scale_range)->default_value(0.05),
+       "with --phase: fit a global factor within 1 +- this to the pixel size so the most spots match the "
+       "phases' families (calibrations are often 1-5 % off); 0 = trust the pixel size exactly")
       ("sigma-min", po::value<double>(&sigma_min)->default_value(1.5), "smallest spot sigma [px]")
       ("sigma-max", po::value<double>(&sigma_max)->default_value(4), "largest spot sigma [px]")
       ("scales", po::value<int>(&scales)->default_value(4), "number of LoG scales between them")
@@ -396,6 +405,8 @@ int track_main(int argc, char** argv) {
       throw po::error("--beam-stop must be auto or none, got '" + beam_stop + "'");
     if (!(tolerance > 0 && tolerance < 0.2))
       throw po::error("--tolerance must be in (0, 0.2)");
+    if (!(scale_range >= 0 && scale_range < 0.5))
+      throw po::error("--scale-range must be in [0, 0.5) (0 = off), got " + std::to_string(scale_range));
     double pixel_invA = 0;
     get_quantity(vm, "pixel-size", Dimension::InverseLength, pixel_invA);
     if (vm.count("pixel-size") && !(pixel_invA > 0))
@@ -440,6 +451,7 @@ int track_main(int argc, char** argv) {
     rec.add("background", std::string(no_background ? "none" : "azimuthal mean subtracted"));
     rec.add("phases", Json(phase_names));
     rec.add("index_tolerance_rel", tolerance);
+    rec.add("scale_range", scale_range);
     if (pixel_invA > 0)
       rec.add("pixel_size_invA", pixel_invA, "1/Å");
     if (!calibrant.empty())
@@ -469,13 +481,15 @@ int track_main(int argc, char** argv) {
     };
     const WarnFn warn = warn_to_stderr();
     // Frame times: the command line, else the movie's own frame time.
+    bool fps_known = times_csv.empty();
     if (!vm.count("fps") && times_csv.empty()) {
       if (movie.info().frame_time_s > 0) {
         fps = 1.0 / movie.info().frame_time_s;
         rec.add("fps_Hz", fps, "1/s");
         rec.add("fps_source", std::string("movie file (frame time ") + std::to_string(movie.info().frame_time_s) + " s)");
       } else if (n_frames == 1) {
-        fps = 1;  // one frame: no lifespans to time
+        fps = 1;  // one frame: no lifespans to time (0 s)
+        fps_known = false;
         rec.add("fps_source", std::string("none needed for a single frame"));
       } else {
         throw po::error("give exactly one of --fps or --frame-times: " + movie_path + " stores no frame time");
@@ -578,9 +592,14 @@ int track_main(int argc, char** argv) {
         ellipse.cx_px = fc.cx_px;
         ellipse.cy_px = fc.cy_px;
         centre_source = "Friedel pairs across " + std::to_string(pass1.size()) + " frame(s) (" +
-                        std::to_string(fc.n_pairs) + ")";
+                        std::to_string(fc.n_pairs) + ", radii of " + std::to_string(fc.n_spots) +
+                        " spots; +- " + fixed(fc.uncertainty_px, 2) + " px)";
         rec.result("friedel_pairs", double(fc.n_pairs));
         rec.result("friedel_rms_px", fc.rms_px);
+        rec.result("centre_uncertainty_px", fc.uncertainty_px);
+        if (fc.uncertainty_px > 1)
+          warn("the centre is poorly determined (+- " + fixed(fc.uncertainty_px, 2) + " px from " +
+               std::to_string(fc.n_spots) + " distinct spots); give --centre X,Y if it is known");
       } catch (const Error& e) {
         if (centre == "friedel")
           throw;
@@ -626,9 +645,35 @@ int track_main(int argc, char** argv) {
           }
       }
       if (r_guess > 0) {
+        RingFit ring;
         try {
-          RingFit ring = fit_ring(ref, mask, ellipse.cx_px, ellipse.cy_px, r_guess);
-          have_ring = true;
+          ring = fit_ring(ref, mask, ellipse.cx_px, ellipse.cy_px, r_guess);
+          const Ellipse& e = ring.ellipse;
+          // A fit to the halo, spots or noise instead of a ring: too small, off the guessed
+          // radius, far more elliptical than a projector lens makes (a/b ≤ 1.1) or ragged.
+          const RingFitSpec ring_spec;
+          const double min_radius = std::max(centre_mask, 10.0);
+          if (e.semi_minor_px < min_radius || std::abs(e.mean_radius_px() - r_guess) > ring_spec.half_width_px ||
+              e.axis_ratio() > 1.1 || ring.rms_residual_px > 1.0) {
+            const std::string why = "ring fit near r = " + fixed(r_guess, 1) + " px rejected (semi-axes " +
+                                    fixed(e.semi_major_px, 2) + " x " + fixed(e.semi_minor_px, 2) + " px, a/b " +
+                                    fixed(e.axis_ratio(), 4) + ", RMS " + fixed(ring.rms_residual_px, 2) +
+                                    " px; a ring needs r >= " + fixed(min_radius, 1) +
+                                    " px, a/b <= 1.1 and RMS <= 1 px)";
+            if (centre == "ring" || ring_radius > 0)
+              fail(why, "; give --ring-radius of a real ring or --distortion RATIO,ANGLE_DEG");
+            rec.result("ring_fit_rejected", why);
+            warn(why + (need_spots ? "; the distortion is taken from the spots" : "; distortion not measured"));
+          } else {
+            have_ring = true;
+          }
+        } catch (const Error& e) {
+          if (centre == "ring" || ring_radius > 0)
+            throw;
+          if (!need_spots)
+            warn(std::string("distortion not measured: ") + e.what());
+        }
+        if (have_ring) {
           Ellipse e = ring.ellipse;
           rec.result("ring_centre_px", Json(std::vector<double>{e.cx_px, e.cy_px}));
           rec.result("ring_semi_axes_px", Json(std::vector<double>{e.semi_major_px, e.semi_minor_px}));
@@ -644,11 +689,6 @@ int track_main(int argc, char** argv) {
           }
           geom.ellipse = e;
           distortion_source = "ring fit";
-        } catch (const Error& e) {
-          if (centre == "ring" || ring_radius > 0)
-            throw;
-          if (!need_spots)
-            warn(std::string("distortion not measured: ") + e.what());
         }
       } else if (centre == "ring") {
         fail(movie_path, ": --centre ring but no ring found in the radial profile; give --ring-radius R (px)");
@@ -732,8 +772,52 @@ int track_main(int argc, char** argv) {
     auto obs = observations(results, geom, centre_mask);
     auto tracks = link_tracks(obs, tspec);
     bar.finish();
+    // Calibration scale: one |g| per track (a distinct spot), fitted to the phases' families.
+    // Linking is scale-free (steps in px, |g| changes relative), so only |g| is rescaled.
+    double scale_fitted = 1;
+    if (!phases.empty() && scale_range > 0 && calibrant.empty() && !tracks.empty()) {
+      std::vector<double> g, family_g;
+      for (const auto& t : tracks)
+        g.push_back(t.g_invA);
+      for (const auto& ph : phases)
+        for (const auto& fam : ph.families)
+          if (fam.kinematic_allowed)
+            family_g.push_back(1.0 / fam.d_A);
+      const ScaleFit sf = fit_calibration_scale(g, family_g, scale_range, tolerance);
+      rec.result("scale_runner_up", sf.runner_up_scale);
+      rec.result("scale_matched_tracks", double(sf.n_matched));
+      if (sf.n_matched < 3) {
+        warn("calibration scale not fitted: only " + std::to_string(sf.n_matched) +
+             " tracks match the phases at any scale within --scale-range; the pixel size is used as given");
+      } else {
+        scale_fitted = sf.scale;
+        if (sf.at_edge)
+          warn("calibration scale " + fixed(sf.scale, 4) + " is at the edge of --scale-range " + fixed(scale_range, 3) +
+               "; check --pixel-size or widen --scale-range");
+        else if (sf.runner_up_score > 0.8 * sf.score)
+          warn("calibration scale " + fixed(sf.scale, 4) + " is not clearly better than " +
+               fixed(sf.runner_up_scale, 4) + " (match score " + fixed(sf.score, 1) + " vs " +
+               fixed(sf.runner_up_score, 1) + "); indexing may be wrong: check --pixel-size or use --scale-range 0");
+        if (!common.quiet)
+          std::cout << std::setprecision(5) << "# calibration scale " << sf.scale << " (runner-up " << sf.runner_up_scale
+                    << ", match score " << sf.score << " vs " << sf.runner_up_score << "; " << sf.n_matched << " of "
+                    << tracks.size() << " tracks match): pixel size " << pixel_invA * scale_fitted << " 1/Å per px\n";
+        pixel_invA *= scale_fitted;
+        geom.pixel_size_invA = pixel_invA;
+        for (auto& frame : obs)
+          for (auto& o : frame) {
+            o.gx_invA *= scale_fitted;
+            o.gy_invA *= scale_fitted;
+          }
+        for (auto& t : tracks)
+          t.g_invA *= scale_fitted;
+      }
+    }
+    rec.result("scale_fitted", scale_fitted);
+    rec.result("pixel_size_fitted_invA", pixel_invA);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    set_track_times(tracks, times.time_s, times.covariate, n_frames);
+    // A one-frame movie lasts one frame interval when the frame rate is known.
+    set_track_times(tracks, times.time_s, times.covariate, n_frames, fps_known ? 1.0 / fps : 0.0);
     if (!phases.empty())
       label_tracks(tracks, [&](double g) { return label_from_match(index_spacings({1.0 / g}, phases, tolerance)[0]); });
 
@@ -752,8 +836,9 @@ int track_main(int argc, char** argv) {
 
     const std::vector<std::string> inputs = {movie_path, times_csv, covariate, mask_path};
     const std::string cov_header = times.covariate.empty() ? "covariate" : times.covariate_name;
-    std::string tcsv = "# epitem track " + movie_path + ": lifespans in s, |g| in 1/Å, azimuth CCW from +x (y up); covariate = " +
-                       cov_header + "\n" + tracks_csv(tracks);
+    std::string tcsv = "# epitem track " + movie_path + ": lifespans in s, |g| in 1/Å, azimuth CCW from +x (y up); " +
+                       (times.covariate.empty() ? std::string("no covariate given") : "covariate = " + cov_header) + "\n" +
+                       tracks_csv(tracks);
     write_text_file(out, tcsv, inputs);
     rec.add_output(out);
     if (summary_path.empty())

@@ -173,16 +173,20 @@ std::vector<Track> link_tracks(std::vector<std::vector<SpotObservation>>& frames
 }
 
 void set_track_times(std::vector<Track>& tracks, const std::vector<double>& time_s,
-                     const std::vector<double>& covariate, int n_frames) {
+                     const std::vector<double>& covariate, int n_frames, double frame_interval_s) {
   if (int(time_s.size()) != n_frames)
     fail("track times: ", time_s.size(), " frame times for ", n_frames, " frames");
   if (!covariate.empty() && int(covariate.size()) != n_frames)
     fail("track times: ", covariate.size(), " covariate values for ", n_frames, " frames");
+  if (!(frame_interval_s >= 0))
+    fail("track times: frame interval must be ≥ 0 s (0 = unknown), got ", frame_interval_s);
   std::vector<double> duration(size_t(n_frames), 0.0);
   for (int i = 0; i + 1 < n_frames; ++i)
     duration[size_t(i)] = time_s[size_t(i) + 1] - time_s[size_t(i)];
   if (n_frames >= 2)
     duration[size_t(n_frames) - 1] = duration[size_t(n_frames) - 2];
+  else if (n_frames == 1)
+    duration[0] = frame_interval_s;
   for (Track& t : tracks) {
     if (t.first_frame < 0 || t.last_frame >= n_frames)
       fail("track times: track ", t.id, " spans frames ", t.first_frame, "..", t.last_frame,

@@ -139,6 +139,24 @@ TEST_CASE("beam-stop mask from the dark region", "[spot_detection]") {
   CHECK(!m.is_excluded(50, 30));
 }
 
+TEST_CASE("beam-stop mask covers a sharp shadow next to a bright halo", "[spot_detection]") {
+  // The 2-px blur spills a halo 30x the median into the shadow; the dark raw pixels there must
+  // still be masked, else the shadow's edge gives spots.
+  Image im(128, 128, 20.f);
+  for (int y = 0; y < 128; ++y)
+    for (int x = 0; x < 128; ++x)
+      im.at(x, y) = float(20 + 600 * std::exp(-std::hypot(x - 64, y - 64) / 20));
+  for (int y = 58; y < 70; ++y)
+    for (int x = 0; x < 64; ++x)
+      im.at(x, y) = 0.3f;
+  const DetectorMask m = dark_region_mask(im, 0.2, 0.5);
+  for (int y = 58; y < 70; ++y)
+    for (int x = 0; x < 60; ++x)
+      REQUIRE(m.is_excluded(x, y));
+  CHECK(!m.is_excluded(40, 54));
+  CHECK(!m.is_excluded(100, 64));
+}
+
 TEST_CASE("radial profile of a radially symmetric pattern and its peaks", "[spot_detection]") {
   PatternGeometry g;
   g.ellipse = {64.5, 60.0, 1, 1, 0};
@@ -344,6 +362,64 @@ TEST_CASE("distortion from same-family spots at different azimuths", "[spot_dete
     CHECK(std::string(e.what()).find("--distortion RATIO,ANGLE_DEG") != std::string::npos);
   }
   CHECK_THROWS_AS(distortion_ellipse(0, 0, 0.99, 0), Error);
+}
+
+TEST_CASE("centre: spurious mirrored pairs outvote the mates but not the family circles", "[spot_detection]") {
+  // Three families of 12 spots each about c, only 3 with their mate; 6 spurious pairs mirrored
+  // about P (as detections along a beam-stop rod are about its centre line) outvote them.
+  const Vec2 c(201.3, 148.7), P(c.x() + 25, c.y());
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> uni(0, 1);
+  std::vector<DetectedSpot> spots;
+  auto add = [&](Vec2 p) {
+    DetectedSpot d;
+    d.x_px = p.x();
+    d.y_px = p.y();
+    spots.push_back(d);
+  };
+  for (double r : {55.0, 80.0, 115.0})
+    for (int k = 0; k < 12; ++k) {
+      const double t = 2 * PI * uni(rng);
+      const Vec2 u(std::cos(t), std::sin(t));
+      add(c + r * u);
+      if (k == 0)
+        add(c - r * u);
+    }
+  for (int k = 0; k < 6; ++k) {
+    const Vec2 d(6 + 12 * k, 9 + uni(rng));
+    add(P + d);
+    add(P - d);
+  }
+  const FriedelCentre fc = centre_from_friedel_pairs({spots}, 400, 300);
+  CHECK(std::hypot(fc.cx_px - c.x(), fc.cy_px - c.y()) < 0.1);
+  CHECK(fc.n_spots >= 45);  // distinct positions: a few spots coincide within 1.5 px
+  CHECK(fc.uncertainty_px < 0.5);
+  CHECK(radial_concentration(distinct_spot_positions({spots}), c) >
+        radial_concentration(distinct_spot_positions({spots}), P));
+}
+
+TEST_CASE("calibration scale fitted to reflection families", "[spot_detection]") {
+  // fcc a = 4.0 Å families, measured with a pixel size 3 % too small, plus unrelated spots.
+  std::vector<double> ref;
+  for (int n : {3, 4, 8, 11, 12, 16, 19, 20})
+    ref.push_back(std::sqrt(double(n)) / 4.0);
+  std::vector<double> g;
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<double> uni(0.3, 1.1);
+  std::normal_distribution<double> noise(0, 0.001);
+  for (int k = 0; k < 40; ++k)
+    g.push_back(ref[size_t(k) % ref.size()] / 1.03 * (1 + noise(rng)));
+  for (int k = 0; k < 8; ++k)
+    g.push_back(uni(rng));
+  const ScaleFit f = fit_calibration_scale(g, ref, 0.05, 0.01);
+  CHECK(f.scale == Approx(1.03).epsilon(0.001));
+  CHECK(f.n_matched >= 40);
+  CHECK(!f.at_edge);
+  CHECK(f.runner_up_score < 0.8 * f.score);
+  CHECK(std::abs(f.runner_up_scale / f.scale - 1) > 0.02);
+  CHECK(fit_calibration_scale(g, ref, 0.02, 0.01).at_edge);  // 1.03 lies outside ±2 %
+  CHECK_THROWS_AS(fit_calibration_scale(g, ref, 0, 0.01), Error);
+  CHECK_THROWS_AS(fit_calibration_scale({}, ref, 0.05, 0.01), Error);
 }
 
 TEST_CASE("Friedel centre pairs spots across frames; its error names real options", "[spot_detection]") {

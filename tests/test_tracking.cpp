@@ -242,6 +242,25 @@ TEST_CASE("lifespans use per-frame durations; summary bins by covariate", "[trac
   CHECK_THROWS_AS(set_track_times(tracks, {0, 1}, {}, 6), Error);
 }
 
+TEST_CASE("a spot seen in one frame lives one frame interval, in a one-frame movie too", "[tracking]") {
+  std::vector<std::vector<SpotObservation>> one(1), two(2);
+  one[0].push_back(obs_at(0, 30, 30, 0.3));
+  two[0].push_back(obs_at(0, 30, 30, 0.3));
+  TrackingSpec spec;
+  spec.min_frames = 1;
+  auto t1 = link_tracks(one, spec);
+  auto t2 = link_tracks(two, spec);
+  REQUIRE(t1.size() == 1);
+  REQUIRE(t2.size() == 1);
+  set_track_times(t1, {0}, {}, 1, 0.1);
+  set_track_times(t2, {0, 0.1}, {}, 2);
+  CHECK(t1[0].lifespan_s == Approx(0.1));
+  CHECK(t2[0].lifespan_s == Approx(t1[0].lifespan_s));
+  set_track_times(t1, {0}, {}, 1);  // interval unknown
+  CHECK(t1[0].lifespan_s == 0);
+  CHECK_THROWS_AS(set_track_times(t1, {0}, {}, 1, -1), Error);
+}
+
 TEST_CASE("detection limit: spot SNR 4 still gives 95 % recall at threshold 6", "[slow]") {
   // Every spot at peak/√background = 4 (σ = 1.5 px): the weakest level the default threshold
   // is meant to catch; at SNR 3 the recall drops to ~0.7, so this pins the sensitivity.

@@ -59,7 +59,14 @@ struct FriedelCentre {
   double cx_px = 0, cy_px = 0;
   int n_pairs = 0;               ///< pairs whose midpoints agree with the centre
   double rms_px = 0;             ///< scatter of those midpoints about the centre
+  double uncertainty_px = 0;     ///< 1σ of the centre (bootstrap over the spots)
+  int n_spots = 0;               ///< distinct spots that judged the candidates
 };
+
+/// How tightly the radii of `spots` about c cluster: Σ over pairs of a Gaussian in their
+/// radius difference (width 0.7 px + 0.4 % of r). Spots of one family share a radius about
+/// the true centre, mates present or not. Spots nearer than min_radius_px are ignored.
+double radial_concentration(const std::vector<Vec2>& spots, const Vec2& c, double min_radius_px = 10);
 
 /// Distinct spots of a movie: detections of all frames within merge_px of each other are
 /// merged into one position (their mean), so a spot seen in many frames counts once.
@@ -68,10 +75,13 @@ std::vector<Vec2> distinct_spot_positions(const std::vector<std::vector<Detected
 
 /// Pattern centre from Friedel pairs (g, −g) across the whole movie: the distinct spots of all
 /// frames (distinct_spot_positions) are paired, so a spot and its mate may be seen in
-/// different frames. Midpoints vote on a 2-px grid; the five densest cells are each refined by
-/// the mean of the midpoints within tolerance_px whose two spots lie at equal radius, and the
-/// one most pairs confirm wins. An affine (elliptical) distortion keeps the midpoints at the
-/// centre. Each inner vector is one frame. Throws Error with < 3 pairs.
+/// different frames. Midpoints vote on a 2-px grid; the 100 densest cells are each refined by
+/// the mean of the midpoints within tolerance_px whose spots lie at equal radius, and of those
+/// with ≥ 3 pairs the one with the highest radial_concentration of all distinct spots wins
+/// (spurious pairs, e.g. mirrored about a beam-stop rod, vote but do not concentrate the radii
+/// of the real families). It is polished to the concentration maximum within ±1 px and then
+/// replaced by the mean of the mate midpoints within 0.5 px of it when ≥ 3 mates agree. An affine (elliptical) distortion keeps midpoints at the centre. Each inner
+/// vector is one frame. Throws Error when no candidate has ≥ 3 pairs.
 FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<DetectedSpot>>& frames, int nx,
                                         int ny, double tolerance_px = 1.5);
 
@@ -148,6 +158,24 @@ RingCalibration calibrate_from_rings(const std::vector<double>& radii_px,
                                      const std::vector<double>& weights,
                                      const std::vector<ReferenceRing>& references,
                                      double rel_tolerance = 0.01);
+
+/// A global factor on the reciprocal pixel size, fitted to the reflection families of the
+/// phases present: detector calibrations are often 1–5 % off, enough to index every spot wrongly.
+struct ScaleFit {
+  double scale = 1;              ///< multiply the pixel size by this
+  double score = 0;              ///< Σ over spots of the Gaussian match to the nearest family
+  int n_matched = 0;             ///< spots within tolerance of a family at `scale`
+  double runner_up_scale = 0;    ///< best scale more than 2 × tolerance away (0: none)
+  double runner_up_score = 0;
+  bool at_edge = false;          ///< the best scale is at the edge of the searched range
+};
+
+/// Scale s in [1 − range, 1 + range] that maps the most measured |g| (one per distinct spot)
+/// onto reference |g| within tolerance_rel: a Gaussian match score (σ = tolerance/2) on a grid
+/// of tolerance/10, then least squares over the matched spots. Throws Error when no reference
+/// or no spot is given, or range is outside (0, 0.5).
+ScaleFit fit_calibration_scale(const std::vector<double>& g_invA, const std::vector<double>& reference_g_invA,
+                               double range, double tolerance_rel);
 
 /// Azimuthally averaged intensity in bins of the (distortion-corrected) radius; pixel → bin
 /// lookup is precomputed, so profile() costs one pass per frame.

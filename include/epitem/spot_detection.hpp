@@ -44,7 +44,8 @@ DetectorMask circle_mask(int nx, int ny, double cx_px, double cy_px, double radi
 /// Beam stop and other shadowed areas of `image` (a frame or a mean of frames), relative to the
 /// image's own levels so offset or signed data work: pixels of the 2-px-smoothed image below
 /// dark + fraction × (median − dark) and 10 noise σ below the median (dark = its darkest 0.2 %),
-/// dilated by margin_px for the penumbra. Those pixels count as a shadow only when their pixel
+/// grown over the dark raw pixels connected to them within 6 px (the blur pulls a sharp edge
+/// next to a bright halo inwards), then dilated by margin_px for the penumbra. Those pixels count as a shadow only when their pixel
 /// noise is under half the frame's (no electrons arrive there); else nothing is masked.
 DetectorMask dark_region_mask(const Image& image, double fraction, double margin_px);
 /// Union in place; throws Error when the sizes differ.

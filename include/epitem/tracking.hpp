@@ -73,9 +73,11 @@ std::vector<Track> link_tracks(std::vector<std::vector<SpotObservation>>& frames
                                const TrackingSpec& spec);
 
 /// Lifespans in seconds and covariates: frame i lasts time_s[i+1] − time_s[i] (the last
-/// frame as long as the one before it). `covariate` is empty or one value per frame.
+/// frame as long as the one before it), so a spot seen in one frame lives one frame interval.
+/// A one-frame movie has no interval in time_s: its frame lasts frame_interval_s (e.g. 1/fps;
+/// 0 = unknown, lifespans 0). `covariate` is empty or one value per frame.
 void set_track_times(std::vector<Track>& tracks, const std::vector<double>& time_s,
-                     const std::vector<double>& covariate, int n_frames);
+                     const std::vector<double>& covariate, int n_frames, double frame_interval_s = 0);
 
 void label_tracks(std::vector<Track>& tracks, const SpacingLabeler& labeler);
 

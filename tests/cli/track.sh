@@ -45,9 +45,25 @@ set -e
 [ "$rc4" = 2 ] && grep -q -- "--no-distortion-correction" e4.txt || fail "both: exit $rc4, $(cat e4.txt)"
 [ ! -e bad.csv ] || fail "bad.csv written by a failed run"
 
-# 4. Every option a message names exists (issue: a warning named --centre-method).
+# 4. --scale-range 0 trusts --pixel-size; an exact calibration stays within 0.3 %; out of range fails.
+"$EPITEM" track one.tif $P --out s0.csv --scale-range 0 -q || fail "--scale-range 0 failed"
+tr -d ' \n' < s0.json | grep -q '"scale_fitted":1,' || fail "--scale-range 0: $(grep scale_ s0.json)"
+s1=$(tr -d ' \n' < one.json | grep -o '"scale_fitted":[-0-9.e+]*' | cut -d: -f2)
+awk -v s="$s1" 'BEGIN { exit !(s > 0.997 && s < 1.003) }' || fail "exact calibration refitted to '$s1'"
+set +e
+"$EPITEM" track one.tif $P --out bad.csv --scale-range 0.7 2> e5.txt; rc5=$?
+set -e
+[ "$rc5" = 2 ] && [ "$(wc -l < e5.txt)" = 1 ] && grep -q -- "--scale-range" e5.txt || fail "--scale-range 0.7: exit $rc5, $(cat e5.txt)"
+# A spot of a one-frame movie lives one frame interval when --fps gives it, else 0 s; no
+# covariate is said as such in the header.
+"$EPITEM" track one.tif $P --out f.csv --fps 10 -q || fail "--fps 10 on one frame failed"
+awk -F, 'NR > 2 && $6 != 0.1 { bad++ } END { exit bad > 0 }' f.csv || fail "one frame at 10 fps: lifespans $(awk -F, 'NR > 2 { print $6 }' f.csv | sort -u)"
+awk -F, 'NR > 2 && $6 != 0 { bad++ } END { exit bad > 0 }' one.csv || fail "one frame, no fps: lifespans not 0"
+head -1 one.csv | grep -q "no covariate given" || fail "header: $(head -1 one.csv)"
+
+# 5. Every option a message names exists (issue: a warning named --centre-method).
 "$EPITEM" track --help > help.txt 2>&1 || true
-for opt in $(cat err1.txt e1.txt e2.txt e3.txt e4.txt | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+for opt in $(cat err1.txt e1.txt e2.txt e3.txt e4.txt e5.txt | grep -o -- '--[a-z][a-z-]*' | sort -u); do
   grep -q -- "$opt" help.txt || fail "a message names $opt, which track does not have"
 done
 ! grep -aq -- "--centre-method" "$EPITEM" || fail "the binary still mentions --centre-method"
