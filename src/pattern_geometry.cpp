@@ -7,19 +7,13 @@
 #include <random>
 
 #include "epitem/error.hpp"
+#include "epitem/statistics.hpp"
 #include "epitem/units.hpp"
 
 namespace epitem {
 
 namespace {
 
-double median(std::vector<double> v) {
-  if (v.empty())
-    return 0;
-  auto mid = v.begin() + std::ptrdiff_t(v.size() / 2);
-  std::nth_element(v.begin(), mid, v.end());
-  return *mid;
-}
 
 double wrap_axis_deg(double a) {  // axis direction modulo 180° into (−90, 90]
   while (a > 90)

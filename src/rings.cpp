@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "epitem/error.hpp"
+#include "epitem/statistics.hpp"
 #include "epitem/units.hpp"
 
 namespace epitem {
@@ -14,13 +15,6 @@ namespace {
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
-double median(std::vector<double> v) {
-  if (v.empty())
-    return 0;
-  auto mid = v.begin() + std::ptrdiff_t(v.size() / 2);
-  std::nth_element(v.begin(), mid, v.end());
-  return *mid;
-}
 
 // Gaussian blur that ignores masked pixels: blur(v·w)/blur(w), w = 1 where unmasked.
 Image masked_blur(const Image& img, const DetectorMask& mask, double sigma_px) {
