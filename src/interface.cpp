@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <iomanip>
 #include <map>
+#include <sstream>
 
 #include "epitem/element.hpp"
 #include "epitem/error.hpp"
+#include "epitem/limits.hpp"
 #include "epitem/neighbor_grid.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
@@ -17,6 +20,9 @@
 namespace epitem {
 
 namespace {
+
+/// Longest pair cutoff accepted [Å]: contacts are < 4 Å; 1e308 Å made every pair a contact.
+constexpr double MAX_CONTACT_CUTOFF_A = 10;
 
 constexpr double PARALLEL_TOL = 1e-6;  // |sin| between directions treated as parallel
 
@@ -47,7 +53,7 @@ std::string translation_str(const Vec3& v) {
 Vec3 plane_normal(const Crystal& c, const Vec3& hkl) { return c.lattice.g_invA(hkl).normalized(); }
 Vec3 direction(const Crystal& c, const Vec3& uvw) { return c.lattice.direction_A(uvw).normalized(); }
 
-// Orthonormal OR frame (physics.md §9): columns n, d, n × d.
+// Orthonormal OR frame (docs/formulas.md §9): columns n, d, n × d.
 Mat3 or_frame(const Crystal& c, const Vec3& hkl, const Vec3& uvw) {
   Mat3 f;
   f.col(0) = plane_normal(c, hkl);
@@ -422,15 +428,53 @@ std::vector<int> species_of(const Crystal& c) {
   return z;
 }
 
-double max_cutoff_A(const InterfaceSpec& spec) {
-  std::vector<int> z = species_of(spec.substrate);
-  for (int v : species_of(spec.overlayer))
-    z.push_back(v);
-  double cmax = 0;
-  for (int a : z)
-    for (int b : z)
-      cmax = std::max(cmax, pair_cutoff_A(spec, a, b));
-  return cmax;
+// Cutoffs by (Z1, Z2), looked up in the overlap loop.
+struct CutoffLookup {
+  std::vector<double> table;
+  double max_A = 0;
+  explicit CutoffLookup(const std::vector<PairCutoff>& cutoffs)
+      : table(std::size_t(MAX_Z + 1) * (MAX_Z + 1), 0.0) {
+    for (const PairCutoff& c : cutoffs) {
+      table[std::size_t(c.Z1) * (MAX_Z + 1) + c.Z2] = table[std::size_t(c.Z2) * (MAX_Z + 1) + c.Z1] = c.cutoff_A;
+      max_A = std::max(max_A, c.cutoff_A);
+    }
+  }
+  double operator()(int z1, int z2) const { return table[std::size_t(z1) * (MAX_Z + 1) + z2]; }
+};
+
+// Nonmetals (and metalloids that form anions): the partners of a "metal–nonmetal" pair.
+bool is_nonmetal(int Z) {
+  static const int nonmetals[] = {1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53, 54, 85, 86};
+  return std::find(std::begin(nonmetals), std::end(nonmetals), Z) != std::end(nonmetals);
+}
+
+// Substrate crystal Cartesian → box frame: edge-on (normal y, zone z), plan view (normal z).
+Mat3 substrate_rotation(const InterfaceSpec& spec) {
+  const Crystal& sub = spec.substrate;
+  const Vec3 n_s = plane_normal(sub, spec.substrate_plane_hkl);
+  Mat3 r_sub;
+  if (spec.view == InterfaceView::EdgeOn) {
+    const Vec3 y = n_s, z = direction(sub, spec.zone_uvw);
+    r_sub.row(0) = y.cross(z).transpose();
+    r_sub.row(1) = y.transpose();
+    r_sub.row(2) = z.transpose();
+  } else {
+    const Vec3 z = n_s, x = direction(sub, spec.substrate_direction_uvw);
+    r_sub.row(0) = x.transpose();
+    r_sub.row(1) = z.cross(x).transpose();
+    r_sub.row(2) = z.transpose();
+  }
+  return r_sub;
+}
+
+// Box length along the ledge axis as the builder rounds it (whole substrate repeats).
+double rounded_ledge_box_A(const InterfaceSpec& spec) {
+  const int a = axes_of(spec.view).ledge;
+  const double box = spec.box_A[a];
+  if (!spec.round_box_to_substrate)
+    return box;
+  const Repeat rs = lattice_repeat(spec.substrate, substrate_rotation(spec).transpose() * Vec3::Unit(a));
+  return rs.length_A > 0 ? std::max(1.0, std::round(box / rs.length_A)) * rs.length_A : box;
 }
 
 }  // namespace
@@ -441,14 +485,264 @@ double covalent_radius_A(int Z) {
   return gemmi::covalent_radius(static_cast<gemmi::El>(Z));
 }
 
+std::vector<PairCutoff> bulk_pair_minima(const InterfaceSpec& spec) {
+  std::map<std::pair<int, int>, PairCutoff> best;
+  for (const Crystal* c : {&spec.substrate, &spec.overlayer})
+    for (const auto& [pair, d] : bulk_min_distances(*c)) {
+      auto it = best.find(pair);
+      if (it == best.end() || d < it->second.cutoff_A - 1e-9)
+        best[pair] = {pair.first, pair.second, d, c->name};
+    }
+  std::vector<PairCutoff> out;
+  for (const auto& [pair, c] : best)
+    out.push_back(c);
+  return out;
+}
+
+std::vector<PairCutoff> contact_cutoffs(const InterfaceSpec& spec) {
+  std::vector<int> zs = species_of(spec.substrate);
+  for (int z : species_of(spec.overlayer))
+    if (std::find(zs.begin(), zs.end(), z) == zs.end())
+      zs.push_back(z);
+  std::sort(zs.begin(), zs.end());
+  const std::vector<PairCutoff> bulk = spec.cutoff_rule == CutoffRule::Bulk ? bulk_pair_minima(spec)
+                                                                            : std::vector<PairCutoff>{};
+  const auto fixed = [](double v) {
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(3) << v;
+    return os.str();
+  };
+  const double margin = spec.bulk_cutoff_margin_A;
+  const std::string minus_margin = " - " + fixed(margin) + " A margin";
+  std::vector<PairCutoff> out;
+  for (std::size_t i = 0; i < zs.size(); ++i)
+    for (std::size_t j = i; j < zs.size(); ++j) {
+      const int z1 = zs[i], z2 = zs[j];
+      const std::string name = std::string(element_symbol(z1)) + "-" + element_symbol(z2);
+      PairCutoff c{z1, z2, 0, ""};
+      const auto override_it = std::find_if(spec.cutoffs.begin(), spec.cutoffs.end(), [&](const PairCutoff& o) {
+        return (o.Z1 == z1 && o.Z2 == z2) || (o.Z1 == z2 && o.Z2 == z1);
+      });
+      const auto in_bulk = std::find_if(bulk.begin(), bulk.end(),
+                                        [&](const PairCutoff& b) { return b.Z1 == z1 && b.Z2 == z2; });
+      if (override_it != spec.cutoffs.end()) {
+        c.cutoff_A = override_it->cutoff_A;
+        c.source = "--cutoff " + name;
+      } else if (in_bulk != bulk.end()) {
+        c.cutoff_A = in_bulk->cutoff_A - margin;
+        c.source = "shortest " + name + " in bulk " + in_bulk->source + " " + fixed(in_bulk->cutoff_A) +
+                   " A" + minus_margin;
+      } else if (spec.cutoff_rule == CutoffRule::Bulk && is_nonmetal(z1) != is_nonmetal(z2)) {
+        // A metal–anion pair neither crystal has: the shortest metal–(same anion) bond in bulk.
+        const int anion = is_nonmetal(z1) ? z1 : z2;
+        const PairCutoff* shortest = nullptr;
+        for (const PairCutoff& b : bulk)
+          if ((b.Z1 == anion) != (b.Z2 == anion) && !is_nonmetal(b.Z1 == anion ? b.Z2 : b.Z1) &&
+              (!shortest || b.cutoff_A < shortest->cutoff_A))
+            shortest = &b;
+        if (shortest) {
+          c.cutoff_A = shortest->cutoff_A - margin;
+          c.source = "no " + name + " in either bulk: shortest metal-" + element_symbol(anion) + " (" +
+                     element_symbol(shortest->Z1) + "-" + element_symbol(shortest->Z2) + " in bulk " +
+                     shortest->source + " " + fixed(shortest->cutoff_A) + " A)" + minus_margin;
+        }
+      }
+      if (c.source.empty()) {
+        c.cutoff_A = spec.cutoff_scale * (covalent_radius_A(z1) + covalent_radius_A(z2));
+        c.source = fixed(spec.cutoff_scale) + " x covalent radii sum (Cordero 2008)" +
+                   (spec.cutoff_rule == CutoffRule::Bulk ? ": pair in neither bulk" : "");
+      }
+      out.push_back(c);
+    }
+  return out;
+}
+
 double pair_cutoff_A(const InterfaceSpec& spec, int Z1, int Z2) {
-  for (const PairCutoff& c : spec.cutoffs)
+  for (const PairCutoff& c : contact_cutoffs(spec))
+    if ((c.Z1 == Z1 && c.Z2 == Z2) || (c.Z1 == Z2 && c.Z2 == Z1))
+      return c.cutoff_A;
+  for (const PairCutoff& c : spec.cutoffs)  // a species in neither crystal
     if ((c.Z1 == Z1 && c.Z2 == Z2) || (c.Z1 == Z2 && c.Z2 == Z1))
       return c.cutoff_A;
   return spec.cutoff_scale * (covalent_radius_A(Z1) + covalent_radius_A(Z2));
 }
 
-double InterfaceGeometry::staircase_origin_A() const { return 0.5 * box_ledge_A - terrace_width_A; }
+std::vector<ShortestPair> shortest_pairs(const AtomicModel& model, double max_A) {
+  std::vector<Vec3> pos;
+  pos.reserve(model.atoms.size());
+  for (const Atom& a : model.atoms)
+    pos.push_back(a.pos_A);
+  const NeighborGrid grid(pos, model.box_lengths_A(), model.pbc, max_A);
+  std::map<std::pair<int, int>, ShortestPair> best;
+  for (std::size_t i = 0; i < pos.size(); ++i)
+    grid.visit(pos[i], max_A, [&](std::size_t j, const Vec3& d, double r2) {
+      if (j <= i)
+        return false;
+      const Atom &a = model.atoms[i], &b = model.atoms[j];
+      const auto key = std::minmax(a.Z, b.Z);
+      const double r = std::sqrt(r2);
+      auto it = best.find(key);
+      if (it == best.end() || r < it->second.distance_A)
+        best[key] = {key.first, key.second, r, a.phase != b.phase, pos[i] + 0.5 * d};
+      return false;
+    });
+  std::vector<ShortestPair> out;
+  for (const auto& [key, p] : best)
+    out.push_back(p);
+  return out;
+}
+
+Vec3 step_edge_axis(InterfaceView view) {
+  const Axes ax = axes_of(view);
+  return Vec3::Unit(ax.ledge).cross(Vec3::Unit(ax.normal));
+}
+
+double nagai_tilt_deg(double mismatch, double step_A, double terrace_A) {
+  return std::atan(mismatch * step_A / terrace_A) / units::deg_to_rad;
+}
+
+double nagai_terrace_width_A(double mismatch, double step_A, double tilt_deg) {
+  return mismatch * step_A / std::tan(tilt_deg * units::deg_to_rad);
+}
+
+double layer_period_A(const Crystal& c, const Vec3& hkl_in) {
+  const Vec3 hkl = reduced(hkl_in);
+  const double d = c.lattice.d_spacing_A(hkl);
+  const Vec3 n = plane_normal(c, hkl);
+  struct Layer {
+    double h;
+    int Z;
+    double occ;
+  };
+  std::vector<Layer> layers;
+  for (const Site& s : c.sites) {
+    const double p = n.dot(c.lattice.frac_to_cart_A(s.frac));
+    layers.push_back({p - d * std::floor(p / d), s.Z, s.occupancy});
+  }
+  const auto periodic_gap = [d](double a, double b) {
+    const double x = std::abs(a - b);
+    return std::min(x, d - x);
+  };
+  for (int div = 12; div > 1; --div) {
+    bool maps = true;
+    for (const Layer& l : layers) {
+      const double shifted = std::fmod(l.h + d / div, d);
+      maps = std::any_of(layers.begin(), layers.end(), [&](const Layer& o) {
+        return o.Z == l.Z && std::abs(o.occ - l.occ) < 1e-3 && periodic_gap(o.h, shifted) < 1e-4;
+      });
+      if (!maps)
+        break;
+    }
+    if (maps)
+      return d / div;
+  }
+  return d;
+}
+
+namespace {
+
+struct StepMismatch {
+  double step_A, d_o_A, d_s_A, mismatch;
+  int planes;
+};
+
+// The overlayer planes that fill one step of the substrate and their mismatch to it.
+StepMismatch step_mismatch(const InterfaceSpec& spec, int layers) {
+  StepMismatch m;
+  m.step_A = layers * spec.substrate.lattice.d_spacing_A(reduced(spec.substrate_plane_hkl));
+  m.d_o_A = layer_period_A(spec.overlayer, spec.overlayer_plane_hkl);
+  m.planes = std::max(1, int(std::lround(m.step_A / m.d_o_A)));
+  m.d_s_A = m.step_A / m.planes;
+  m.mismatch = (m.d_s_A - m.d_o_A) / m.d_o_A;
+  return m;
+}
+
+}  // namespace
+
+NagaiTilt nagai_tilt(const InterfaceSpec& spec) {
+  NagaiTilt t;
+  t.step_edge_axis = step_edge_axis(spec.view);
+  t.axis_cos = t.step_edge_axis.dot(spec.tilt_axis.normalized());
+  const StepMismatch m = step_mismatch(spec, std::max(1, spec.ledge_height_layers));
+  t.overlayer_spacing_A = m.d_o_A;
+  t.overlayer_planes = m.planes;
+  t.substrate_spacing_A = m.d_s_A;
+  t.mismatch = m.mismatch;
+  if (spec.ledge_height_layers <= 0 || !(spec.terrace_width_A > 0))
+    return t;  // flat: no steps, no Nagai tilt
+  const double box = rounded_ledge_box_A(spec);
+  const int n = std::max(1, int(std::lround(box / spec.terrace_width_A)));
+  if (n < 2)
+    return t;  // one terrace fills the box: flat
+  t.step_height_A = m.step_A;
+  t.terrace_width_A = box / n;
+  t.vicinal_angle_deg = std::atan(m.step_A / t.terrace_width_A) / units::deg_to_rad;
+  t.tilt_deg = nagai_tilt_deg(m.mismatch, m.step_A, t.terrace_width_A);
+  t.tilt_about_axis_deg =
+      std::atan(std::tan(t.tilt_deg * units::deg_to_rad) * t.axis_cos) / units::deg_to_rad;
+  return t;
+}
+
+std::string make_ledges_nagai_consistent(InterfaceSpec& spec) {
+  if (spec.ledge_height_layers <= 0)
+    spec.ledge_height_layers = 1;
+  spec.vicinal_ledges = true;
+  const StepMismatch m = step_mismatch(spec, spec.ledge_height_layers);
+  const double cosphi = step_edge_axis(spec.view).dot(spec.tilt_axis.normalized());
+  if (std::abs(cosphi) < 1e-6)
+    fail("--ledges auto: the step edges are perpendicular to the tilt axis, so no terrace width "
+         "gives a Nagai tilt about it; use --tilt-axis along the step edges");
+  if (std::abs(m.mismatch) < 1e-9)
+    fail("--ledges auto: the planes meeting across a step have no mismatch, so the Nagai tilt is 0 "
+         "for any terrace width; give --terrace-width instead");
+  const double tan_edges = std::tan(spec.tilt_deg * units::deg_to_rad) / cosphi;
+  const double w = m.mismatch * m.step_A / tan_edges;
+  if (!(w > 0) || !std::isfinite(w))
+    fail("--ledges auto: a tilt of ", spec.tilt_deg, " deg has the sense opposite to the Nagai "
+         "tilt of a ", 100 * m.mismatch, " % mismatch on steps rising along the ledge axis; "
+         "give --tilt ", -spec.tilt_deg, "deg or --tilt nagai");
+  const int a = axes_of(spec.view).ledge;
+  const double request = spec.box_A[a];
+  const Repeat rs = lattice_repeat(spec.substrate, substrate_rotation(spec).transpose() * Vec3::Unit(a));
+  const double period = spec.round_box_to_substrate && rs.length_A > 0 ? rs.length_A : 0;
+  double best_box = 0, best_err = std::numeric_limits<double>::max();
+  int best_n = 0;
+  if (period > 0) {
+    for (int k = std::max(1, int(std::ceil(0.75 * request / period))); k * period <= 1.6 * request; ++k) {
+      const double box = k * period;
+      const int n = int(std::lround(box / w));
+      if (n < 2)
+        continue;
+      const double err = std::abs(box / n - w);
+      if (err < best_err - 1e-6 || (err < best_err + 1e-6 && std::abs(box - request) < std::abs(best_box - request))) {
+        best_err = err;
+        best_box = box;
+        best_n = n;
+      }
+    }
+  } else {
+    best_n = std::max(2, int(std::lround(request / w)));
+    best_box = best_n * w;
+  }
+  if (best_n < 2)
+    fail("--ledges auto: the Nagai terrace width ", w, " Å for ", spec.tilt_deg,
+         " deg needs a box of at least two terraces along the ledge axis; enlarge --box to ",
+         std::ceil(2 * w), " Å or more");
+  spec.box_A[a] = best_box;
+  spec.terrace_width_A = best_box / best_n;
+  std::ostringstream note;
+  note << "Nagai terrace width " << w << " Å for " << spec.tilt_deg << " deg (h = " << m.step_A
+       << " Å, mismatch " << 100 * m.mismatch << " %); built: " << best_n << " vicinal terraces of "
+       << spec.terrace_width_A << " Å in a " << best_box << " Å box";
+  return note.str();
+}
+
+int InterfaceGeometry::pivot_terrace() const { return vicinal ? (n_terraces - 1) / 2 : 0; }
+int InterfaceGeometry::top_terrace() const { return vicinal ? n_terraces - 1 : n_terraces / 2; }
+
+double InterfaceGeometry::staircase_origin_A() const {
+  return 0.5 * box_ledge_A - (pivot_terrace() + 1) * terrace_width_A;
+}
 
 double InterfaceGeometry::height_A(double s) const {
   if (n_terraces <= 1 || step_A == 0)
@@ -456,6 +750,8 @@ double InterfaceGeometry::height_A(double s) const {
   const double u = s - staircase_origin_A();
   double t = u - box_ledge_A * std::floor(u / box_ledge_A);
   int i = std::min(int(t / terrace_width_A), n_terraces - 1);
+  if (vicinal)
+    return level0_A + step_A * i;  // closed by one tall step at the staircase origin
   return level0_A + step_A * std::min(i, n_terraces - i);  // periodic staircase up and down
 }
 
@@ -539,12 +835,18 @@ void InterfaceSpec::validate() const {
   if (!(cutoff_scale > 0))
     fail("interface: cutoff scale must be > 0, got ", cutoff_scale);
   for (const PairCutoff& c : cutoffs)
-    if (!(c.cutoff_A > 0))
+    if (!(c.cutoff_A > 0 && c.cutoff_A <= MAX_CONTACT_CUTOFF_A))  // a longer one lists every pair
       fail("interface: cutoff ", element_symbol(c.Z1), "-", element_symbol(c.Z2),
-           " must be > 0, got ", c.cutoff_A, " Å");
+           " must be in (0, ", MAX_CONTACT_CUTOFF_A, "] Å (a contact distance), got ", c.cutoff_A, " Å");
+  if (!(bulk_cutoff_margin_A >= 0))
+    fail("interface: bulk cutoff margin must be >= 0, got ", bulk_cutoff_margin_A, " Å");
+  const CutoffLookup cutoff_of(contact_cutoffs(*this));
+  if (!(cutoff_of.max_A + std::min(0.0, interface_cutoff_shift_A) > 0) &&
+      interface_cutoff_shift_A < 0)
+    fail("interface: interface cutoff shift ", interface_cutoff_shift_A, " Å leaves no cutoff > 0");
   for (const Crystal* c : {&substrate, &overlayer})
     for (const auto& [pair, d] : bulk_min_distances(*c)) {
-      const double cut = pair_cutoff_A(*this, pair.first, pair.second);
+      const double cut = cutoff_of(pair.first, pair.second);
       if (cut >= d)
         fail("interface: cutoff ", element_symbol(pair.first), "-", element_symbol(pair.second), " ",
              cut, " Å is not below the ", element_symbol(pair.first), "-",
@@ -554,16 +856,31 @@ void InterfaceSpec::validate() const {
   if (!(void_grid_A > 0) || !(void_band_A > 0) || void_probe_A < 0)
     fail("interface: void grid and band must be > 0 and probe >= 0, got grid ", void_grid_A,
          " Å, band ", void_band_A, " Å, probe ", void_probe_A, " Å");
+  // Every atom paints the grid points within the probe: a probe wider than the box paints the
+  // whole grid per atom (hours), and finds no void anyway.
+  const double box_min = std::min({box_A[0], box_A[1], box_A[2]});
+  if (!(void_probe_A <= 0.5 * box_min))
+    fail("interface: void probe ", void_probe_A, " Å is larger than half the smallest box edge (",
+         box_min, " Å); give --probe of a few Å (default: largest bulk hole + 0.1 Å) or --no-voids");
+  require_work("interface: the void grid", box_A[0] * box_A[1] * box_A[2] / (void_grid_A * void_grid_A * void_grid_A),
+               "grid points", "use a coarser void grid or a smaller --box, or --no-voids", 1e11);
 
   const double level0 = vacuum_A + substrate_thickness_A;
   const double step = ledge_height_layers * substrate.lattice.d_spacing_A(reduced(substrate_plane_hkl));
+  InterfaceGeometry stairs;  // terrace count before box rounding: close enough for the checks
+  stairs.vicinal = vicinal_ledges;
+  stairs.n_terraces =
+      ledge_height_layers > 0 ? std::max(1, int(std::lround(box_A[ax.ledge] / terrace_width_A))) : 1;
   const double top_free = box_A[ax.normal] - vacuum_A;
-  if (level0 + step >= top_free)
-    fail("interface: substrate (", level0 + step, " Å with vacuum and ledges) leaves no room for the "
+  const double pivot_level = level0 + step * stairs.pivot_terrace();
+  if (level0 + step * std::max(1, stairs.top_terrace()) >= top_free)
+    fail("interface: substrate (", level0 + step * std::max(1, stairs.top_terrace()),
+         " Å with vacuum and ledges) leaves no room for the "
          "overlayer in box ", axis_name[ax.normal], " = ", box_A[ax.normal], " Å; enlarge --box");
   if (shape == OverlayerShape::Slab) {
-    if (!(overlayer_thickness_A > step))
-      fail("interface: overlayer slab thickness must exceed the ledge height ", step, " Å, got ",
+    const double rise = step * std::max(1, stairs.top_terrace());
+    if (!(overlayer_thickness_A > rise))
+      fail("interface: overlayer slab thickness must exceed the ledge rise ", rise, " Å, got ",
            overlayer_thickness_A, " Å");
     if (level0 + overlayer_thickness_A > top_free)
       fail("interface: overlayer slab top at ", level0 + overlayer_thickness_A,
@@ -609,8 +926,8 @@ void InterfaceSpec::validate() const {
       fail("interface: particle (", 2 * base_half, " Å wide plus ", vacuum_A, " Å vacuum each side) "
            "is larger than the box ", axis_name[a], " = ", box_A[a], " Å; shrink --radius or enlarge --box");
   }
-  if (level0 + particle_center_height_A + half > top_free)
-    fail("interface: particle top at ", level0 + particle_center_height_A + half,
+  if (pivot_level + particle_center_height_A + half > top_free)
+    fail("interface: particle top at ", pivot_level + particle_center_height_A + half,
          " Å is larger than the box ", axis_name[ax.normal], " = ", box_A[ax.normal],
          " Å minus vacuum; shrink --radius or enlarge --box");
 }
@@ -619,6 +936,9 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
   spec_in.validate();
   InterfaceSpec spec = spec_in;
   const Axes ax = axes_of(spec.view);
+  const NagaiTilt nagai = nagai_tilt(spec);
+  if (spec.tilt_from_nagai)
+    spec.tilt_deg = nagai.tilt_about_axis_deg;
   const auto stage = [&](std::size_t done, const char* what) {
     if (progress)
       progress(done, 5, what);
@@ -627,23 +947,12 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
   InterfaceReport& rep = result.report;
   rep.seed = spec.seed;
   rep.tilt_deg = spec.tilt_deg;
+  rep.nagai = nagai;
 
   // Orientation: substrate frame from (normal, zone); overlayer by the OR, then tilt.
   const Crystal& sub = spec.substrate;
   const Crystal& ov = spec.overlayer;
-  const Vec3 n_s = plane_normal(sub, spec.substrate_plane_hkl);
-  Mat3 r_sub;
-  if (spec.view == InterfaceView::EdgeOn) {
-    const Vec3 y = n_s, z = direction(sub, spec.zone_uvw);
-    r_sub.row(0) = y.cross(z).transpose();
-    r_sub.row(1) = y.transpose();
-    r_sub.row(2) = z.transpose();
-  } else {
-    const Vec3 z = n_s, x = direction(sub, spec.substrate_direction_uvw);
-    r_sub.row(0) = x.transpose();
-    r_sub.row(1) = z.cross(x).transpose();
-    r_sub.row(2) = z.transpose();
-  }
+  const Mat3 r_sub = substrate_rotation(spec);
   const Mat3 q = or_frame(sub, spec.substrate_plane_hkl, spec.substrate_direction_uvw) *
                  or_frame(ov, spec.overlayer_plane_hkl, spec.overlayer_direction_uvw).transpose();
   const Mat3 r_ov0 = r_sub * q;
@@ -731,10 +1040,11 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
                        ? std::max(1, int(std::lround(box[ax.ledge] / spec.terrace_width_A)))
                        : 1;
   geo.terrace_width_A = box[ax.ledge] / geo.n_terraces;
+  geo.vicinal = spec.vicinal_ledges;
   Vec3 pivot;
   pivot[ax.ledge] = 0.5 * box[ax.ledge];
   pivot[ax.other] = 0.5 * box[ax.other];
-  pivot[ax.normal] = geo.level0_A;
+  pivot[ax.normal] = geo.level0_A + geo.step_A * geo.pivot_terrace();
   rep.pivot_A = pivot;
   const Vec3 e_n = Vec3::Unit(ax.normal);
   const Vec3 o_sub = pivot - termination_offset_A(sub, spec.substrate_plane_hkl) * e_n;
@@ -766,7 +1076,7 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
   const bool same_names = sub.name == ov.name;
   model.phase_names = {same_names ? sub.name + "_substrate" : sub.name,
                        same_names ? ov.name + "_overlayer" : ov.name};
-  const double top_level = geo.level0_A + geo.step_A * (geo.n_terraces / 2);
+  const double top_level = geo.level0_A + geo.step_A * geo.top_terrace();
   Rng rng(spec.seed);
   // Periodic axes are filled over [−ε, L − ε): a site on the boundary, whatever its rounding,
   // is kept once (at x ≈ 0), never twice; it is then wrapped into [0, L).
@@ -816,7 +1126,10 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
 
   // Overlaps: only atoms within one cutoff of the interface or of a periodic face can be
   // closer than a cutoff to an atom of another phase or of another periodic image.
-  const double cmax = max_cutoff_A(spec);
+  const std::vector<PairCutoff> cutoffs = contact_cutoffs(spec);
+  const CutoffLookup cutoff_of(cutoffs);
+  const double shift = spec.interface_cutoff_shift_A;
+  const double cmax = cutoff_of.max_A + std::max(0.0, shift);
   std::vector<std::size_t> cand;
   std::vector<Vec3> cand_pos;
   for (std::size_t i = 0; i < model.atoms.size(); ++i) {
@@ -844,7 +1157,7 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
         if (j >= i || removed[j])
           return false;
         const Atom& aj = model.atoms[j];
-        const double c = pair_cutoff_A(spec, ai.Z, aj.Z);
+        const double c = cutoff_of(ai.Z, aj.Z) + (ai.phase != aj.phase ? shift : 0.0);
         if (r2 >= c * c)
           return false;
         removed[i] = 1;
@@ -872,9 +1185,8 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
     if (std::find(zs.begin(), zs.end(), z) == zs.end())
       zs.push_back(z);
   std::sort(zs.begin(), zs.end());
-  for (std::size_t i = 0; i < zs.size(); ++i)
-    for (std::size_t j = i; j < zs.size(); ++j)
-      rep.cutoffs.push_back({zs[i], zs[j], pair_cutoff_A(spec, zs[i], zs[j])});
+  rep.cutoffs = cutoffs;
+  rep.shortest = shortest_pairs(model);
 
   // Voids: probe-accessible holes larger than any hole of either bulk crystal.
   stage(3, "searching voids");
@@ -901,6 +1213,31 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
   }
   stage(5, "done");
   return result;
+}
+
+std::vector<VoidVsCutoff> void_volume_vs_cutoff(const InterfaceSpec& spec, double shift_A) {
+  std::vector<VoidVsCutoff> rows;
+  const auto run = [&](const std::string& label, InterfaceSpec s) {
+    s.find_voids = true;
+    const InterfaceResult r = build_interface(s);
+    rows.push_back({label, r.report.removed_interface, r.report.voids.size(), r.report.void_volume_A3});
+  };
+  std::ostringstream minus, plus;
+  minus << "interface cutoffs -" << shift_A << " A";
+  plus << "interface cutoffs +" << shift_A << " A";
+  run("chosen", spec);
+  InterfaceSpec s = spec;
+  s.interface_cutoff_shift_A = spec.interface_cutoff_shift_A - shift_A;
+  run(minus.str(), s);
+  s.interface_cutoff_shift_A = spec.interface_cutoff_shift_A + shift_A;
+  run(plus.str(), s);
+  s = spec;
+  s.cutoff_rule = CutoffRule::Covalent;
+  s.cutoffs.clear();
+  std::ostringstream cov;
+  cov << "covalent " << s.cutoff_scale << " x radii (old default)";
+  run(cov.str(), s);
+  return rows;
 }
 
 std::vector<std::string> interface_preset_names() { return {"nife-fe3o4"}; }

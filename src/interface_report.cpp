@@ -33,6 +33,26 @@ const char* shape_name(OverlayerShape s) {
 
 }  // namespace
 
+Json nagai_json(const NagaiTilt& t, double applied_tilt_deg) {
+  Json j = Json::object();
+  j.set("formula", "tan(dalpha) = (d_s - d_o)/d_o * tan(alpha), tan(alpha) = h/w; about the step "
+                   "edges, component about the tilt axis tan = tan(dalpha)*cos(phi) (Nagai 1974, Riesz 1994)");
+  j.set("step_height_A", t.step_height_A);
+  j.set("terrace_width_A", t.terrace_width_A);
+  j.set("vicinal_angle_deg", t.vicinal_angle_deg);
+  j.set("overlayer_plane_spacing_A", t.overlayer_spacing_A);
+  j.set("overlayer_planes_per_step", t.overlayer_planes);
+  j.set("substrate_spacing_per_plane_A", t.substrate_spacing_A);
+  j.set("mismatch_percent", 100 * t.mismatch);
+  j.set("nagai_tilt_deg", t.tilt_deg);
+  j.set("step_edge_axis_box", vec_json(t.step_edge_axis));
+  j.set("cos_step_edges_tilt_axis", t.axis_cos);
+  j.set("nagai_tilt_about_axis_deg", t.tilt_about_axis_deg);
+  j.set("applied_tilt_deg", applied_tilt_deg);
+  j.set("applied_minus_nagai_deg", applied_tilt_deg - t.tilt_about_axis_deg);
+  return j;
+}
+
 Json interface_report_json(const InterfaceSpec& spec, const InterfaceReport& rep) {
   Json j = Json::object();
   Json orr = Json::object();
@@ -48,6 +68,8 @@ Json interface_report_json(const InterfaceSpec& spec, const InterfaceReport& rep
   j.set("view", view_name(spec.view));
   j.set("tilt_deg", rep.tilt_deg);
   j.set("tilt_axis_box", vec_json(spec.tilt_axis));
+  j.set("tilt_source", spec.tilt_from_nagai ? "nagai (--tilt nagai)" : "given (--tilt)");
+  j.set("nagai", nagai_json(rep.nagai, rep.tilt_deg));
   j.set("pivot_A", vec_json(rep.pivot_A));
   j.set("substrate_rotation", mat_json(rep.substrate_rotation));
   j.set("overlayer_rotation", mat_json(rep.overlayer_rotation));
@@ -59,6 +81,7 @@ Json interface_report_json(const InterfaceSpec& spec, const InterfaceReport& rep
   geo.set("ledge_height_A", rep.geometry.step_A);
   geo.set("n_terraces", rep.geometry.n_terraces);
   geo.set("terrace_width_A", rep.geometry.terrace_width_A);
+  geo.set("staircase", rep.geometry.vicinal ? "vicinal" : "up-and-down");
   j.set("interface", geo);
   Json mm = Json::array();
   for (const InterfaceMismatch& m : rep.mismatch) {
@@ -83,9 +106,16 @@ Json interface_report_json(const InterfaceSpec& spec, const InterfaceReport& rep
     Json e = Json::object();
     e.set("pair", std::string(element_symbol(c.Z1)) + "-" + element_symbol(c.Z2));
     e.set("cutoff_A", c.cutoff_A);
+    e.set("source", c.source);
+    for (const ShortestPair& p : rep.shortest)
+      if (p.Z1 == c.Z1 && p.Z2 == c.Z2) {
+        e.set("shortest_in_model_A", p.distance_A);
+        e.set("shortest_is_interface_pair", p.cross_phase);
+      }
     cut.push(e);
   }
   j.set("cutoffs", cut);
+  j.set("cutoff_rule", spec.cutoff_rule == CutoffRule::Bulk ? "bulk" : "covalent");
   j.set("n_substrate_atoms", rep.n_substrate);
   j.set("n_overlayer_atoms", rep.n_overlayer);
   j.set("removed_interface_overlaps", rep.removed_interface);

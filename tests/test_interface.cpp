@@ -2,9 +2,11 @@
 // included), voids, stoichiometry, mismatch vs lattice constants, bad input; cell list vs brute force.
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <map>
 #include <random>
 
+#include "epitem/element.hpp"
 #include "epitem/error.hpp"
 #include "epitem/interface.hpp"
 #include "epitem/neighbor_grid.hpp"
@@ -113,13 +115,16 @@ Vec3 closest_to(const std::vector<Vec3>& dirs, const Vec3& target) {
 // Brute-force O(N²) check, independent of the cell list: closest pair relative to its cutoff.
 double worst_cutoff_ratio(const AtomicModel& m, const InterfaceSpec& spec) {
   const Vec3 box = m.box_lengths_A();
+  std::map<std::pair<int, int>, double> cutoff;
+  for (const PairCutoff& c : contact_cutoffs(spec))
+    cutoff[std::minmax(c.Z1, c.Z2)] = c.cutoff_A;
   double worst = 1e9;
   for (std::size_t i = 0; i < m.atoms.size(); ++i)
     for (std::size_t j = i + 1; j < m.atoms.size(); ++j) {
       const Vec3 d = min_image(m.atoms[j].pos_A - m.atoms[i].pos_A, box);
       if (d.squaredNorm() > 9)
         continue;
-      worst = std::min(worst, d.norm() / pair_cutoff_A(spec, m.atoms[i].Z, m.atoms[j].Z));
+      worst = std::min(worst, d.norm() / cutoff.at(std::minmax(m.atoms[i].Z, m.atoms[j].Z)));
     }
   return worst;
 }
@@ -214,10 +219,18 @@ TEST_CASE("preset: no two atoms closer than their cutoff, incl. across periodic 
 }
 
 TEST_CASE("tilted slab crossing the periodic boundary: seam overlaps removed", "[interface]") {
-  InterfaceSpec spec = matched_pair(7);
-  const InterfaceResult res = build_interface(spec);
-  CHECK(res.report.removed_boundary > 0);
-  CHECK(worst_cutoff_ratio(res.model, spec) >= 1.0);
+  // Covalent rule (small cutoffs): the seam pairs are then not already removed as interface
+  // pairs (with the bulk rule the few close seam pairs of this box lie at the interface).
+  for (CutoffRule rule : {CutoffRule::Covalent, CutoffRule::Bulk}) {
+    InterfaceSpec spec = matched_pair(7);
+    spec.cutoff_rule = rule;
+    const InterfaceResult res = build_interface(spec);
+    INFO("removed: interface " << res.report.removed_interface << ", boundary "
+         << res.report.removed_boundary);
+    if (rule == CutoffRule::Covalent)
+      CHECK(res.report.removed_boundary > 0);
+    CHECK(worst_cutoff_ratio(res.model, spec) >= 1.0);
+  }
 }
 
 TEST_CASE("matched pair without tilt is bulk: no voids, no removals, tiled bulk count", "[interface]") {
@@ -241,8 +254,11 @@ TEST_CASE("matched pair without tilt is bulk: no voids, no removals, tiled bulk 
 TEST_CASE("preset voids: on the interface and growing with tilt on the lower terrace", "[interface]") {
   // The lower terrace (x < box/2) is where the untilted NiFe lattice meets a matching
   // termination; the upper terrace is one Fe3O4 (111) spacing higher, not a multiple of the
-  // NiFe spacing, so it holds voids at any tilt (the ledge effect).
+  // NiFe spacing, so it holds voids at any tilt (the ledge effect). Covalent cutoffs: with the
+  // bulk rule the larger interface cutoffs open voids at every tilt and the trend is lost
+  // (lower-terrace volume 565, 820, 871, 546 Å³ at 0, 1, 2, 4.2°; docs/interface.md).
   InterfaceSpec spec = preset_interface("nife-fe3o4");
+  spec.cutoff_rule = CutoffRule::Covalent;
   std::vector<double> lower;
   for (double tilt : {0.0, 1.0, 2.0, 4.2}) {
     spec.tilt_deg = tilt;
@@ -420,7 +436,7 @@ TEST_CASE("bad interface input: one clear error each", "[interface]") {
   s.particle_radius_A = 40;
   CHECK_THROWS_WITH(s.validate(), Contains("larger than the box"));
   s = good;
-  s.cutoffs = {{28, 28, 3.0}};  // Ni–Ni 3 Å would delete bulk NiFe neighbours (2.51 Å)
+  s.cutoffs = {{28, 28, 3.0, ""}};  // Ni–Ni 3 Å would delete bulk NiFe neighbours (2.51 Å)
   CHECK_THROWS_WITH(s.validate(), Contains("inside bulk NiFe"));
   CHECK_THROWS_WITH(preset_interface("nope"), Contains("nife-fe3o4"));
 }
@@ -456,4 +472,205 @@ TEST_CASE("untilted slab overlayer: strained to the box, strain measured from th
       return false;
     });
   CHECK(max_dx / (3 * a / (2 * std::sqrt(6.0))) - 1 == Approx(expect).margin(1e-9));
+}
+
+// ---- Issue 14: Nagai tilt, --ledges auto, physical contact distances ----------------------
+
+namespace {
+
+// fcc(111) on fcc(111), edge-on along [110], one-layer (or more) ledges of width w.
+InterfaceSpec fcc_on_fcc(double a_sub_A, double a_ov_A, int layers, double w_A) {
+  InterfaceSpec s;
+  s.substrate = fcc("S", a_sub_A, 29);
+  s.overlayer = fcc("O", a_ov_A, 28);
+  s.substrate_plane_hkl = s.overlayer_plane_hkl = Vec3(-1, 1, 1);
+  s.substrate_direction_uvw = s.overlayer_direction_uvw = Vec3(1, 1, 0);
+  s.zone_uvw = Vec3(1, 1, 0);
+  s.box_A = Vec3(120, 60, 20);
+  s.round_box_to_substrate = false;  // keep w exactly as given: box = whole terraces
+  s.ledge_height_layers = layers;
+  s.terrace_width_A = w_A;
+  return s;
+}
+
+// Tilt of the overlayer's interface {111} from the substrate's, about the beam, measured from
+// nearest-neighbour directions of the atoms (no use of the builder's rotation).
+double measured_tilt_deg(const AtomicModel& m, double nn_sub_lo, double nn_sub_hi, int sub_Z,
+                         double nn_ov_lo, double nn_ov_hi) {
+  const auto rows_ov = neighbour_directions(m, 1, {26, 28}, nn_ov_lo, nn_ov_hi);
+  const auto rows_sub = neighbour_directions(m, 0, {sub_Z}, nn_sub_lo, nn_sub_hi);
+  const Vec3 ns = closest_to(close_packed_normals(rows_sub), Vec3::UnitY());
+  const Vec3 no = closest_to(close_packed_normals(rows_ov), ns);
+  return std::atan2(ns.cross(no).dot(Vec3::UnitZ()), ns.dot(no)) / units::deg_to_rad;
+}
+
+bool is_oxygen_pair_with_metal(int z1, int z2) { return (z1 == 8) != (z2 == 8); }
+
+}  // namespace
+
+TEST_CASE("Nagai: analytic cases, hand-computed spacings (fcc on fcc, random over seeds)", "[nagai]") {
+  std::mt19937 rng(14);
+  std::uniform_real_distribution<double> a_sub(3.4, 4.1), misfit(-0.08, 0.08), width(8, 40);
+  for (int trial = 0; trial < 20; ++trial) {
+    const double as = a_sub(rng), ao = as / (1 + misfit(rng)), w = width(rng);
+    const int layers = 1 + trial % 2;
+    // Box of 3 whole terraces, so the built terrace width is w itself.
+    InterfaceSpec spec = fcc_on_fcc(as, ao, layers, w);
+    spec.box_A.x() = 3 * w;
+    const NagaiTilt t = nagai_tilt(spec);
+    // By hand: fcc (111) planes a/√3 apart; a step of `layers` substrate planes is met by the
+    // same number of overlayer planes when the misfit is small.
+    const double ds = as / std::sqrt(3.0), dov = ao / std::sqrt(3.0), h = layers * ds;
+    const double expected = std::atan((ds - dov) / dov * h / w) / units::deg_to_rad;
+    INFO("a_s " << as << " a_o " << ao << " w " << w << " layers " << layers);
+    CHECK(t.overlayer_planes == layers);
+    CHECK(t.step_height_A == Approx(h).epsilon(1e-9));
+    CHECK(t.terrace_width_A == Approx(w).epsilon(1e-9));
+    CHECK(t.vicinal_angle_deg == Approx(std::atan(h / w) / units::deg_to_rad).margin(0.01));
+    CHECK(t.tilt_deg == Approx(expected).margin(0.01));
+    CHECK(t.tilt_about_axis_deg == Approx(expected).margin(0.01));  // step edges ∥ beam
+    // Larger substrate spacing → the overlayer planes rise toward the upper terrace: +.
+    CHECK((t.tilt_deg > 0) == (as > ao));
+  }
+}
+
+TEST_CASE("Nagai: the preset's ledges give 1.64 deg, the paper's 4.2 deg needs 12.0 A terraces", "[nagai]") {
+  const InterfaceSpec spec = preset_interface("nife-fe3o4");
+  const NagaiTilt t = nagai_tilt(spec);
+  // Fe3O4 d111 = 8.396/√3 = 4.8474 Å per step; NiFe d111 = 3.5523/√3 = 2.0509 Å; 2 NiFe planes
+  // per step (4.8474/2.0509 = 2.36); mismatch (2.4237 − 2.0509)/2.0509 = 18.17 %;
+  // w = 6 × 10.283 Å / 2 terraces = 30.85 Å; tan Δα = 0.1817 × 4.8474/30.85 → 1.636°.
+  const double h = 8.396 / std::sqrt(3.0), d_o = 3.5523 / std::sqrt(3.0);
+  const double w = 6 * 8.396 * std::sqrt(6.0) / 2 / 2;  // 6 repeats 1/2[-1 1 -2], 2 terraces
+  const double m = (h / 2 - d_o) / d_o;
+  CHECK(t.overlayer_planes == 2);
+  CHECK(t.terrace_width_A == Approx(w).epsilon(1e-9));
+  CHECK(t.mismatch == Approx(m).epsilon(1e-9));
+  CHECK(t.tilt_deg == Approx(1.636).margin(0.01));
+  CHECK(t.tilt_deg == Approx(std::atan(m * h / w) / units::deg_to_rad).margin(0.01));
+  CHECK(nagai_terrace_width_A(m, h, 4.2) == Approx(m * h / std::tan(4.2 * units::deg_to_rad)));
+  CHECK(nagai_terrace_width_A(m, h, 4.2) == Approx(12.00).margin(0.01));
+}
+
+TEST_CASE("Nagai: layer period and the rotated-tilt generalisation", "[nagai]") {
+  CHECK(layer_period_A(fcc("X", 4, 29), Vec3(0, 0, 1)) == Approx(2.0));       // (002) layers
+  CHECK(layer_period_A(fcc("X", 4, 29), Vec3(1, 1, 1)) == Approx(4 / std::sqrt(3.0)));
+  CHECK(layer_period_A(read_crystal("Fe3O4"), Vec3(-1, 1, 1)) == Approx(8.396 / std::sqrt(3.0)));
+  // Step edges along z (edge-on); a tilt axis at 60° to them takes tan Δα · cos 60°.
+  InterfaceSpec spec = fcc_on_fcc(3.8, 3.6, 1, 20);
+  spec.box_A.x() = 60;
+  const NagaiTilt about_edges = nagai_tilt(spec);
+  spec.tilt_axis = Vec3(std::sin(60 * units::deg_to_rad), 0, std::cos(60 * units::deg_to_rad));
+  const NagaiTilt rotated = nagai_tilt(spec);
+  CHECK(rotated.tilt_deg == Approx(about_edges.tilt_deg));
+  CHECK(rotated.axis_cos == Approx(0.5));
+  CHECK(std::tan(rotated.tilt_about_axis_deg * units::deg_to_rad) ==
+        Approx(0.5 * std::tan(about_edges.tilt_deg * units::deg_to_rad)));
+  // Plan view: the step edges lie in the interface plane (−y), ⊥ the beam.
+  CHECK(step_edge_axis(InterfaceView::PlanView).dot(Vec3::UnitZ()) == Approx(0).margin(1e-12));
+  // Flat interface: no steps, no Nagai tilt.
+  spec.ledge_height_layers = 0;
+  CHECK(nagai_tilt(spec).tilt_deg == 0);
+}
+
+TEST_CASE("--ledges auto for 4.2 deg: the built model's tilt, measured from the atoms, is 4.2 deg", "[nagai]") {
+  InterfaceSpec spec = preset_interface("nife-fe3o4");
+  spec.tilt_deg = 4.2;
+  spec.ledge_height_layers = 0;  // auto picks one layer
+  const std::string note = make_ledges_nagai_consistent(spec);
+  INFO(note);
+  CHECK(spec.vicinal_ledges);
+  CHECK(spec.ledge_height_layers == 1);
+  const InterfaceResult res = build_interface(spec);
+  const InterfaceReport& r = res.report;
+  // The model's own ledges (as built, box in whole substrate repeats) are Nagai-consistent.
+  CHECK(r.nagai.tilt_deg == Approx(4.2).margin(0.05));
+  CHECK(r.geometry.terrace_width_A == Approx(r.nagai.terrace_width_A));
+  CHECK(r.box_A[0] == Approx(spec.box_A[0]));
+  // Measured from NiFe and Fe3O4 nearest-neighbour rows (as in the preset test above).
+  const double tilt = measured_tilt_deg(res.model, 2.8, 3.2, 26, 2.3, 2.7);
+  CHECK(tilt == Approx(4.2).margin(0.05));
+  // Vicinal staircase: the substrate top rises by one d111 from terrace to terrace.
+  const InterfaceGeometry& g = r.geometry;
+  REQUIRE(g.n_terraces >= 3);
+  for (int i = 1; i + 1 < g.n_terraces; ++i) {
+    const double s = g.staircase_origin_A() + (i + 0.5) * g.terrace_width_A;
+    CHECK(g.height_A(s) - g.height_A(s - g.terrace_width_A) == Approx(8.396 / std::sqrt(3.0)));
+  }
+}
+
+TEST_CASE("--tilt nagai applies the Nagai tilt of the ledges; a wrong-sense tilt is refused", "[nagai]") {
+  InterfaceSpec spec = preset_interface("nife-fe3o4");
+  spec.tilt_from_nagai = true;
+  const InterfaceResult res = build_interface(spec);
+  CHECK(res.report.tilt_deg == Approx(res.report.nagai.tilt_deg));
+  CHECK(measured_tilt_deg(res.model, 2.8, 3.2, 26, 2.3, 2.7) == Approx(1.636).margin(0.05));
+  InterfaceSpec wrong = preset_interface("nife-fe3o4");
+  wrong.tilt_deg = -4.2;
+  CHECK_THROWS_WITH(make_ledges_nagai_consistent(wrong), Catch::Contains("opposite"));
+}
+
+TEST_CASE("contact distances: no metal-O pair in the preset below the bulk minimum - 0.05 A", "[contacts]") {
+  const InterfaceSpec spec = preset_interface("nife-fe3o4");
+  // The bulk minimum of each metal-O pair; Ni-O is in neither crystal and takes Fe-O of
+  // magnetite (Fe(16d)-O = 8.396 × ... ≈ 1.89 Å, the shortest metal-O bond of the oxide).
+  double bulk_metal_o = 1e9;
+  for (const PairCutoff& b : bulk_pair_minima(spec))
+    if (is_oxygen_pair_with_metal(b.Z1, b.Z2))
+      bulk_metal_o = std::min(bulk_metal_o, b.cutoff_A);
+  CHECK(bulk_metal_o == Approx(1.889).margin(0.005));  // issue 14: shortest Fe-O in magnetite
+  for (const char* rule : {"bulk", "covalent"}) {
+    InterfaceSpec s = spec;
+    s.cutoff_rule = std::string(rule) == "bulk" ? CutoffRule::Bulk : CutoffRule::Covalent;
+    s.find_voids = false;
+    const InterfaceResult res = build_interface(s);
+    const std::vector<ShortestPair> pairs = shortest_pairs(res.model);
+    std::cout << "shortest pairs in preset nife-fe3o4, " << rule << " cutoffs:\n";
+    double shortest_metal_o = 1e9;
+    for (const ShortestPair& p : pairs) {
+      std::cout << "  " << element_symbol(p.Z1) << "-" << element_symbol(p.Z2) << " " << p.distance_A
+                << " A" << (p.cross_phase ? " (interface)" : "") << "\n";
+      if (is_oxygen_pair_with_metal(p.Z1, p.Z2))
+        shortest_metal_o = std::min(shortest_metal_o, p.distance_A);
+    }
+    if (s.cutoff_rule == CutoffRule::Bulk) {
+      CHECK(shortest_metal_o >= bulk_metal_o - 0.05);
+      CHECK(worst_cutoff_ratio(res.model, s) >= 1.0);
+    } else {
+      CHECK(shortest_metal_o < bulk_metal_o - 0.05);  // the old rule (issue 14: 1.53 Å)
+    }
+  }
+}
+
+TEST_CASE("contact distances: per-pair sources, overrides and the absent metal-O rule", "[contacts]") {
+  InterfaceSpec spec = preset_interface("nife-fe3o4");
+  std::map<std::string, PairCutoff> by_name;
+  for (const PairCutoff& c : contact_cutoffs(spec))
+    by_name[std::string(element_symbol(c.Z1)) + "-" + element_symbol(c.Z2)] = c;
+  REQUIRE(by_name.count("O-Ni"));
+  CHECK(by_name["O-Fe"].cutoff_A == Approx(by_name["O-Ni"].cutoff_A));
+  CHECK(by_name["O-Ni"].source.find("Fe3O4") != std::string::npos);
+  // Fe-Ni only in NiFe (nearest neighbours a/√2), Fe-Fe shorter in NiFe than in Fe3O4.
+  CHECK(by_name["Fe-Ni"].cutoff_A == Approx(3.5523 / std::sqrt(2.0) - 0.02));
+  CHECK(by_name["Fe-Fe"].cutoff_A == Approx(3.5523 / std::sqrt(2.0) - 0.02));
+  spec.cutoffs = {{28, 8, 1.7, ""}};
+  CHECK(pair_cutoff_A(spec, 8, 28) == Approx(1.7));
+  spec.cutoffs.clear();
+  spec.cutoff_rule = CutoffRule::Covalent;
+  CHECK(pair_cutoff_A(spec, 8, 28) == Approx(0.8 * (covalent_radius_A(8) + covalent_radius_A(28))));
+}
+
+TEST_CASE("contact distances: void volume vs the cutoff choice is reported", "[contacts]") {
+  InterfaceSpec spec = preset_interface("nife-fe3o4");
+  const std::vector<VoidVsCutoff> rows = void_volume_vs_cutoff(spec, 0.1);
+  REQUIRE(rows.size() == 4);
+  const InterfaceResult chosen = build_interface(spec);
+  CHECK(rows[0].void_volume_A3 == Approx(chosen.report.void_volume_A3));
+  for (const VoidVsCutoff& r : rows)
+    std::cout << "void vs cutoff, " << r.cutoffs << ": removed " << r.removed_interface << ", "
+              << r.n_voids << " voids, " << r.void_volume_A3 << " A^3\n";
+  // Larger interface cutoffs remove more overlayer atoms.
+  CHECK(rows[1].removed_interface < rows[0].removed_interface);
+  CHECK(rows[0].removed_interface < rows[2].removed_interface);
+  CHECK(rows[3].removed_interface < rows[1].removed_interface);  // covalent: 0.8 × radii, smallest
 }

@@ -1,5 +1,5 @@
 // Epitaxial interface builder: two crystals joined by an orientation relationship (OR)
-// "(hkl)_s // (hkl)_o, [uvw]_s // [uvw]_o" (physics.md §9: R = F_s·F_oᵀ), optional tilt, ledges,
+// "(hkl)_s // (hkl)_o, [uvw]_s // [uvw]_o" (docs/formulas.md §9: R = F_s·F_oᵀ), optional tilt, ledges,
 // slab / spherical-cap / Wulff overlayer; overlap removal and interface-void search on a cell list.
 #pragma once
 #include <cstdint>
@@ -28,7 +28,24 @@ struct WulffFacet {
 struct PairCutoff {
   int Z1 = 0, Z2 = 0;
   double cutoff_A = 0;
+  std::string source;  ///< where the value comes from (reported)
 };
+
+/// How default pair cutoffs are chosen (docs/interface.md, "Contact distances").
+/// Bulk: the pair's shortest distance in either bulk crystal minus bulk_cutoff_margin_A; a
+/// metal–nonmetal pair in neither crystal takes the shortest metal–(that nonmetal) distance of
+/// the bulk crystals (Ni–O on Fe₃O₄: Fe–O 1.889 Å of magnetite); any other pair the covalent
+/// rule. Covalent: cutoff_scale × (r_cov,1 + r_cov,2) for every pair (the rule before issue 14).
+enum class CutoffRule { Bulk, Covalent };
+
+/// Shortest distance of one pair of species in a model, and where it lies.
+struct ShortestPair {
+  int Z1 = 0, Z2 = 0;
+  double distance_A = 0;
+  bool cross_phase = false;  ///< the two atoms belong to different phases
+  Vec3 midpoint_A = Vec3::Zero();
+};
+
 
 struct InterfaceSpec {
   Crystal substrate, overlayer;
@@ -45,6 +62,8 @@ struct InterfaceSpec {
   /// the interface under the particle centre.
   double tilt_deg = 0;
   Vec3 tilt_axis = Vec3::UnitZ();
+  /// Apply the Nagai tilt of the ledge geometry (nagai_tilt) instead of tilt_deg.
+  bool tilt_from_nagai = false;
 
   /// Box edges [Å]. Along periodic in-plane axes crossed by the substrate the edge is rounded
   /// to the nearest multiple of the substrate repeat (set round_box_to_substrate = false to
@@ -67,12 +86,22 @@ struct InterfaceSpec {
   /// rise and fall by ledge_height_layers substrate plane spacings (periodic staircase).
   int ledge_height_layers = 0;
   double terrace_width_A = 0;
+  /// false: the staircase rises to the middle of the box and falls back (default); true: a
+  /// vicinal staircase rising in +ledge-axis terrace by terrace, closed by one tall step at the
+  /// periodic boundary (what the Nagai tilt of a particle on a miscut surface refers to).
+  bool vicinal_ledges = false;
 
   std::uint64_t seed = 1;  ///< random species for mixed-occupancy sites (NiFe), recorded
-  /// Default cutoff for a pair = cutoff_scale × (r_cov,1 + r_cov,2) (Cordero 2008 radii);
-  /// `cutoffs` overrides chosen pairs.
+  /// Default cutoffs by `cutoff_rule`; `cutoffs` overrides chosen pairs.
+  CutoffRule cutoff_rule = CutoffRule::Bulk;
+  /// Bulk rule: cutoff = shortest bulk distance − this, so bulk pairs are never overlaps.
+  double bulk_cutoff_margin_A = 0.02;
+  /// Covalent rule (and pairs the bulk crystals say nothing about): scale × radii sum
+  /// (Cordero 2008 radii).
   double cutoff_scale = 0.8;
   std::vector<PairCutoff> cutoffs;
+  /// Added to every cutoff between atoms of different phases (void volume vs cutoff).
+  double interface_cutoff_shift_A = 0;
 
   bool find_voids = true;
   double void_probe_A = 0;   ///< probe radius; 0 = largest hole of either bulk crystal + 0.1 Å
@@ -82,6 +111,43 @@ struct InterfaceSpec {
   /// Throws Error with a one-line message for each inconsistent or impossible setting.
   void validate() const;
 };
+
+/// Nagai / Riesz tilt of an overlayer on a stepped substrate (H. Nagai, J. Appl. Phys. 45, 3789
+/// (1974); M. Riesz, J. Cryst. Growth 140, 213 (1994)): the overlayer planes that meet across a
+/// step of height h have spacing d_o ≠ d_s, so they tilt by tan Δα = (d_s − d_o)/d_o · tan α,
+/// tan α = h / w, about the step edges. Steps at angle φ to the tilt axis: the component about
+/// the tilt axis is tan Δα_axis = tan Δα · cos φ (rotated-tilt generalisation). docs/interface.md.
+struct NagaiTilt {
+  double step_height_A = 0;        ///< h = ledge layers × substrate plane spacing (0: flat)
+  double terrace_width_A = 0;      ///< w, as built (box divided into whole terraces)
+  double vicinal_angle_deg = 0;    ///< α, tan α = h / w
+  double overlayer_spacing_A = 0;  ///< d_o: overlayer layer period along the interface normal
+  int overlayer_planes = 0;        ///< N = round(h / d_o): overlayer planes filling one step
+  double substrate_spacing_A = 0;  ///< d_s = h / N: substrate height per overlayer plane
+  double mismatch = 0;             ///< (d_s − d_o) / d_o
+  double tilt_deg = 0;             ///< Δα about the step edges (positive: the overlayer planes
+                                   ///< rise toward the upper terrace faster than the substrate's)
+  Vec3 step_edge_axis = Vec3::UnitZ();  ///< box frame: ledge axis × interface normal
+  double axis_cos = 1;             ///< cos φ, φ = angle between the step edges and the tilt axis
+  double tilt_about_axis_deg = 0;  ///< tan = tan Δα · cos φ
+};
+/// tan Δα = mismatch · h / w [deg].
+double nagai_tilt_deg(double mismatch, double step_A, double terrace_A);
+/// The terrace width w that gives tilt_deg: w = mismatch · h / tan Δα [Å].
+double nagai_terrace_width_A(double mismatch, double step_A, double tilt_deg);
+/// Layer period of `c` along the normal of (hkl): d_hkl / n for the largest n (≤ 12) whose
+/// shift maps the atomic layers (height, species) onto themselves [Å].
+double layer_period_A(const Crystal& c, const Vec3& hkl);
+/// Nagai tilt of the spec's ledges (as the builder will lay them out) about spec.tilt_axis.
+NagaiTilt nagai_tilt(const InterfaceSpec& spec);
+/// Box-frame direction of the step edges for a view (ledge axis × interface normal).
+Vec3 step_edge_axis(InterfaceView view);
+/// `--ledges auto`: vicinal ledges (one layer unless set) with the terrace width that makes
+/// spec.tilt_deg Nagai-consistent; the box along the ledge axis becomes k substrate repeats
+/// holding n whole terraces, k, n chosen for the closest width (box within 0.75–1.6× the
+/// request). Returns a note on the choice; throws when the tilt has the sense opposite to the
+/// mismatch or the step edges are ⊥ the tilt axis.
+std::string make_ledges_nagai_consistent(InterfaceSpec& spec);
 
 /// Lattice mismatch along one in-plane box axis, for the untilted OR.
 struct InterfaceMismatch {
@@ -110,6 +176,10 @@ struct InterfaceGeometry {
   int n_terraces = 1;
   double terrace_width_A = 0;
   double box_ledge_A = 0;    ///< box length along ledge_axis
+  bool vicinal = false;      ///< monotonic staircase (InterfaceSpec::vicinal_ledges)
+  /// Terrace under the particle's pivot (left of the central step) and the highest terrace.
+  int pivot_terrace() const;
+  int top_terrace() const;
   /// Where terrace 0 (the lowest) begins: placed so that the step from terrace 0 to terrace 1
   /// lies at the box centre, under a particle, however many terraces the box holds (heights
   /// rise to the middle of the staircase; a particle at level 0 there would be buried).
@@ -127,12 +197,14 @@ struct InterfaceReport {
   Vec3 substrate_origin_A = Vec3::Zero(), overlayer_origin_A = Vec3::Zero();
   Vec3 overlayer_zone_uvw = Vec3::Zero();      ///< overlayer direction along +z (real indices)
   double tilt_deg = 0;
+  NagaiTilt nagai;                             ///< of the ledges as built, next to tilt_deg
   Vec3 pivot_A = Vec3::Zero();
   Vec3 box_A = Vec3::Zero();                   ///< final box (after rounding)
   InterfaceGeometry geometry;
   std::vector<InterfaceMismatch> mismatch;
   std::vector<std::string> boundary_notes;     ///< how each periodic boundary is handled
-  std::vector<PairCutoff> cutoffs;             ///< every pair present, as used
+  std::vector<PairCutoff> cutoffs;             ///< every pair present, as used, with source
+  std::vector<ShortestPair> shortest;          ///< shortest pair per species pair, as built
   std::size_t n_substrate = 0, n_overlayer = 0;
   std::size_t removed_interface = 0;  ///< overlayer atoms too close to the substrate
   std::size_t removed_boundary = 0;   ///< same-phase overlaps across a periodic seam
@@ -158,11 +230,29 @@ std::vector<std::string> interface_preset_names();
 
 /// Covalent radius [Å] (Cordero et al., Dalton Trans. 2008, 2832, via gemmi).
 double covalent_radius_A(int Z);
-/// Cutoff used for a pair under `spec` (override or scaled radii sum) [Å].
+/// Cutoffs of every pair of species in the two crystals under `spec`, with their source.
+std::vector<PairCutoff> contact_cutoffs(const InterfaceSpec& spec);
+/// Cutoff used for a pair under `spec` [Å] (builds the table: use contact_cutoffs for many).
 double pair_cutoff_A(const InterfaceSpec& spec, int Z1, int Z2);
+/// Shortest distance of each pair of species in the bulk crystals (either one) [Å].
+std::vector<PairCutoff> bulk_pair_minima(const InterfaceSpec& spec);
+
+/// Per pair of species (Z1 ≤ Z2), the shortest distance up to max_A (periodic as the model).
+std::vector<ShortestPair> shortest_pairs(const AtomicModel& model, double max_A = 3.5);
+
+/// Void volume of the model built with the chosen cutoffs, with every interface (cross-phase)
+/// cutoff shifted by ±shift_A, and under the covalent rule.
+struct VoidVsCutoff {
+  std::string cutoffs;  ///< "chosen", "interface −0.1 Å", "interface +0.1 Å", "covalent 0.8×"
+  std::size_t removed_interface = 0, n_voids = 0;
+  double void_volume_A3 = 0;
+};
+std::vector<VoidVsCutoff> void_volume_vs_cutoff(const InterfaceSpec& spec, double shift_A = 0.1);
 /// Largest empty sphere in the bulk crystal, measured from atom surfaces (covalent radii) [Å].
 double largest_bulk_hole_A(const Crystal& crystal);
 
+/// The Nagai tilt with its formula inputs next to the applied tilt (sidecar block "nagai").
+Json nagai_json(const NagaiTilt& t, double applied_tilt_deg);
 /// JSON for the sidecar: OR, rotations, tilt, mismatch, cutoffs, removed counts, voids, seed.
 Json interface_report_json(const InterfaceSpec& spec, const InterfaceReport& report);
 
