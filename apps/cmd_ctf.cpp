@@ -43,28 +43,38 @@ int ctf_main(int argc, char** argv) {
     RunRecord record("ctf");
     record.add("energy_eV", energy_eV, "eV");
     record_imaging(record, setup, Grid{2, 2, 1 / k_max, 1 / k_max});
-    // First zero of sin χ after k = 0 and the 1/e² information limit, on a fine scan.
-    double first_zero = 0, info_limit = 0;
+    // First zero of sin χ after k = 0, on a fine scan.
+    double first_zero = 0;
     const double chi0 = chi_rad(lens.aberrations, lam, 1e-6, 0);
-    for (int i = 1; i <= 100000; ++i) {
+    for (int i = 1; i <= 100000 && first_zero == 0; ++i) {
       const double k = 4.0 * i / 100000;
       const double chi = chi_rad(lens.aberrations, lam, k, 0);
-      if (first_zero == 0 && std::abs(chi) >= PI && std::signbit(chi) == std::signbit(chi0))
+      if (std::abs(chi) >= PI && std::signbit(chi) == std::signbit(chi0))
         first_zero = k;
-      if (first_zero == 0 && chi != 0 && std::signbit(chi) != std::signbit(chi0))
+      if (chi != 0 && std::signbit(chi) != std::signbit(chi0))
         first_zero = k;
-      const double env = temporal_envelope(lam, lens.focal_spread_A, k) *
-                         spatial_envelope(lens.aberrations, lam, lens.convergence_mrad, k, 0);
-      if (info_limit == 0 && env < std::exp(-2.0))
-        info_limit = k;
     }
+    // The conventional information limit is the temporal-coherence one (defocus-independent);
+    // the product of both envelopes at the chosen defocus is a different, defocus-dependent number.
+    const double info_limit = temporal_information_limit_invA(lam, lens.focal_spread_A);
+    const double env_limit = combined_envelope_limit_invA(lens.aberrations, lam, lens.focal_spread_A,
+                                                          lens.convergence_mrad);
     record.result("first_ctf_zero_invA", first_zero);
     record.result("information_limit_invA", info_limit);
+    record.result("information_limit_definition",
+                  Json("temporal envelope E_t = exp(-1/2 (pi lambda sigma k^2)^2) = e^-2: "
+                       "k = sqrt(2/(pi lambda sigma))"));
+    record.result("combined_envelope_limit_invA", env_limit);
+    record.result("combined_envelope_limit_definition",
+                  Json("E_t * E_s = e^-2 along k_x at the defocus used (" + setup.defocus_text + ")"));
     if (!common.quiet)
       record.echo(std::cout);
-    std::cout << "# first CTF zero " << first_zero << " 1/A (" << 1 / first_zero
-              << " A); information limit (envelope e^-2) " << info_limit << " 1/A ("
-              << (info_limit > 0 ? 1 / info_limit : 0) << " A)\n";
+    auto inv = [](double k) { return k > 0 ? 1 / k : 0.0; };
+    std::cout << "# first CTF zero " << first_zero << " 1/A (" << inv(first_zero) << " A)\n"
+              << "# information limit (temporal coherence, E_t = e^-2) " << info_limit << " 1/A ("
+              << inv(info_limit) << " A)\n"
+              << "# combined-envelope limit (E_t*E_s = e^-2 at defocus " << lens.aberrations.defocus_A
+              << " A) " << env_limit << " 1/A (" << inv(env_limit) << " A)\n";
     if (common.dry_run)
       return EXIT_OK;
     std::ostringstream csv;

@@ -17,6 +17,7 @@
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
 #include "imaging_options.hpp"
+#include "thermal_options.hpp"
 
 namespace epitem::cli {
 namespace {
@@ -48,7 +49,7 @@ int hrtem_main(int argc, char** argv) {
       ("phonon-seed", po::value<unsigned long long>()->default_value(1), "seed of the atom displacements")
       ("thickness-series", po::value<std::string>(), "also image at these thicknesses [Å], e.g. 20,40A")
       ("table", po::value<std::string>()->default_value("kirkland"), "scattering factors: kirkland | peng");
-    io.add(ms).add(imaging_options("1mm"));
+    io.add(ms).add(thermal_options()).add(imaging_options("1mm"));
     po::positional_options_description pos;
     pos.add("model", 1);
     po::variables_map vm;
@@ -84,6 +85,11 @@ int hrtem_main(int argc, char** argv) {
       inputs.push_back(model_path);
     }
     if (vm.count("out"))
+    const ThermalSpec thermal = resolve_thermal_options(vm);
+    apply_temperature(model, thermal);
+    if (thermal.active() && vm["phonons"].as<int>() == 0)
+      std::cerr << "warning: --temperature acts through the atom displacements; with --phonons 0 "
+                   "the atoms are static and the temperature changes nothing\n";
       out_path = vm["out"].as<std::string>();
     if (vm.count("png"))
       png_path = vm["png"].as<std::string>();
@@ -126,6 +132,8 @@ int hrtem_main(int argc, char** argv) {
     if (common.dry_run) {
       std::cout << "# memory estimate: "
                 << format_bytes(estimate_multislice_memory_bytes(model, spec) +
+    record.add("phonon_seed", Json(static_cast<unsigned long long>(spec.seed)));
+    record.add("thermal", thermal_json(thermal, phonon_u_iso_used(model)));
                                 imaging_memory_bytes(grid, n_pages))
                 << " (" << n_pages << " page(s))\n";
       return EXIT_OK;

@@ -14,6 +14,7 @@
 #include "epitem/output.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
+#include "thermal_options.hpp"
 
 namespace epitem::cli {
 
@@ -47,13 +48,15 @@ int multislice_main(int argc, char** argv) {
       ("table", po::value<std::string>(&table_name)->default_value("kirkland"), "scattering factors: kirkland | peng")
       ("phonons", po::value<int>(&phonons)->default_value(0),
        "frozen-phonon configurations (0 = static atoms); displacements N(0, U_iso) per axis")
-      ("seed", po::value<unsigned long long>(&seed)->default_value(1), "random seed of the phonon displacements")
+      ("phonon-seed", po::value<unsigned long long>()->default_value(1), "random seed of the phonon displacements")
+      ("seed", po::value<unsigned long long>(&seed)->default_value(1), "deprecated alias of --phonon-seed")
       ("thickness-series", po::value<std::string>(),
        "also save exit waves at these thicknesses [Å] (50,100,150 or 5nm,10nm)")
       ("tilt", po::value<std::string>()->default_value("0"), "beam tilt x[,y] [mrad] (2mrad or 2,1)")
       ("out,o", po::value<std::string>(&out), "exit wave TIFF: pages real, imag per saved thickness")
       ("diffraction", po::value<std::string>(&dp_path),
        "average diffraction intensity TIFF |ψ(k)|²/N², 000 at (nx/2, ny/2), +ky up, one page per thickness");
+    opts.add(thermal_options());
     po::positional_options_description pos;
     pos.add("model", 1);
     po::variables_map vm;
@@ -61,7 +64,8 @@ int multislice_main(int argc, char** argv) {
     if (!parse_command_line(
             argc, argv,
             "usage: epitem multislice MODEL --energy 200kV --gpts 512 --slice 1.5A --out exit.tif\n"
-            "       [--zone u,v,w [--x u,v,w] --repeat nx,ny,nz] [--phonons N --seed S]\n"
+            "       [--zone u,v,w [--x u,v,w] --repeat nx,ny,nz] [--phonons N --phonon-seed S]\n"
+            "       [--temperature 700C [--debye-temperature Fe=435K]]\n"
             "       [--thickness-series 50,100] [--diffraction dp.tif] [--tilt 1mrad,0]\n"
             "Multislice exit wave ψ(x, y) for a plane wave along +z (physics.md §5): slices of the\n"
             "model's projected potential (an atom on a slice boundary starts that slice), 2/3 band\n"
@@ -102,7 +106,8 @@ int multislice_main(int argc, char** argv) {
     spec.n_slices = n_slices;
     spec.table = parse_scattering_table(table_name);
     spec.phonon_configs = phonons;
-    spec.seed = seed;
+    spec.seed = resolve_phonon_seed(vm, "seed");
+    const ThermalSpec thermal = resolve_thermal_options(vm);
     if (vm.count("thickness-series"))
       spec.thickness_series_A =
           parse_quantity_list(vm["thickness-series"].as<std::string>(), Dimension::Length, "--thickness-series");
@@ -128,6 +133,10 @@ int multislice_main(int argc, char** argv) {
       rec.add("zone", vm["zone"].as<std::string>());
       rec.add("x", vm.count("x") ? vm["x"].as<std::string>() : std::string("shortest"));
       rec.add("repeat", vm["repeat"].as<std::string>());
+    apply_temperature(model, thermal);
+    if (thermal.active() && spec.phonon_configs == 0)
+      std::cerr << "warning: --temperature acts through the atom displacements; with --phonons 0 "
+                   "the atoms are static and the temperature changes nothing\n";
     } else {
       model = read_model(model_path);
     }
@@ -157,7 +166,8 @@ int multislice_main(int argc, char** argv) {
     rec.add("thickness_A", slicing.boundaries_A.back(), "Å");
     rec.add("table", std::string(scattering_table_name(spec.table)));
     rec.add("phonon_configs", spec.phonon_configs);
-    rec.add("seed", Json(static_cast<unsigned long long>(spec.seed)));
+    rec.add("phonon_seed", Json(static_cast<unsigned long long>(spec.seed)));
+    rec.add("thermal", thermal_json(thermal, phonon_u_iso_used(model)));
     rec.add("thickness_series_A", Json(spec.thickness_series_A));
     rec.add("beam_tilt_x_mrad", spec.beam_tilt_x_mrad, "mrad");
     rec.add("beam_tilt_y_mrad", spec.beam_tilt_y_mrad, "mrad");

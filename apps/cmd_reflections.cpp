@@ -27,7 +27,8 @@ int reflections_main(int argc, char** argv) {
       ("zone", po::value<std::string>(&zone_text),
        "only reflections of zone axis [uvw] (g·uvw = 0), e.g. 1,1,0 or 1-10")
       ("laue-zone", po::value<int>(&laue_zone)->default_value(0),
-       "with --zone: Laue zone n (g·uvw = n; 0 = zero-order zone)")
+       "with --zone: Laue zone n (g·uvw = n·m, m = the lattice-centring period, e.g. 2 for fcc "
+       "[110]; 0 = zero-order zone)")
       ("energy", po::value<std::string>()->default_value("200kV"),
        "beam energy for the two_theta_mrad column [kV] (200kV, 300keV)")
       ("table", po::value<std::string>(&table_name)->default_value("kirkland"),

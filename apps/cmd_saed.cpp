@@ -11,6 +11,7 @@
 #include "epitem/output.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
+#include "thermal_options.hpp"
 
 namespace epitem::cli {
 
@@ -84,6 +85,7 @@ int saed_main(int argc, char** argv) {
       ("direct-beam", po::value<double>(&direct_beam)->default_value(render_defaults.direct_beam_intensity),
        "drawn intensity of the direct beam (strongest spot = 100; kinematics cannot give it)");
     po::positional_options_description pos;
+    opts.add(thermal_options());
     pos.add("structure", 1);
     po::variables_map vm;
     CommonOptions common;
@@ -165,6 +167,7 @@ int saed_main(int argc, char** argv) {
     spec.dd_n_strongest = dd_strongest;
     spec.validate();
     std::vector<double> rotation_deg;
+    const ThermalSpec thermal = resolve_thermal_options(vm);
     for (const auto& r : rotations)
       rotation_deg.push_back(parse_quantity(r, Dimension::CrystalAngle, "--rotate"));
     SaedRenderSpec render;
@@ -260,6 +263,13 @@ int saed_main(int argc, char** argv) {
     Canvas canvas(1, 1);
     if (!image_path.empty())
       image = render_saed_image(pattern, render);
+    // Debye–Waller factors at --temperature (else the structures' own U_iso).
+    std::vector<const Crystal*> crystals;
+    for (SaedPhase& p : saed_phases) {
+      apply_temperature(p.crystal, thermal);
+      crystals.push_back(&p.crystal);
+    }
+    rec.add("thermal", thermal_json(thermal, crystal_u_iso_used(crystals)));
     if (!png_path.empty())
       canvas = render_saed_png(pattern, render);
 

@@ -137,13 +137,14 @@ std::vector<Reflection> list_reflections(const Crystal& crystal, double d_min_A,
         const Miller hkl{h, k, l};
         if (h == 0 && k == 0 && l == 0)
           continue;
-        if (options.use_zone && std::lround(to_vec3(hkl).dot(zone)) != options.laue_zone)
+        if (options.use_zone && std::lround(to_vec3(hkl).dot(zone)) != options.laue_zone * period)
           continue;
         if (lat.g_length_invA(to_vec3(hkl)) > g_max * (1 + 1e-12))
           continue;
         candidates.emplace(hkl, evaluate(crystal, hkl, table));
       }
 
+  const int period = options.use_zone ? laue_zone_period(crystal, zone) : 1;
   std::vector<Reflection> out;
   std::map<Miller, bool> assigned;
   for (const auto& [hkl, value] : candidates) {
@@ -279,10 +280,54 @@ std::vector<Candidate> phase_candidates(const SaedPhase& phase, int phase_index,
   const Crystal& c = phase.crystal;
   const Lattice& lat = c.lattice;
   const Vec3 zone = phase.zone_uvw;
-  const double layer_invA = 1 / lat.direction_A(zone).norm();  // spacing of Laue-zone planes
+  const int period = laue_zone_period(c, zone);
+  // Spacing of the Laue zones the centring allows (m planes of the primitive stack).
+  const double layer_invA = period / lat.direction_A(zone).norm();
   // Largest 3-D |g| (in-plane g_max, out-of-plane up to the highest zone, plus tilt slack).
   const double g3_max = std::hypot(spec.g_max_invA, (spec.max_laue_zone + 0.5) * layer_invA);
   const int hmax = index_bound(g3_max, lat.direct_A().col(0));
+}  // namespace
+
+std::vector<Vec3> centring_translations(const Crystal& crystal) {
+  std::vector<Vec3> out;
+  for (const SymOp& op : crystal.symops) {
+    if (!op.rot.isApprox(Mat3::Identity(), 1e-9))
+      continue;
+    Vec3 t = op.tran;
+    for (int i = 0; i < 3; ++i)
+      t[i] -= std::floor(t[i] + 1e-9);
+    if (t.norm() > 1e-6)
+      out.push_back(t);
+  }
+  return out;
+}
+
+int laue_zone_period(const Crystal& crystal, const Vec3& zone_uvw) {
+  // gcd of n = hkl·uvw over small hkl the centring allows (a basis of the allowed
+  // reciprocal lattice has indices ≤ 2 for P, A/B/C, I, F and R centrings).
+  const std::vector<Vec3> ts = centring_translations(crystal);
+  long m = 0;
+  for (int h = -2; h <= 2; ++h)
+    for (int k = -2; k <= 2; ++k)
+      for (int l = -2; l <= 2; ++l) {
+        const Vec3 g(h, k, l);
+        bool allowed = true;
+        for (const Vec3& t : ts) {
+          const double x = g.dot(t);
+          allowed = allowed && std::abs(x - std::round(x)) < 1e-6;
+        }
+        if (allowed)
+          m = std::gcd(m, std::labs(std::lround(g.dot(zone_uvw))));
+      }
+  return m > 0 ? int(m) : 1;
+}
+
+int laue_zone_order(const Crystal& crystal, const Miller& hkl, const Vec3& zone_uvw) {
+  return int(std::lround(to_vec3(hkl).dot(zone_uvw))) / laue_zone_period(crystal, zone_uvw);
+}
+
+namespace {
+
   const int kmax = index_bound(g3_max, lat.direct_A().col(1));
   const int lmax = index_bound(g3_max, lat.direct_A().col(2));
   const double volume = lat.volume_A3();
@@ -293,7 +338,10 @@ std::vector<Candidate> phase_candidates(const SaedPhase& phase, int phase_index,
         if (h == 0 && k == 0 && l == 0)
           continue;
         const Miller hkl{h, k, l};
-        const int n = int(std::lround(to_vec3(hkl).dot(zone)));
+        const int n_raw = int(std::lround(to_vec3(hkl).dot(zone)));
+        if (n_raw % period != 0)  // between the allowed layers: forbidden by the centring
+          continue;
+        const int n = n_raw / period;
         if (std::abs(n) > spec.max_laue_zone)
           continue;
         const Vec3 g = phase.orientation * lat.g_invA(to_vec3(hkl));

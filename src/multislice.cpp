@@ -31,17 +31,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Room-temperature U_iso [Å²] used for frozen phonons when an atom has none: magnetite
-// (Fleet 1981, Acta Cryst. B37, 917: Fe B ≈ 0.45, O B ≈ 0.6 Å²), fcc Ni/Fe-Ni (B ≈ 0.4 Å²);
-// anything else B = 0.5 Å².
-double default_u_iso_A2(int Z) {
-  switch (Z) {
-    case 8: return 0.0076;
-    case 26: return 0.0057;
-    case 28: return 0.0050;
-    default: return 0.0063;
-  }
-}
 
 void check_model(const AtomicModel& model) {
   if (model.atoms.empty())
@@ -99,7 +88,7 @@ SliceContent distribute(const AtomicModel& model, const Slicing& slicing, int co
   for (const Atom& a : model.atoms) {
     Vec3 p = a.pos_A;
     if (config >= 0) {
-      const double u = a.u_iso_A2 > 0 ? a.u_iso_A2 : default_u_iso_A2(a.Z);
+      const double u = frozen_phonon_u_iso_A2(a);
       const double s = std::sqrt(u);
       for (int i = 0; i < 3; ++i)
         p[i] += s * normal(rng);
@@ -219,6 +208,20 @@ BandRows make_band_rows(const Grid& g) {
 }
 
 // The 2-D FFT pair of a step, pruned by the band limit: forward = all columns (y) then only
+// Room-temperature U_iso [Å²] used for frozen phonons when an atom has none: magnetite
+// (Fleet 1981, Acta Cryst. B37, 917: Fe B ≈ 0.45, O B ≈ 0.6 Å²), fcc Ni/Fe-Ni (B ≈ 0.4 Å²);
+// anything else B = 0.5 Å².
+double frozen_phonon_u_iso_A2(const Atom& atom) {
+  if (atom.u_iso_A2 > 0)
+    return atom.u_iso_A2;
+  switch (atom.Z) {
+    case 8: return 0.0076;
+    case 26: return 0.0057;
+    case 28: return 0.0050;
+    default: return 0.0063;
+  }
+}
+
 // the rows inside the band (x); inverse = those rows, then all columns. Rows outside the band
 // are zeroed by the propagator, so their x-transforms are skipped: 1/6 less work each way.
 class BandFft {

@@ -81,6 +81,25 @@ double temporal_envelope(double wavelength_A, double focal_spread_A, double k_in
   return std::exp(-0.5 * a * a);
 }
 
+double temporal_information_limit_invA(double wavelength_A, double focal_spread_A) {
+  if (focal_spread_A <= 0)
+    return 0;
+  // ½(πλσk²)² = 2  ⇔  k² = 2/(πλσ)
+  return std::sqrt(2 / (PI * wavelength_A * focal_spread_A));
+}
+
+double combined_envelope_limit_invA(const Aberrations& ab, double wavelength_A,
+                                    double focal_spread_A, double convergence_mrad) {
+  for (int i = 1; i <= 100000; ++i) {
+    const double k = 4.0 * i / 100000;
+    if (temporal_envelope(wavelength_A, focal_spread_A, k) *
+            spatial_envelope(ab, wavelength_A, convergence_mrad, k, 0) <
+        std::exp(-2.0))
+      return k;
+  }
+  return 0;
+}
+
 double spatial_envelope(const Aberrations& ab, double wavelength_A, double convergence_mrad,
                         double kx_invA, double ky_invA) {
   if (convergence_mrad <= 0)

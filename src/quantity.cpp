@@ -39,6 +39,9 @@ const std::map<std::string, double>& unit_table(Dimension dim) {
   static const std::map<std::string, double> dose = {
       {"e/A2", 1.0}, {"e/A^2", 1.0}, {"e/Å2", 1.0}, {"e/Å²", 1.0}, {"e/nm2", 0.01},
       {"e/nm^2", 0.01}};
+  // Temperature: the factor is 1; Celsius spellings are offset in parse_quantity.
+  static const std::map<std::string, double> temperature = {
+      {"K", 1.0}, {"C", 1.0}, {"°C", 1.0}, {"degC", 1.0}};
   static const std::map<std::string, double> none = {};
   switch (dim) {
     case Dimension::Length: return length;
@@ -48,6 +51,7 @@ const std::map<std::string, double>& unit_table(Dimension dim) {
     case Dimension::CrystalAngle: return crystal_angle;
     case Dimension::Time: return time;
     case Dimension::Dose: return dose;
+    case Dimension::Temperature: return temperature;
     case Dimension::Dimensionless: return none;
   }
   return none;
@@ -71,6 +75,7 @@ const char* canonical_unit_symbol(Dimension dim) {
     case Dimension::CrystalAngle: return "deg";
     case Dimension::Time: return "s";
     case Dimension::Dose: return "e/Å²";
+    case Dimension::Temperature: return "K";
     case Dimension::Dimensionless: return "";
   }
   return "";
@@ -88,6 +93,17 @@ double parse_quantity(const std::string& text, Dimension dim, const std::string&
   if (!std::isfinite(value))
     fail(what, ": '", text, "' is not a finite number");
   std::string unit = trim(std::string(end));
+  if (dim == Dimension::Temperature) {
+    // 700 could be °C or K: a temperature always names its unit.
+    if (unit.empty())
+      fail(what, ": '", text, "' has no unit; write e.g. 700C or 973K");
+    if (!unit_table(dim).count(unit))
+      fail(what, ": unknown unit '", unit, "' in '", text, "'; accepted: ", accepted_units(dim));
+    const double kelvin = unit == "K" ? value : value + 273.15;
+    if (!(kelvin >= 0))
+      fail(what, ": '", text, "' is below absolute zero");
+    return kelvin;
+  }
   if (unit.empty())
     return value * bare_unit;
   const auto& table = unit_table(dim);

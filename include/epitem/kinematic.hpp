@@ -34,6 +34,18 @@ constexpr double FORBIDDEN_F_REL = 1e-6;
 bool is_kinematically_forbidden(const Crystal& crystal, const Miller& hkl,
                                 ScatteringTable table = ScatteringTable::Kirkland);
 
+/// Lattice-centring translations of the crystal (symops with identity rotation, t ≠ 0 mod 1).
+std::vector<Vec3> centring_translations(const Crystal& crystal);
+/// Period m of n = h·u + k·v + l·w over the reflections the lattice centring allows (hkl·t
+/// integer for every centring translation t): Laue zones of [uvw] lie at n = 0, ±m, ±2m …
+/// (fcc [110]: m = 2, fcc [001] and [111]: m = 1, bcc [111]: m = 2, bcc [001]: m = 1; P: m = 1
+/// when gcd(u,v,w) = 1).
+int laue_zone_period(const Crystal& crystal, const Vec3& zone_uvw);
+/// Laue-zone order of hkl in zone [uvw]: (h·u + k·v + l·w)/m, m = laue_zone_period (so the
+/// first-order Laue zone is ±1 for every centring). Not integer for centring-forbidden hkl:
+/// returns n/m rounded toward zero then; check hkl·t first where that matters.
+int laue_zone_order(const Crystal& crystal, const Miller& hkl, const Vec3& zone_uvw);
+
 /// One reflection family (or one reflection when families are not merged).
 struct Reflection {
   Miller hkl{};           ///< representative: the member with the largest (h, k, l) lexicographically
@@ -49,9 +61,9 @@ struct Reflection {
 struct ReflectionOptions {
   bool merge_families = true;      ///< merge symmetry-equivalent hkl (equivalent_reflections)
   bool include_forbidden = false;  ///< also list kinematically forbidden reflections (intensity 0)
-  bool use_zone = false;           ///< restrict to the Laue zone hkl·zone_uvw = laue_zone
+  bool use_zone = false;           ///< restrict to the Laue zone laue_zone_order(hkl) = laue_zone
   Vec3 zone_uvw = Vec3::Zero();    ///< zone axis [uvw] (integer-valued)
-  int laue_zone = 0;               ///< 0 = zero-order Laue zone, n = n-th HOLZ
+  int laue_zone = 0;               ///< 0 = zero-order Laue zone, n = n-th HOLZ (centring-reduced)
 };
 
 /// All reflections with d ≥ d_min_A (000 excluded), sorted by decreasing d then by hkl.
@@ -123,8 +135,9 @@ struct SaedSpot {
   double excitation_error_invA = 0;  ///< s_g [1/Å]; > 0 inside the Ewald sphere
   double F_abs_A = 0;           ///< |F_hkl| [Å]
   double intensity = 0;         ///< weight·|F/Ω|²·shape(s), strongest non-000 spot = 100
-  /// hkl·zone_uvw. [uvw] points along the beam (+z), so the Ewald sphere reaches the HOLZ
-  /// with n < 0 (texts with [uvw] towards the gun call them n > 0).
+  /// Laue-zone order (hkl·zone_uvw)/m reduced by the lattice centring (laue_zone_period: fcc
+  /// [110] FOLZ = ±1, not ±2). [uvw] points along the beam (+z), so the Ewald sphere reaches
+  /// the HOLZ with n < 0 (texts with [uvw] towards the gun call them n > 0).
   int laue_zone = 0;
   bool is_direct_beam = false;  ///< 000: intensity capped at 100, F_abs = F(000) of phase 0
   DoubleDiffraction double_diffraction = DoubleDiffraction::None;

@@ -63,6 +63,9 @@ struct MultisliceReport {
 /// the full model thickness last).
 using ExitWaveFn = std::function<void(int config, int thickness_index, double thickness_A, const Wave& exit_wave)>;
 
+/// U_iso [Å²] the frozen phonons give an atom: its own, else a room-temperature default.
+double frozen_phonon_u_iso_A2(const Atom& atom);
+
 /// The grid the run would use: nx × ny over the model's lateral box (from spec.nx/ny or the
 /// smallest FFT-friendly size with pixel ≤ sampling_A).
 Grid multislice_grid(const AtomicModel& model, const MultisliceSpec& spec);

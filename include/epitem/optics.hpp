@@ -68,6 +68,14 @@ double temporal_envelope(double wavelength_A, double focal_spread_A, double k_in
 double spatial_envelope(const Aberrations& ab, double wavelength_A, double convergence_mrad,
                         double kx_invA, double ky_invA);
 
+/// Information limit [1/Å] in the conventional sense: where the temporal envelope alone falls
+/// to e⁻², k = √(2/(πλσ)) (0.926 Å at 200 kV, σ = 21.7 Å); 0 when σ = 0 (no limit).
+double temporal_information_limit_invA(double wavelength_A, double focal_spread_A);
+/// First k [1/Å] along k_x where the product E_t·E_s of both envelopes at the lens's defocus
+/// falls below e⁻² (scan to 4 1/Å with step 4e-5 1/Å; 0 if it never does).
+double combined_envelope_limit_invA(const Aberrations& ab, double wavelength_A,
+                                    double focal_spread_A, double convergence_mrad);
+
 /// Which Scherzer defocus formula: epitem's default is Kirkland's √(3/2·C_s λ).
 enum class ScherzerDefinition { Kirkland, Scherzer1949, Extended };
 /// Kirkland √(1.5 C_s λ) (613.3 Å at 200 kV, C_s 1 mm); Scherzer (1949) √(4/3 C_s λ);

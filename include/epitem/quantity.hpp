@@ -14,6 +14,7 @@ enum class Dimension {
   CrystalAngle,    ///< canonical deg: deg, °, rad, mrad
   Time,            ///< canonical s: s, ms, us, min
   Dose,            ///< canonical e/Å²: e/A2, e/A^2, e/nm2
+  Temperature,     ///< canonical K: K, C, °C, degC (Celsius adds 273.15); a unit is required
   Dimensionless,
 };
 
