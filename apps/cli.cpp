@@ -140,13 +140,22 @@ ProgressFn ProgressBar::callback() {
     if (done < total && now - last_ < std::chrono::milliseconds(100))
       return;
     last_ = now;
+    if (stage != stage_) {  // the ETA extrapolates the current stage only
+      stage_ = stage;
+      stage_start_ = now;
+      stage_done0_ = done;
+    }
     const int width = 30;
     double frac = total ? double(done) / double(total) : 1.0;
     int filled = int(frac * width);
     double elapsed = std::chrono::duration<double>(now - start_).count();
-    std::fprintf(stderr, "\r%-18.18s [%s%s] %3d%% %6.1fs", stage.c_str(),
+    const double in_stage = std::chrono::duration<double>(now - stage_start_).count();
+    std::string eta = "          ";
+    if (done > stage_done0_ && done < total && in_stage > 2.0)
+      eta = " ETA " + std::to_string(int(std::ceil(in_stage * double(total - done) / double(done - stage_done0_)))) + "s   ";
+    std::fprintf(stderr, "\r%-18.18s [%s%s] %3d%% %6.1fs%s", stage.c_str(),
                  std::string(size_t(filled), '#').c_str(),
-                 std::string(size_t(width - filled), '.').c_str(), int(frac * 100), elapsed);
+                 std::string(size_t(width - filled), '.').c_str(), int(frac * 100), elapsed, eta.c_str());
     std::fflush(stderr);
     drawn_ = true;
   };

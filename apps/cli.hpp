@@ -85,7 +85,8 @@ private:
   std::vector<std::string> echo_lines_;
 };
 
-/// A progress bar on stderr when stderr is a TTY and not --quiet; silent otherwise.
+/// A progress bar on stderr when stderr is a TTY and not --quiet; silent otherwise. Shows an
+/// ETA (from the current stage's rate) once a stage has run 2 s.
 class ProgressBar {
 public:
   explicit ProgressBar(bool quiet);
@@ -96,7 +97,9 @@ public:
 
 private:
   bool enabled_;
-  std::chrono::steady_clock::time_point start_, last_;
+  std::chrono::steady_clock::time_point start_, last_, stage_start_;
+  std::string stage_;
+  std::size_t stage_done0_ = 0;
   bool drawn_ = false;
 };
 

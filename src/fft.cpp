@@ -55,6 +55,8 @@ void save_wisdom() {
     return;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  // Another process may have added plans since we loaded: merge them first (wisdom is additive).
+  fftwf_import_wisdom_from_filename(path.c_str());
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   if (fftwf_export_wisdom_to_filename(tmp.c_str()))
     std::filesystem::rename(tmp, path, ec);
@@ -107,6 +109,31 @@ fftwf_plan get_many_plan(int n, int howmany, int stride, int dist, int threads, 
   fftw_aligned_free(data);
   if (!plan)
     fail("FFTW could not plan ", howmany, " transforms of length ", n);
+  if (rigor == FftRigor::Measure)
+    save_wisdom();
+  plans.emplace(key, plan);
+  return plan;
+}
+
+using RealKey = std::tuple<int, int, int, int>;  // nx, ny, threads, rigor
+
+fftwf_plan get_c2r_plan(int nx, int ny, int threads, FftRigor rigor) {
+  std::lock_guard<std::mutex> lock(planner_mutex());
+  static std::map<RealKey, fftwf_plan> plans;
+  const RealKey key{nx, ny, threads, int(rigor)};
+  if (auto it = plans.find(key); it != plans.end())
+    return it->second;
+  load_wisdom_once();
+  const std::size_t half = std::size_t(nx / 2 + 1) * std::size_t(ny);
+  auto* in = static_cast<fftwf_complex*>(fftw_aligned_malloc(half * sizeof(fftwf_complex)));
+  auto* out = static_cast<float*>(fftw_aligned_malloc(std::size_t(nx) * std::size_t(ny) * sizeof(float)));
+  fftwf_plan_with_nthreads(threads);
+  const unsigned flags = (rigor == FftRigor::Measure ? FFTW_MEASURE : FFTW_ESTIMATE) | unsigned(FFTW_DESTROY_INPUT);
+  fftwf_plan plan = fftwf_plan_dft_c2r_2d(ny, nx, in, out, flags);
+  fftw_aligned_free(out);
+  fftw_aligned_free(in);
+  if (!plan)
+    fail("FFTW could not plan a real ", nx, " x ", ny, " transform");
   if (rigor == FftRigor::Measure)
     save_wisdom();
   plans.emplace(key, plan);
@@ -286,6 +313,19 @@ void Fft1DMany::inverse(cfloat* data) const {
   require_aligned(data);
   auto* p = reinterpret_cast<fftwf_complex*>(data);
   fftwf_execute_dft(static_cast<fftwf_plan>(plan(FFTW_BACKWARD)), p, p);
+}
+
+RealInverseFft2D::RealInverseFft2D(int nx, int ny, int threads, FftRigor rigor)
+    : nx_(nx), ny_(ny), threads_(threads > 0 ? threads : default_thread_count()), rigor_(rigor) {
+  if (nx < 1 || ny < 1)
+    fail("RealInverseFft2D: grid must be at least 1 x 1, got ", nx, " x ", ny);
+  get_c2r_plan(nx_, ny_, threads_, rigor_);
+}
+
+void RealInverseFft2D::execute(cfloat* half, float* out) const {
+  require_aligned(half);
+  require_aligned(out);
+  fftwf_execute_dft_c2r(get_c2r_plan(nx_, ny_, threads_, rigor_), reinterpret_cast<fftwf_complex*>(half), out);
 }
 
 void Fft2D::prepare() const {

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "epitem/band_fft.hpp"
 #include "epitem/element.hpp"
 #include "epitem/error.hpp"
 #include "epitem/fft.hpp"
@@ -181,87 +182,6 @@ Propagator make_propagator(const Grid& g, double dz, double lambda, double tan_x
   }
   return p;
 }
-
-// Per row of the FFT grid, the columns inside the band limit: [0, pos_end) and [neg_begin, nx).
-struct BandRows {
-  std::vector<int> pos_end, neg_begin;
-};
-
-BandRows make_band_rows(const Grid& g) {
-  BandRows b;
-  const double kb2 = std::pow(g.band_limit_invA(), 2);
-  b.pos_end.assign(std::size_t(g.ny), 0);
-  b.neg_begin.assign(std::size_t(g.ny), g.nx);
-  for (int iy = 0; iy < g.ny; ++iy) {
-    const double ky2 = std::pow(g.ky_invA(iy), 2);
-    auto inside = [&](int ix) { return std::pow(g.kx_invA(ix), 2) + ky2 <= kb2; };
-    int e = 0;
-    while (e < g.nx && g.kx_invA(e) >= 0 && inside(e))
-      ++e;
-    int nb = g.nx;
-    while (nb - 1 > e && g.kx_invA(nb - 1) < 0 && inside(nb - 1))
-      --nb;
-    b.pos_end[iy] = e;
-    b.neg_begin[iy] = nb;
-  }
-  return b;
-}
-
-// The 2-D FFT pair of a step, pruned by the band limit: forward = all columns (y) then only
-// Room-temperature U_iso [Å²] used for frozen phonons when an atom has none: magnetite
-// (Fleet 1981, Acta Cryst. B37, 917: Fe B ≈ 0.45, O B ≈ 0.6 Å²), fcc Ni/Fe-Ni (B ≈ 0.4 Å²);
-// anything else B = 0.5 Å².
-double frozen_phonon_u_iso_A2(const Atom& atom) {
-  if (atom.u_iso_A2 > 0)
-    return atom.u_iso_A2;
-  switch (atom.Z) {
-    case 8: return 0.0076;
-    case 26: return 0.0057;
-    case 28: return 0.0050;
-    default: return 0.0063;
-  }
-}
-
-// the rows inside the band (x); inverse = those rows, then all columns. Rows outside the band
-// are zeroed by the propagator, so their x-transforms are skipped: 1/6 less work each way.
-class BandFft {
-public:
-  BandFft(const Grid& g, const BandRows& band, int threads) : nx_(g.nx), ny_(g.ny) {
-    if (g.nx % 2 != 0) {  // odd rows break FFTW's alignment of row starts: plain 2-D FFTs
-      full_ = Fft2D(g.nx, g.ny, threads);
-      full_.prepare();
-      return;
-    }
-    int lo = 0;
-    while (lo < g.ny && band.pos_end[std::size_t(lo)] > 0)
-      ++lo;
-    hi_begin_ = g.ny;
-    while (hi_begin_ - 1 >= lo && band.pos_end[std::size_t(hi_begin_ - 1)] > 0)
-      --hi_begin_;
-    cols_ = Fft1DMany(g.ny, g.nx, g.nx, 1, threads);
-    rows_lo_ = Fft1DMany(g.nx, lo, 1, g.nx, threads);
-    rows_hi_ = Fft1DMany(g.nx, g.ny - hi_begin_, 1, g.nx, threads);
-  }
-  void forward(cfloat* psi) const {
-    if (cols_.empty())
-      return full_.forward(psi);
-    cols_.forward(psi);
-    rows_lo_.forward(psi);
-    rows_hi_.forward(psi + std::size_t(hi_begin_) * std::size_t(nx_));
-  }
-  void inverse(cfloat* psi) const {  // unnormalised
-    if (cols_.empty())
-      return full_.inverse(psi, false);
-    rows_lo_.inverse(psi);
-    rows_hi_.inverse(psi + std::size_t(hi_begin_) * std::size_t(nx_));
-    cols_.inverse(psi);
-  }
-
-private:
-  int nx_, ny_, hi_begin_ = 0;
-  Fft2D full_;
-  Fft1DMany cols_, rows_lo_, rows_hi_;
-};
 
 // Plain complex product: std::complex's operator* checks for NaN/inf (C99 Annex G, __mulsc3),
 // which costs more than the FFT's own butterflies in these streaming loops.
@@ -500,6 +420,9 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
          std::to_string(rep.band_limit_mrad) + " mrad cuts high-angle scattering; 0.05-0.1 Å is usual for HRTEM");
 
   const int threads = rep.threads;
+  const std::size_t total_steps = std::size_t(rep.phonon_configs) * std::size_t(n_slices);
+  if (progress)  // FFTW_MEASURE planning without saved wisdom takes seconds on big grids
+    progress(0, total_steps, "FFT planning");
   const BandRows band = make_band_rows(grid);
   const BandFft fft(grid, band, threads);
   SlicePotential potential(grid, species_of(model), spec.table, threads);
@@ -519,7 +442,6 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
   Wave wave(grid, spec.energy_eV);
   AlignedVector<cfloat> scratch;
   std::vector<AlignedVector<cfloat>> cache;
-  const std::size_t total_steps = std::size_t(rep.phonon_configs) * std::size_t(n_slices);
   double loss = 0;
 
   for (int config = 0; config < rep.phonon_configs; ++config) {

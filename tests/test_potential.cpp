@@ -1,5 +1,6 @@
 // Projected potential: gridded structure factors vs direct summation, ∫v_z = 47.8776·f_e(0),
 // single-atom v_z vs Kirkland's real-space form, band-limited transmission |t| ≈ 1.
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -38,7 +39,8 @@ TEST_CASE("gridded structure factors equal the exact phase sum", "[potential]") 
     double worst = 0;
     for (std::size_t i = 0; i < g.size(); ++i)
       worst = std::max(worst, double(std::abs(fast[i] - exact[i])));
-    // Gridding error 1e-7 plus float32 rounding of the sums: 2e-6 of Σ|w| is "exact" for float.
+    // Aliasing ≲ 1e-7 plus float32 rounding grown by the deconvolution in the spectrum's corners:
+    // measured ≤ 6e-7 of Σ|w|; the requirement is 1e-5 (issue 19).
     CHECK(worst / total_weight < 2e-6);
   }
 }
@@ -72,6 +74,7 @@ TEST_CASE("single-atom v_z matches Kirkland's analytic form, band-limited to the
   for (int Z : {8, 26}) {
     SlicePotential pot(g, {Z}, ScatteringTable::Kirkland, 1, FftRigor::Estimate);
     const auto v = pot.projected_potential_VA({SliceAtom{Z, x0, y0, 1.0}});
+    const double peak = *std::max_element(v.begin(), v.end());
     std::vector<double> f(g.size());
     for (int iy = 0; iy < n; ++iy)
       for (int ix = 0; ix < n; ++ix)
@@ -89,8 +92,9 @@ TEST_CASE("single-atom v_z matches Kirkland's analytic form, band-limited to the
       const double analytic = kirkland_projected_potential_VA(Z, r);
       INFO("Z = " << Z << " r = " << r << " ours " << ours << " band-limited analytic " << ref
                   << " unlimited analytic " << analytic);
-      // float32 FFT of values up to ~1e3 V·Å: 1e-5 relative at the smallest (O, 2 Å) value.
-      CHECK(std::abs(ours / ref - 1) < 1e-4);
+      // float32 FFTs of a grid peaking at ~640 V·Å leave ~1e-8 of the peak (5e-6 V·Å, 2e-4 of
+      // the O value at 2 Å): bound by 1e-4 relative plus 2e-8 of the peak.
+      CHECK(std::abs(ours - ref) < 1e-4 * std::abs(ref) + 2e-8 * peak);
       // Sanity of the pairing: at 0.05 Å pixels the band limit moves v_z(r ≤ 1 Å) by < 3 %.
       if (r <= 1.0)
         CHECK(std::abs(ref / analytic - 1) < 0.03);
@@ -126,4 +130,83 @@ TEST_CASE("potential of an undeclared element is an error", "[potential]") {
   const Grid g = make_grid(32, 32, 5, 5);
   SlicePotential pot(g, {8}, ScatteringTable::Kirkland, 1, FftRigor::Estimate);
   CHECK_THROWS_WITH(pot.projected_potential_VA({SliceAtom{26, 1, 1, 1}}), Catch::Contains("Z = 26"));
+}
+
+TEST_CASE("v_z and t of two species equal the direct Fourier sums on even and odd grids", "[potential]") {
+  // Reference in double precision from the definition (physics.md §4): v(r) = Re Σ_k C(k) e^{2πik·r},
+  // C = (47.8776/A) Σ_s f_s(|k|) S_s(k) with exact phase sums, over the grid's k (even grids:
+  // the Nyquist row and column included); t = exp(iσv) cut at the 2/3 band limit. Covers the
+  // two-species packing, the Hermitian half spectrum and the fast sin/cos.
+  const double sigma = interaction_sigma_rad_per_VA(200e3);
+  for (auto [nx, ny] : {std::pair{32, 24}, std::pair{27, 30}}) {
+    const Grid g = make_grid(nx, ny, 6.1, 5.3);
+    for (unsigned seed : {1u, 2u}) {
+      std::mt19937 rng(seed);
+      std::uniform_real_distribution<double> u(-1.0, 7.0);
+      std::vector<SliceAtom> atoms, fe, o;
+      for (int i = 0; i < 12; ++i) {
+        atoms.push_back(SliceAtom{i % 3 == 0 ? 26 : 8, u(rng), u(rng), i % 4 == 1 ? 0.5 : 1.0});
+        (atoms.back().Z == 26 ? fe : o).push_back(atoms.back());
+      }
+      const auto s_fe = structure_factor_direct(g, fe), s_o = structure_factor_direct(g, o);
+      const double pref = POTENTIAL_PREFACTOR_VA2 / (g.extent_x_A * g.extent_y_A);
+      std::vector<std::complex<double>> c(g.size());
+      for (int iy = 0; iy < ny; ++iy)
+        for (int ix = 0; ix < nx; ++ix) {
+          const std::size_t i = std::size_t(iy) * nx + ix;
+          const double k = std::hypot(g.kx_invA(ix), g.ky_invA(iy));
+          c[i] = pref * (scattering_factor_A(26, k) * std::complex<double>(s_fe[i]) +
+                         scattering_factor_A(8, k) * std::complex<double>(s_o[i]));
+        }
+      // Direct sums use the same grid frequencies as the FFT (kx_invA: −n/2 for even n).
+      std::vector<double> v_ref(g.size());
+      for (int py = 0; py < ny; ++py)
+        for (int px = 0; px < nx; ++px) {
+          std::complex<double> acc = 0;
+          for (int iy = 0; iy < ny; ++iy)
+            for (int ix = 0; ix < nx; ++ix)
+              acc += c[std::size_t(iy) * nx + ix] *
+                     std::polar(1.0, 2 * PI * (double(ix) * px / nx + double(iy) * py / ny));
+          v_ref[std::size_t(py) * nx + px] = acc.real();
+        }
+      SlicePotential pot(g, {8, 26}, ScatteringTable::Kirkland, 1, FftRigor::Estimate);
+      const auto v = pot.projected_potential_VA(atoms);
+      const double peak = *std::max_element(v_ref.begin(), v_ref.end());
+      double worst_v = 0;
+      for (std::size_t i = 0; i < v.size(); ++i)
+        worst_v = std::max(worst_v, std::abs(v[i] - v_ref[i]) / peak);
+      // t: exp(iσ v_ref), band limit by a double-precision DFT pair.
+      std::vector<std::complex<double>> e(g.size()), spec(g.size(), 0.0);
+      for (std::size_t i = 0; i < e.size(); ++i)
+        e[i] = std::polar(1.0, sigma * v_ref[i]);
+      const double kb = g.band_limit_invA();
+      for (int iy = 0; iy < ny; ++iy)
+        for (int ix = 0; ix < nx; ++ix) {
+          if (std::hypot(g.kx_invA(ix), g.ky_invA(iy)) > kb)
+            continue;
+          std::complex<double> acc = 0;
+          for (int py = 0; py < ny; ++py)
+            for (int px = 0; px < nx; ++px)
+              acc += e[std::size_t(py) * nx + px] *
+                     std::polar(1.0, -2 * PI * (double(ix) * px / nx + double(iy) * py / ny));
+          spec[std::size_t(iy) * nx + ix] = acc / double(g.size());
+        }
+      AlignedVector<cfloat> t(g.size());
+      pot.transmission(atoms, sigma, t.data());
+      double worst_t = 0;
+      for (int py = 0; py < ny; ++py)
+        for (int px = 0; px < nx; ++px) {
+          std::complex<double> acc = 0;
+          for (int iy = 0; iy < ny; ++iy)
+            for (int ix = 0; ix < nx; ++ix)
+              acc += spec[std::size_t(iy) * nx + ix] *
+                     std::polar(1.0, 2 * PI * (double(ix) * px / nx + double(iy) * py / ny));
+          worst_t = std::max(worst_t, std::abs(std::complex<double>(t[std::size_t(py) * nx + px]) - acc));
+        }
+      INFO(nx << " x " << ny << " seed " << seed << ": |v − v_ref| / peak " << worst_v << ", |t − t_ref| "
+              << worst_t);
+      CHECK(worst_v < 2e-6);
+      CHECK(worst_t < 2e-6);
+    }
+  }
 }

@@ -1,6 +1,7 @@
 // LoG spot detection and pattern geometry: analytic limits (exact ellipse points, a Gaussian
 // blob's scale and position, flat and linear backgrounds, radially symmetric profiles) and the
 // real Au ring pattern of shared/data/realdata (README §7).
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -34,6 +35,47 @@ std::vector<Vec2> ellipse_points(const Ellipse& e, int n) {
 }
 
 }  // namespace
+
+TEST_CASE("gaussian_blur is the truncated normalised Gaussian with replicate borders", "[spot_detection]") {
+  // Reference: the definition in double precision, kernel exp(−x²/2σ²) on |x| ≤ ⌈3.5σ⌉ summed to 1,
+  // separable, edge pixels repeated outward. Odd, non-square frame; values with an offset.
+  const int nx = 67, ny = 53;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  Image im(nx, ny);
+  for (float& v : im.pixels)
+    v = 100.f + 50.f * u(rng);
+  for (double sigma : {0.8, 1.7, 3.0}) {
+    const int r = int(std::ceil(3.5 * sigma));
+    std::vector<double> k(std::size_t(2 * r + 1));
+    double sum = 0;
+    for (int i = -r; i <= r; ++i)
+      sum += k[std::size_t(i + r)] = std::exp(-0.5 * i * i / (sigma * sigma));
+    for (double& v : k)
+      v /= sum;
+    std::vector<double> tmp(im.pixels.size()), ref(im.pixels.size());
+    for (int y = 0; y < ny; ++y)
+      for (int x = 0; x < nx; ++x) {
+        double acc = 0;
+        for (int j = -r; j <= r; ++j)
+          acc += k[std::size_t(j + r)] * im.at(x, std::clamp(y + j, 0, ny - 1));
+        tmp[std::size_t(y) * nx + x] = acc;
+      }
+    for (int y = 0; y < ny; ++y)
+      for (int x = 0; x < nx; ++x) {
+        double acc = 0;
+        for (int j = -r; j <= r; ++j)
+          acc += k[std::size_t(j + r)] * tmp[std::size_t(y) * nx + std::clamp(x + j, 0, nx - 1)];
+        ref[std::size_t(y) * nx + x] = acc;
+      }
+    const Image out = gaussian_blur(im, sigma);
+    double worst = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i)
+      worst = std::max(worst, std::abs(out.pixels[i] - ref[i]) / ref[i]);
+    INFO("sigma " << sigma);
+    CHECK(worst < 1e-6);
+  }
+}
 
 TEST_CASE("ellipse fit recovers an exact ellipse", "[spot_detection]") {
   const Ellipse truth{127.4, 128.2, 70.5, 68.0, 33.0};

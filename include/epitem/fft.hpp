@@ -1,6 +1,7 @@
 // 2-D complex FFTs on cfloat grids through FFTW (single precision, threaded): plans made once
 // per (size, threads, placement, direction) with FFTW_MEASURE and cached for the process, with
-// wisdom kept in $XDG_CACHE_HOME/epitem/fftwf-wisdom. Sign convention as wave.hpp.
+// wisdom kept in $XDG_CACHE_HOME/epitem/fftwf-wisdom (merged with other processes' and replaced
+// atomically), so a machine pays for FFTW_MEASURE planning once per transform shape. Sign convention as wave.hpp.
 #pragma once
 #include <functional>
 
@@ -53,6 +54,21 @@ public:
 private:
   void* plan(int sign) const;
   int n_ = 0, howmany_ = 0, stride_ = 1, dist_ = 1, threads_ = 1;
+  FftRigor rigor_ = FftRigor::Measure;
+};
+
+/// Inverse of a Hermitian half spectrum to a real grid, unnormalised: out(r) = Σ_k H(k) e^{+2πi k·r}
+/// with H given for kx = 0 … nx/2 (row-major, nx/2 + 1 values per row, ny rows); out is nx·ny
+/// floats. Destroys `half` (FFTW's c2r). Half the work of a complex inverse. Cached like Fft2D.
+class RealInverseFft2D {
+public:
+  RealInverseFft2D() = default;
+  RealInverseFft2D(int nx, int ny, int threads = 0, FftRigor rigor = FftRigor::Measure);
+  void execute(cfloat* half, float* out) const;
+  int half_nx() const { return nx_ / 2 + 1; }
+
+private:
+  int nx_ = 0, ny_ = 0, threads_ = 1;
   FftRigor rigor_ = FftRigor::Measure;
 };
 

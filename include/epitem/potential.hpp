@@ -1,9 +1,13 @@
-// Projected potential of one slice on a periodic grid (physics.md §4):
-// v_z(r) = Σ_k (47.8776/A) Σ_j w_j f_e,j(|k|) e^{2πi k·(r − r_j)}, with the structure-factor phases
-// e^{−2πi k·r_j} from Gaussian gridding on a 2× grid + exact deconvolution (Greengard & Lee 2004).
+// Projected potential of one slice on a periodic grid (docs/formulas.md §4):
+// v_z(r) = Σ_k (47.8776/A) Σ_j w_j f_e,j(|k|) e^{2πi k·(r − r_j)} over the grid's k, with the
+// structure-factor phases e^{−2πi k·r_j} from a type-1 non-uniform FFT: atoms spread with an
+// "exponential of semicircle" kernel on a 1.5× grid, an FFT pruned to the grid's frequencies
+// and exact deconvolution (Barnett, Magland & af Klinteberg 2019, SIAM J. Sci. Comput. 41, C479).
+// Cost per slice ≈ 2 FFT pairs of the grid (bench: `epitem bench multislice`).
 #pragma once
 #include <vector>
 
+#include "epitem/band_fft.hpp"
 #include "epitem/fft.hpp"
 #include "epitem/scattering.hpp"
 #include "epitem/wave.hpp"
@@ -23,16 +27,16 @@ struct SliceAtom {
 AlignedVector<cfloat> structure_factor_direct(const Grid& grid, const std::vector<SliceAtom>& atoms);
 
 /// Builds v_z and t = exp(iσ v_z) for slices of one run: per-species form-factor tables are made
-/// once; each slice then costs O(atoms·16² + 4·pixels·log pixels). Not thread-safe (one per run).
+/// once; each slice then costs O(atoms·10²) spreading, per pair of species one FFT of the
+/// oversampled grid pruned to the needed rows, one real inverse FFT and the band-limit FFT pair
+/// of t. Not thread-safe (one per run; it threads internally).
 class SlicePotential {
 public:
   /// `species`: every Z that will occur. Threads: FFTW and loops (0 = default_thread_count()).
-  /// `rigor` applies to the N×N transforms; the 2N×2N gridding FFT runs once per distinct slice
-  /// and is planned with FFTW_ESTIMATE (FFTW_MEASURE's seconds of planning would not pay back).
   SlicePotential(const Grid& grid, std::vector<int> species, ScatteringTable table, int threads = 0,
                  FftRigor rigor = FftRigor::Measure);
 
-  /// Σ_j w_j e^{−2πi k·r_j} for atoms of one species by gridding (relative error ≲ 1e-6 of Σ|w|).
+  /// Σ_j w_j e^{−2πi k·r_j} for atoms of one species by gridding (error ≲ 1e-6 of Σ|w|).
   AlignedVector<cfloat> structure_factor(const std::vector<SliceAtom>& atoms);
 
   /// Projected potential v_z [V·Å] on the grid, row-major [iy·nx + ix], real.
@@ -46,21 +50,27 @@ public:
   static double memory_bytes(const Grid& grid, int n_species);
 
   const Grid& grid() const { return grid_; }
+  int fine_nx() const { return mx_; }  ///< oversampled gridding grid
+  int fine_ny() const { return my_; }
 
 private:
   void spread(const std::vector<SliceAtom>& atoms, int species_a, int species_b);
-  void potential_spectrum(const std::vector<SliceAtom>& atoms);  // → spectrum_ (C(k), unnormalised)
+  void potential(const std::vector<SliceAtom>& atoms);  // → v_
   int species_index(int Z) const;
 
   Grid grid_;
   std::vector<int> species_;
   int threads_;
-  int mx_, my_;                               // fine (2×) grid
-  Fft2D fine_fft_, fft_;
-  std::vector<AlignedVector<float>> form_;    // per species: (47.8776/A) f(|k|) / ĝ(kx) ĝ(ky)
-  std::vector<float> gauss_x_, gauss_y_;      // ĝ on the coarse k (for structure_factor)
-  AlignedVector<cfloat> fine_, spectrum_;
-  std::vector<unsigned char> band_;           // 1 inside the 2/3 band limit
+  int mx_, my_;                                     // fine grid
+  Fft1DMany fine_cols_, fine_rows_lo_, fine_rows_hi_;
+  RealInverseFft2D to_real_;
+  BandRows band_;
+  BandFft band_fft_;
+  int half_nx_;
+  std::vector<AlignedVector<float>> form_;          // per species, half spectrum: (47.8776/A) f(|k|) / ĝ(kx) ĝ(ky)
+  std::vector<float> deconv_x_, deconv_y_;          // 1/ĝ by |signed index| (for structure_factor)
+  AlignedVector<cfloat> fine_, half_;
+  AlignedVector<float> v_;
 };
 
 }  // namespace epitem

@@ -1,0 +1,76 @@
+#include "epitem/band_fft.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace epitem {
+
+BandRows make_band_rows(const Grid& g) {
+  BandRows b;
+  const double kb2 = std::pow(g.band_limit_invA(), 2);
+  b.pos_end.assign(std::size_t(g.ny), 0);
+  b.neg_begin.assign(std::size_t(g.ny), g.nx);
+  for (int iy = 0; iy < g.ny; ++iy) {
+    const double ky2 = std::pow(g.ky_invA(iy), 2);
+    auto inside = [&](int ix) { return std::pow(g.kx_invA(ix), 2) + ky2 <= kb2; };
+    int e = 0;
+    while (e < g.nx && g.kx_invA(e) >= 0 && inside(e))
+      ++e;
+    int nb = g.nx;
+    while (nb - 1 > e && g.kx_invA(nb - 1) < 0 && inside(nb - 1))
+      --nb;
+    b.pos_end[iy] = e;
+    b.neg_begin[iy] = nb;
+  }
+  return b;
+}
+
+BandFft::BandFft(const Grid& g, const BandRows& band, int threads) : nx_(g.nx), ny_(g.ny) {
+  if (g.nx % 2 != 0) {  // odd rows break FFTW's alignment of row starts: plain 2-D FFTs
+    full_ = Fft2D(g.nx, g.ny, threads);
+    full_.prepare();
+    return;
+  }
+  int lo = 0;
+  while (lo < g.ny && band.pos_end[std::size_t(lo)] > 0)
+    ++lo;
+  hi_begin_ = g.ny;
+  while (hi_begin_ - 1 >= lo && band.pos_end[std::size_t(hi_begin_ - 1)] > 0)
+    --hi_begin_;
+  cols_ = Fft1DMany(g.ny, g.nx, g.nx, 1, threads);
+  rows_lo_ = Fft1DMany(g.nx, lo, 1, g.nx, threads);
+  rows_hi_ = Fft1DMany(g.nx, g.ny - hi_begin_, 1, g.nx, threads);
+}
+
+void BandFft::forward(cfloat* data) const {
+  if (cols_.empty())
+    return full_.forward(data);
+  cols_.forward(data);
+  rows_lo_.forward(data);
+  rows_hi_.forward(data + std::size_t(hi_begin_) * std::size_t(nx_));
+}
+
+void BandFft::inverse(cfloat* data) const {
+  if (cols_.empty())
+    return full_.inverse(data, false);
+  rows_lo_.inverse(data);
+  rows_hi_.inverse(data + std::size_t(hi_begin_) * std::size_t(nx_));
+  cols_.inverse(data);
+}
+
+void apply_band_limit(cfloat* data, const Grid& g, const BandRows& band, float scale, int threads) {
+  const std::size_t nx = std::size_t(g.nx);
+  parallel_for(std::size_t(g.ny), threads, [&](std::size_t y0, std::size_t y1) {
+    for (std::size_t iy = y0; iy < y1; ++iy) {
+      cfloat* row = data + iy * nx;
+      const std::size_t pe = std::size_t(band.pos_end[iy]), nb = std::size_t(band.neg_begin[iy]);
+      for (std::size_t ix = 0; ix < pe; ++ix)
+        row[ix] *= scale;
+      std::fill(row + pe, row + nb, cfloat(0.f, 0.f));
+      for (std::size_t ix = nb; ix < nx; ++ix)
+        row[ix] *= scale;
+    }
+  });
+}
+
+}  // namespace epitem
