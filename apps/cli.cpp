@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -40,12 +41,22 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
   po::notify(vm);
   if (common.threads < 0)
     throw po::error("--threads must be ≥ 0");
+  // Hundreds of threads on a few cores only add start-up and FFTW planning time (a run with
+  // --threads 1000 took minutes): bound it.
+  const int max_threads = std::max(8, 4 * int(std::thread::hardware_concurrency()));
+  if (common.threads > max_threads) {
+    std::cerr << "warning: --threads " << common.threads << " is more than 4 × the "
+              << std::thread::hardware_concurrency() << " cores of this machine; using "
+              << max_threads << "\n";
+    common.threads = max_threads;
+  }
   if (common.threads > 0)
     setenv("EPITEM_THREADS", std::to_string(common.threads).c_str(), 1);
   return true;
 }
 
 int run_guarded(const char* command_name, const std::function<int()>& body) {
+  enable_file_registry(true);  // inputs are never overwritten, derived outputs included
   try {
     return body();
   } catch (const po::error& e) {

@@ -2,10 +2,13 @@
 // crystal is oriented ([uvw] along the beam +z, --x along +x) and tiled into a model.
 #include <filesystem>
 #include <iostream>
+#include <sstream>
+#include <iomanip>
 
 #include "cli.hpp"
 #include "epitem/error.hpp"
 #include "epitem/model.hpp"
+#include "epitem/limits.hpp"
 #include "epitem/output.hpp"
 #include "epitem/structure_io.hpp"
 
@@ -109,10 +112,10 @@ int convert_main(int argc, char** argv) {
                            fname.rfind("CONTCAR", 0) == 0;
     if (!to_cif && !to_poscar && !is_extxyz_path(out))
       fail(out, ": unknown output format '.", ext, "'; use .xyz (extxyz), .cif or .vasp/POSCAR");
-    // Never overwrite the input, including through another spelling of the same path.
+    // Never overwrite the input (nor with the sidecar), including through another spelling or a
+    // link of the same file.
     std::error_code ec;
-    if (fs::exists(in, ec) && fs::exists(out, ec) && fs::equivalent(in, out, ec))
-      fail(out, " is the input file; choose another output name");
+    plan_outputs({out, sidecar_path(out)}, {in});
 
     RunRecord rec("convert");
     rec.add("input", in);
@@ -141,6 +144,17 @@ int convert_main(int argc, char** argv) {
     const size_t n_atoms = oriented      ? model.atoms.size() * tiles
                            : model_input ? model.atoms.size()
                                          : crystal.sites.size() * tiles;
+    // In double: --repeat 100000,100000,100000 overflows the product above. An atom is held
+    // twice while tiling and is ~70 bytes of text.
+    const double atoms_estimate = double(rep[0]) * double(rep[1]) * double(rep[2]) *
+                                  double(oriented ? model.atoms.size() : model_input ? 1 : crystal.sites.size());
+    std::ostringstream atoms_text;
+    atoms_text << std::setprecision(3) << atoms_estimate;
+    require_memory("convert --repeat " + indices_text(Vec3(rep[0], rep[1], rep[2])) + " (" +
+                       atoms_text.str() + " atoms)",
+                   atoms_estimate * 2 * double(sizeof(Atom)), "use smaller --repeat counts");
+    require_work("convert --repeat (writing the model)", atoms_estimate * 70, "bytes of text",
+                 "use smaller --repeat counts", 1e11);
     if (oriented) {
       Vec3 len = model.box_lengths_A();
       rec.add("box_A", std::to_string(len[0] * rep[0]) + " x " + std::to_string(len[1] * rep[1]) +

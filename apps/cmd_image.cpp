@@ -92,6 +92,7 @@ int image_main(int argc, char** argv) {
     const std::string in_path = vm["exit-wave"].as<std::string>();
     const std::string out_path = vm["out"].as<std::string>();
     const std::string png_path = vm.count("png") ? vm["png"].as<std::string>() : "";
+    plan_outputs({out_path, png_path, sidecar_path(out_path)}, {in_path, sidecar_path(in_path)});
     require_readable(in_path, "exit wave");
 
     double energy_eV = 200 * units::keV;

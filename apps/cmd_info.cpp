@@ -14,6 +14,7 @@
 #include "epitem/element.hpp"
 #include "epitem/error.hpp"
 #include "epitem/image_file.hpp"
+#include "epitem/limits.hpp"
 #include "epitem/output.hpp"
 #include "epitem/structure_io.hpp"
 
@@ -89,6 +90,10 @@ std::vector<Family> plane_families(const Crystal& c, double dmin_A) {
   Vec3 hmax;
   for (int i = 0; i < 3; ++i)  // |h_i| = |g·a_i| ≤ |a_i| / d_min
     hmax[i] = std::floor(lat.direct_A().col(i).norm() / dmin_A);
+  // A 10⁴ Å cell would search 10¹⁵ indices: refuse up front with the estimate.
+  require_work("info: the plane search of " + c.name,
+               (2 * hmax[0] + 1) * (2 * hmax[1] + 1) * (2 * hmax[2] + 1) * double(c.symops.size() + 10),
+               "index × symmetry steps", "raise --dmin or use a smaller cell", 2e9);
   std::vector<Family> out;
   std::set<std::array<long, 3>> seen;
   auto key = [](const Vec3& v) {
@@ -240,6 +245,8 @@ int info_main(int argc, char** argv) {
       return EXIT_OK;
     }
 
+    if (!out.empty())
+      plan_outputs({out, sidecar_path(out)}, {structure});
     const Crystal c = read_crystal(structure);
     const Lattice& lat = c.lattice;
     auto [formula, z] = formula_and_z(c);

@@ -85,11 +85,8 @@ int multislice_main(int argc, char** argv) {
       throw po::error("give the grid: --gpts N[xM] or --sampling 0.05A");
     if (!vm["slices"].defaulted() && !vm["slice"].defaulted())
       throw po::error("give either --slice or --slices, not both");
-    for (const std::string& o : {out, dp_path}) {
-      std::error_code ec;
-      if (!o.empty() && std::filesystem::weakly_canonical(o, ec) == std::filesystem::weakly_canonical(model_path, ec))
-        fail("output ", o, " is the input model ", model_path, ": choose another output name");
-    }
+    // Every file this run writes (the sidecar too) against the model, as files (links, ./).
+    plan_outputs({out, dp_path, sidecar_path(out)}, {model_path});
     if ((vm.count("x") || !vm["repeat"].defaulted()) && !vm.count("zone"))
       throw po::error("--x and --repeat need --zone (they orient a crystal)");
 

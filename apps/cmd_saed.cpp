@@ -235,6 +235,9 @@ int saed_main(int argc, char** argv) {
       return EXIT_OK;
     }
 
+    // Every file this run writes, checked against the inputs before any work.
+    plan_outputs({out, sidecar_path(out), image_path, png_path},
+                 is_preset ? std::vector<std::string>{} : phases);
     // Build the phases (reads the structures), compute, render; write only when all succeeded.
     std::vector<SaedPhase> saed_phases;
     std::vector<std::string> inputs;

@@ -187,6 +187,27 @@ double parse_number(const std::string& s) {
 }
 
 // A numeric (or numeric-string) scalar attribute; NaN when absent or not a number.
+/// An integer or IEEE float type as numpy/h5py/Velox write it. A damaged file can declare, say,
+/// a 4-byte integer of 0-bit precision, and HDF5's conversion of that reads out of bounds
+/// (SIGBUS, found by tests/fuzz): such a type is refused before any read converts it.
+bool plain_number_type(hid_t type) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const size_t size = H5Tget_size(type);
+  if (H5Tget_offset(type) != 0 || H5Tget_precision(type) != 8 * size)
+    return false;
+  if (cls == H5T_INTEGER)
+    return size == 1 || size == 2 || size == 4 || size == 8;
+  if (cls != H5T_FLOAT)
+    return false;
+  size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+  if (H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) < 0)
+    return false;
+  const bool layout = (size == 2 && esize == 5 && msize == 10) || (size == 4 && esize == 8 && msize == 23) ||
+                      (size == 8 && esize == 11 && msize == 52);
+  return layout && spos == 8 * size - 1 && mpos == 0 && epos == msize &&
+         H5Tget_ebias(type) == (size_t(1) << (esize - 1)) - 1 && H5Tget_norm(type) == H5T_NORM_IMPLIED;
+}
+
 double number_attribute(hid_t obj, const char* name) {
   Hid attr = open_attribute(obj, name);
   if (!attr)
@@ -202,7 +223,7 @@ double number_attribute(hid_t obj, const char* name) {
     signed char b = 0;
     return H5Aread(attr.get(), type.get(), &b) >= 0 ? double(b) : NAN;
   }
-  if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+  if (!plain_number_type(type.get()))
     return NAN;
   double v = NAN;
   return H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v) >= 0 ? v : NAN;
@@ -416,6 +437,10 @@ private:
     Hid type(H5Dget_type(ds.get()));
     const H5T_class_t cls = H5Tget_class(type.get());
     const size_t size = H5Tget_size(type.get());
+    if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && !plain_number_type(type.get()))
+      fail(path, ": dataset ", name, " declares a damaged number type (", size, " bytes, ",
+           H5Tget_precision(type.get()), "-bit precision at bit ", H5Tget_offset(type.get()),
+           "); the file is damaged");
     if (cls == H5T_INTEGER && (size == 1 || size == 2 || size == 4 || size == 8)) {
       const bool is_signed = H5Tget_sign(type.get()) == H5T_SGN_2;
       const Mem u[] = {Mem::U8, Mem::U16, Mem::U32, Mem::U64}, s[] = {Mem::I8, Mem::I16, Mem::I32, Mem::I64};
@@ -636,7 +661,8 @@ private:
       unit = unit.substr(1, unit.size() - 2);
     Hid space(H5Dget_space(ds.get()));
     const hssize_t m = H5Sget_simple_extent_npoints(space.get());
-    if (H5Sget_simple_extent_ndims(space.get()) != 1 || m < 2)
+    if (H5Sget_simple_extent_ndims(space.get()) != 1 || m < 2 ||
+        !plain_number_type(Hid(H5Dget_type(ds.get())).get()))
       return a;
     // First, second and last entries: the step over the whole vector is the most precise
     // when it has one entry per pixel; EMD also allows the 2-entry [offset, offset + step].

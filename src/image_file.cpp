@@ -6,6 +6,8 @@
 #include <filesystem>
 
 #include "epitem/error.hpp"
+#include "epitem/limits.hpp"
+#include "epitem/output.hpp"
 
 namespace epitem {
 
@@ -105,6 +107,10 @@ void require_declared_size(const std::string& what, double nx, double ny, double
     fail(what, ": the header declares ", nx, " × ", ny, " × ", n_frames, " values (", need,
          " bytes) but the file holds only ", available_bytes,
          " bytes of data; the file is truncated or its header is damaged");
+  // Frames are read one at a time as float (complex parts and a copy while converting: ×3).
+  require_memory(what + ": one " + std::to_string(long(nx)) + " × " + std::to_string(long(ny)) +
+                     " frame",
+                 nx * ny * 4.0 * 3.0, "the header is damaged, or crop/bin the image first");
 }
 
 std::string image_file_kind(const std::string& path) {
@@ -142,6 +148,7 @@ std::string image_file_kind(const std::string& path) {
 }
 
 std::unique_ptr<ImageFileReader> open_image_file(const std::string& path) {
+  register_input(path);  // never overwritten by this run's outputs (output.hpp)
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     fail(path, ": file not found");

@@ -158,6 +158,10 @@ Vec3 wrap_frac(Vec3 f) {
   return f;
 }
 
+/// Atoms per cell a CIF may expand to (the largest inorganic cells hold a few thousand); the
+/// expansion and the other-origin check are quadratic in it.
+constexpr double MAX_CELL_ATOMS = 20000;
+
 /// All images of the asymmetric-unit sites under `ops`, with images closer than 0.01 Å (a
 /// special position, coordinates rounded in the file) merged. Mixed sites stay separate.
 std::vector<Site> expand(const std::vector<Site>& asym, const std::vector<SymOp>& ops,
@@ -308,6 +312,12 @@ Crystal read_cif(const std::string& path) {
     site.u_iso_A2 = u;
     asym.push_back(site);
   }
+  // Up to sites × operations atoms per cell, and the other-origin check compares all pairs.
+  const double cell_atoms = double(asym.size()) * double(crystal.symops.size());
+  if (cell_atoms > MAX_CELL_ATOMS)
+    fail(path, ": ", asym.size(), " sites × ", crystal.symops.size(),
+         " symmetry operations give up to ", cell_atoms, " atoms per cell, more than the ",
+         MAX_CELL_ATOMS, " epitem handles as a crystal; give a large structure as an extxyz model");
   crystal.sites = expand(asym, crystal.symops, crystal.lattice);
   if (sym.other_origin) {
     // Coordinates written for the other origin give atoms far too close (or too many images);

@@ -208,6 +208,9 @@ class LineReader {
   bool eof_ = false;
 };
 
+// Columns an extxyz line may declare in all (ASE files have < 20).
+constexpr int MAX_PROPERTY_COLUMNS = 10000;
+
 bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
 /// Whitespace-separated tokens of `line` into `out` (cleared first; views into line).
@@ -299,6 +302,13 @@ AtomicModel read_extxyz(const std::string& path) {
     double v = token_number(t[0], path, 1, "number of atoms");
     if (v < 1 || v != std::floor(v))
       fail(path, ": line 1: number of atoms must be a positive integer, got '", t[0], "'");
+    // An atom line is at least 8 bytes ("H 0 0 0\n"): refuse a count the file cannot hold
+    // before it sizes anything (and before the cast, which a count like 1e300 would overflow).
+    std::error_code size_ec;
+    const double file_bytes = double(fs::file_size(path, size_ec));
+    if (!size_ec && v > file_bytes / 8 + 1)
+      fail(path, ": line 1: number of atoms ", t[0], " is more than the file (", file_bytes,
+           " bytes) can hold; the count or the file is wrong");
     natoms = long(v);
   }
   if (!in.next(line))
@@ -359,10 +369,17 @@ AtomicModel read_extxyz(const std::string& path) {
              "': expected name:type:count with type S, R, I or L");
       Column c{lower(parts[i]), char(std::toupper(static_cast<unsigned char>(parts[i + 1][0]))),
                0, col};
-      c.ncols = int(token_number(parts[i + 2], path, 2, "Properties column count"));
-      if (c.ncols < 1)
-        fail(path, ": line 2: Properties column count must be >= 1 in '", props, "'");
+      // Bounded before the cast: a count past int (or past any line) would wrap the column
+      // offsets and index beyond a line's tokens.
+      const double count = token_number(parts[i + 2], path, 2, "Properties column count");
+      if (!(count >= 1 && count <= MAX_PROPERTY_COLUMNS) || count != std::floor(count))
+        fail(path, ": line 2: Properties column count '", parts[i + 2], "' must be a whole number in 1-",
+             MAX_PROPERTY_COLUMNS, " in '", props, "'");
+      c.ncols = int(count);
       col += c.ncols;
+      if (col > MAX_PROPERTY_COLUMNS)
+        fail(path, ": line 2: Properties '", props, "' declares ", col, " columns in all; at most ",
+             MAX_PROPERTY_COLUMNS, " are supported");
       columns.push_back(c);
     }
   }
