@@ -12,6 +12,7 @@
 #include "epitem/element.hpp"
 #include "epitem/error.hpp"
 #include "epitem/interface.hpp"
+#include "epitem/interface_options.hpp"
 #include "epitem/output.hpp"
 #include "epitem/png.hpp"
 #include "epitem/projected_area.hpp"
@@ -21,95 +22,6 @@
 namespace epitem::cli {
 
 namespace {
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
-Vec3 triple_of(const std::string& text, const std::string& what) {
-  const std::vector<int> v = parse_int_triple(text, what);
-  return Vec3(v[0], v[1], v[2]);
-}
-
-// "h,k,l" or "h,k,l:h,k,l" (substrate:overlayer); one triple applies to both.
-std::pair<Vec3, Vec3> triple_pair(const std::string& text, const std::string& what) {
-  const auto parts = split(text, ':');
-  if (parts.size() > 2)
-    fail(what, ": '", text, "' must be h,k,l or h,k,l:h,k,l (substrate:overlayer)");
-  const Vec3 a = triple_of(parts[0], what);
-  return {a, parts.size() == 2 ? triple_of(parts[1], what) : a};
-}
-
-// "60x60x40A": a unit written on the last entry applies to bare ones.
-Vec3 parse_box(const std::string& text) {
-  const auto parts = split(text, 'x');
-  if (parts.size() != 3)
-    fail("--box: '", text, "' must be three lengths AxBxC, e.g. 60x60x40A or 6x6x4nm");
-  const std::string& last = parts[2];
-  std::size_t k = last.find_first_not_of("0123456789.+-eE");
-  const std::string unit = k == std::string::npos ? "" : last.substr(k);
-  Vec3 box;
-  for (int i = 0; i < 3; ++i) {
-    std::string p = parts[std::size_t(i)];
-    if (p.find_first_not_of("0123456789.+-eE") == std::string::npos)
-      p += unit;
-    box[i] = parse_quantity(p, Dimension::Length, "--box");
-  }
-  return box;
-}
-
-std::vector<WulffFacet> parse_facets(const std::string& text) {
-  std::vector<WulffFacet> out;
-  for (const std::string& item : split(text, ';')) {
-    const auto parts = split(item, ':');
-    if (parts.size() != 2)
-      fail("--facets: '", item, "' must be h,k,l:energy, e.g. '1,1,1:1.0;1,0,0:1.15'");
-    WulffFacet f;
-    f.hkl = triple_of(parts[0], "--facets");
-    f.relative_energy = parse_quantity(parts[1], Dimension::Dimensionless, "--facets energy");
-    out.push_back(f);
-  }
-  return out;
-}
-
-std::vector<PairCutoff> parse_cutoffs(const std::string& text) {
-  std::vector<PairCutoff> out;
-  for (const std::string& item : split(text, ',')) {
-    const auto eq = split(item, '=');
-    const auto pair = split(eq[0], '-');
-    if (eq.size() != 2 || pair.size() != 2)
-      fail("--cutoff: '", item, "' must be El-El=length, e.g. Ni-O=1.6A,Fe-O=1.5A");
-    out.push_back({atomic_number(pair[0]), atomic_number(pair[1]),
-                   parse_quantity(eq[1], Dimension::Length, "--cutoff " + eq[0])});
-  }
-  return out;
-}
-
-Vec3 parse_axis(const std::string& text) {
-  if (text == "x")
-    return Vec3::UnitX();
-  if (text == "y")
-    return Vec3::UnitY();
-  if (text == "z" || text == "beam")
-    return Vec3::UnitZ();
-  const auto v = split(text, ',');
-  if (v.size() != 3)
-    fail("--tilt-axis: '", text, "' must be x, y, z (beam) or a box-frame vector a,b,c");
-  return Vec3(parse_quantity(v[0], Dimension::Dimensionless, "--tilt-axis"),
-              parse_quantity(v[1], Dimension::Dimensionless, "--tilt-axis"),
-              parse_quantity(v[2], Dimension::Dimensionless, "--tilt-axis"));
-}
 
 std::string fmt(double v, int prec = 4) {
   std::ostringstream os;
@@ -267,69 +179,31 @@ int interface_main(int argc, char** argv) {
       spec.overlayer_thickness_A = 240;
       spec.terrace_width_A = 100;
     }
-    if (vm.count("substrate"))
-      spec.substrate = read_crystal(vm["substrate"].as<std::string>());
-    if (vm.count("overlayer"))
-      spec.overlayer = read_crystal(vm["overlayer"].as<std::string>());
-    if (vm.count("plane"))
-      std::tie(spec.substrate_plane_hkl, spec.overlayer_plane_hkl) =
-          triple_pair(vm["plane"].as<std::string>(), "--plane");
-    if (vm.count("direction"))
-      std::tie(spec.substrate_direction_uvw, spec.overlayer_direction_uvw) =
-          triple_pair(vm["direction"].as<std::string>(), "--direction");
-    if (vm.count("zone")) {
-      const auto parts = split(vm["zone"].as<std::string>(), ':');
-      spec.zone_uvw = triple_of(parts[0], "--zone");
-      spec.overlayer_zone_uvw = parts.size() > 1 ? triple_of(parts[1], "--zone") : Vec3::Zero();
+    // The options as typed, parsed by the library (interface_options.hpp; the Python module
+    // reads its keyword arguments with the same parser).
+    OptionTexts texts;
+    for (const std::string& name : interface_option_names()) {
+      if (name == "preset" || !vm.count(name) || vm[name].defaulted())
+        continue;
+      const boost::any& v = vm[name].value();
+      if (const auto* b = boost::any_cast<bool>(&v))
+        texts[name] = *b ? "true" : "false";
+      else if (const auto* i = boost::any_cast<int>(&v))
+        texts[name] = std::to_string(*i);
+      else if (const auto* u = boost::any_cast<unsigned long long>(&v))
+        texts[name] = std::to_string(*u);
+      else if (const auto* d = boost::any_cast<double>(&v)) {
+        std::ostringstream os;
+        os << std::setprecision(17) << *d;
+        texts[name] = os.str();
+      } else
+        texts[name] = vm[name].as<std::string>();
     }
-    if (vm.count("view")) {
-      const std::string v = vm["view"].as<std::string>();
-      if (v == "edge-on" || v == "edge")
-        spec.view = InterfaceView::EdgeOn;
-      else if (v == "plan" || v == "plan-view")
-        spec.view = InterfaceView::PlanView;
-      else
-        throw po::error("--view must be edge-on or plan, got '" + v + "'");
+    try {
+      apply_interface_options(spec, texts);
+    } catch (const OptionUsageError& e) {
+      throw po::error(e.what());
     }
-    get_quantity(vm, "tilt", Dimension::CrystalAngle, spec.tilt_deg);
-    if (vm.count("tilt-axis"))
-      spec.tilt_axis = parse_axis(vm["tilt-axis"].as<std::string>());
-    if (vm.count("box"))
-      spec.box_A = parse_box(vm["box"].as<std::string>());
-    if (vm["keep-box"].as<bool>())
-      spec.round_box_to_substrate = false;
-    if (vm["no-strain"].as<bool>())
-      spec.strain_slab_to_box = false;
-    get_quantity(vm, "substrate-thickness", Dimension::Length, spec.substrate_thickness_A);
-    get_quantity(vm, "vacuum", Dimension::Length, spec.vacuum_A);
-    if (vm.count("shape")) {
-      const std::string s = vm["shape"].as<std::string>();
-      if (s == "slab")
-        spec.shape = OverlayerShape::Slab;
-      else if (s == "cap" || s == "hemisphere")
-        spec.shape = OverlayerShape::Cap;
-      else if (s == "wulff")
-        spec.shape = OverlayerShape::Wulff;
-      else
-        throw po::error("--shape must be slab, cap or wulff, got '" + s + "'");
-    }
-    get_quantity(vm, "overlayer-thickness", Dimension::Length, spec.overlayer_thickness_A);
-    get_quantity(vm, "radius", Dimension::Length, spec.particle_radius_A);
-    get_quantity(vm, "center-height", Dimension::Length, spec.particle_center_height_A);
-    if (vm.count("facets"))
-      spec.wulff_facets = parse_facets(vm["facets"].as<std::string>());
-    if (vm.count("ledge-height"))
-      spec.ledge_height_layers = vm["ledge-height"].as<int>();
-    get_quantity(vm, "terrace-width", Dimension::Length, spec.terrace_width_A);
-    if (vm.count("seed"))
-      spec.seed = vm["seed"].as<unsigned long long>();
-    if (vm.count("cutoff"))
-      spec.cutoffs = parse_cutoffs(vm["cutoff"].as<std::string>());
-    if (vm.count("cutoff-scale"))
-      spec.cutoff_scale = vm["cutoff-scale"].as<double>();
-    get_quantity(vm, "probe", Dimension::Length, spec.void_probe_A);
-    if (vm["no-voids"].as<bool>())
-      spec.find_voids = false;
     const double png_scale = vm["png-scale"].as<double>();
     if (!(png_scale > 0 && png_scale <= 100))
       fail("--png-scale must be in (0, 100] pixels per Å, got ", png_scale);
