@@ -373,12 +373,14 @@ namespace {
   return out;
 }
 
-/// The n strongest spots (ties at the n-th intensity included), 000 excluded.
-std::vector<const SaedSpot*> strongest(const std::vector<SaedSpot>& spots, int phase, int n) {
+/// Spots with intensity ≥ min_intensity, capped to the n strongest when n > 0 (ties at the
+/// n-th intensity included), 000 excluded.
+std::vector<const SaedSpot*> strongest(const std::vector<SaedSpot>& spots, int phase, int n,
+                                       double min_intensity) {
   std::vector<const SaedSpot*> list;
   for (const auto& s : spots)
     if (s.phase == phase && !s.is_direct_beam && s.intensity > 0 &&
-        s.double_diffraction == DoubleDiffraction::None)
+        s.intensity >= min_intensity && s.double_diffraction == DoubleDiffraction::None)
       list.push_back(&s);
   std::sort(list.begin(), list.end(),
             [](const SaedSpot* a, const SaedSpot* b) { return a->intensity > b->intensity; });
@@ -388,8 +390,6 @@ std::vector<const SaedSpot*> strongest(const std::vector<SaedSpot>& spots, int p
     while (keep < list.size() && list[keep]->intensity >= cut)
       ++keep;
     list.resize(keep);
-  } else if (n == 0) {
-    list.clear();
   }
   return list;
 }
@@ -478,8 +478,9 @@ SaedPattern kinematic_saed(const std::vector<SaedPhase>& phases, const SaedSpec&
     };
     for (size_t a = 0; a < phases.size(); ++a)
       for (size_t b = a + 1; b < phases.size(); ++b) {
-        const auto sa = strongest(pattern.spots, int(a), spec.dd_n_strongest);
-        const auto sb = strongest(pattern.spots, int(b), spec.dd_n_strongest);
+        const auto sa = strongest(pattern.spots, int(a), spec.dd_n_strongest, spec.dd_min_intensity);
+        const auto sb = strongest(pattern.spots, int(b), spec.dd_n_strongest, spec.dd_min_intensity);
+        const double cos_moire = std::cos(spec.moire_max_angle_deg * units::deg_to_rad);
         for (const SaedSpot* g1 : sa)
           for (const SaedSpot* g2 : sb) {
             const Vec3 g = g1->g_lab_invA + g2->g_lab_invA;
@@ -512,6 +513,11 @@ SaedPattern kinematic_saed(const std::vector<SaedPhase>& phases, const SaedSpec&
                        return x.double_diffraction < y.double_diffraction;
                      if (x.phase != y.phase)
                        return x.phase < y.phase;
+            // g1 + g2 with g2 ≈ −g1 in direction: the difference of two near-parallel plane
+            // families, i.e. the moiré of those planes (period 1/|g|).
+            spot.is_moire = -g1->g_lab_invA.dot(g2->g_lab_invA) >=
+                                cos_moire * g1->g_lab_invA.norm() * g2->g_lab_invA.norm() &&
+                            spot.g_invA <= 0.5 * std::min(g1->g_invA, g2->g_invA);
                      if (std::abs(x.g_invA - y.g_invA) > 1e-9)
                        return x.g_invA < y.g_invA;
                      return x.hkl > y.hkl;

@@ -61,7 +61,9 @@ std::string reflections_csv(const std::vector<Reflection>& reflections, double e
 std::string saed_spots_csv(const SaedPattern& pattern) {
   std::ostringstream os;
   os << "phase,h,k,l,gx,gy,g,d_A,excitation_error,intensity,F_abs,laue_zone,double_diffraction,"
-        "dd_path\n";
+        "dd_path,gx_inv_A,gy_inv_A,g_inv_A,moire\n";
+  // gx_inv_A, gy_inv_A, g_inv_A (docs/vocabulary.md) repeat the deprecated gx, gy, g, kept
+  // where they were for old scripts.
   for (const auto& s : pattern.spots) {
     const bool between = s.double_diffraction == DoubleDiffraction::BetweenPhases;
     std::string phase = s.is_direct_beam ? "direct" : pattern.phase_names[size_t(s.phase)];
@@ -76,7 +78,8 @@ std::string saed_spots_csv(const SaedPattern& pattern) {
        << fmt("%.6f", s.g_invA) << ',' << fmt("%.5f", s.d_A) << ','
        << fmt("%.6g", s.excitation_error_invA) << ',' << fmt("%.5g", s.intensity) << ','
        << fmt("%.6f", s.F_abs_A) << ',' << s.laue_zone << ',' << int(s.double_diffraction) << ','
-       << s.dd_path << '\n';
+       << s.dd_path << ',' << fmt("%.6f", s.g_lab_invA.x()) << ',' << fmt("%.6f", s.g_lab_invA.y())
+       << ',' << fmt("%.6f", s.g_invA) << ',' << int(s.is_moire) << '\n';
   }
   return os.str();
 }
@@ -129,7 +132,7 @@ Canvas render_saed_png(const SaedPattern& pattern, const SaedRenderSpec& spec) {
     } else if (s->double_diffraction == DoubleDiffraction::WithinPhase) {
       canvas.draw_circle(x, y, 4, phase_color(s->phase));
     } else if (s->double_diffraction == DoubleDiffraction::BetweenPhases) {
-      canvas.draw_circle(x, y, 4, colors::red);
+      canvas.draw_circle(x, y, 4, s->is_moire ? colors::yellow : colors::red);
     } else if (s->intensity >= 1e-4) {
       canvas.fill_circle(x, y, disc_radius_px(s->intensity), phase_color(s->phase));
     }
@@ -205,6 +208,11 @@ Canvas render_saed_png(const SaedPattern& pattern, const SaedRenderSpec& spec) {
   }
   canvas.draw_label(6, ly, "direct beam capped", colors::white);
 
+  if (std::any_of(pattern.spots.begin(), pattern.spots.end(), [](const SaedSpot& s) { return s.is_moire; })) {
+    canvas.draw_circle(10, ly + 4, 4, colors::yellow);
+    canvas.draw_label(18, ly, "moire (g1 - g2 of near-parallel planes)", colors::yellow);
+    ly += 14;
+  }
   // Scale bar in 1/nm: the largest of 1, 2, 5, 10, 20 that fits in a quarter of the width.
   const double pixels_per_inv_nm = 0.1 / px;  // 1/nm = 0.1 1/Å
   double bar = 1;

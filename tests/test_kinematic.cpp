@@ -652,7 +652,7 @@ TEST_CASE("CSV tables: promised columns, direct beam and between-phase rows", "[
   const auto phases = nife_fe3o4_phases(nife_in_code(), fe3o4_in_code());
   const std::string csv = saed_spots_csv(kinematic_saed(phases, SaedSpec{}));
   CHECK(csv.rfind("phase,h,k,l,gx,gy,g,d_A,excitation_error,intensity,F_abs,laue_zone,"
-                  "double_diffraction,dd_path\n", 0) == 0);
+                  "double_diffraction,dd_path,gx_inv_A,gy_inv_A,g_inv_A,moire\n", 0) == 0);
   CHECK(csv.find("\ndirect,0,0,0,") != std::string::npos);
   CHECK(csv.find("\nNiFe,1,-1,1,") != std::string::npos);
   CHECK(csv.find("\nFe3O4,0,0,2,") != std::string::npos);     // forbidden, double diffraction

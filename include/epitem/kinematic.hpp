@@ -108,9 +108,10 @@ struct SaedSpec {
   RelrodShape shape = RelrodShape::Sinc;
   ScatteringTable table = ScatteringTable::Kirkland;
   bool double_diffraction = true;  ///< add the double-diffraction spots (see DoubleDiffraction)
-  int dd_n_strongest = 4;          ///< between phases: sums of each phase's n strongest spots
+  int dd_n_strongest = 0;          ///< between phases: cap to each phase's n strongest (0 = no cap)
   double dd_min_intensity = 1.0;   ///< within a phase: g1, g2 must have intensity ≥ this (of 100)
   double coincidence_tol_invA = 0.01;  ///< a between-phase sum this close to a spot is not new
+  double moire_max_angle_deg = 10;  ///< g1 − g2 of near-parallel g's (angle ≤ this) is a moiré spot
 
   /// Throws Error naming the bad field (energy, thickness ≤ 0, g_max ≤ 0, negative orders...).
   void validate() const;
@@ -119,9 +120,12 @@ struct SaedSpec {
 /// Double-diffraction rule (kinematic intensity stays 0 for these spots):
 /// - WithinPhase: a kinematically forbidden g of the phase's listed Laue zones equals g1 + g2,
 ///   g1 and g2 allowed spots of that phase with intensity ≥ dd_min_intensity.
-/// - BetweenPhases: g1 + g2 (lab-frame vectors) with g1 among the dd_n_strongest spots of one
-///   phase and g2 among those of another (000 excluded, ties included), |g1 + g2| ≤ g_max, not
-///   within coincidence_tol_invA of any kinematic spot; duplicates merged.
+/// - BetweenPhases: g1 + g2 (lab-frame vectors) for every pair of spots of two phases with
+///   intensity ≥ dd_min_intensity (capped to the dd_n_strongest of each when > 0; 000
+///   excluded), |g1 + g2| ≤ g_max, not within coincidence_tol_invA of any kinematic spot;
+///   duplicates merged. When g1 and −g2 are near-parallel (angle ≤ moire_max_angle_deg) and
+///   |g1 + g2| ≤ ½ min(|g1|, |g2|), the spot is the moiré g1 − (−g2) of those two plane
+///   families and is flagged is_moire.
 enum class DoubleDiffraction { None = 0, WithinPhase = 1, BetweenPhases = 2 };
 
 struct SaedSpot {
@@ -142,6 +146,7 @@ struct SaedSpot {
   bool is_direct_beam = false;  ///< 000: intensity capped at 100, F_abs = F(000) of phase 0
   DoubleDiffraction double_diffraction = DoubleDiffraction::None;
   std::string dd_path;          ///< "Fe3O4 1-11 + Fe3O4 -11-1" for double-diffraction spots
+  bool is_moire = false;        ///< between phases: difference of near-parallel g's (a moiré)
 };
 
 struct SaedPattern {
@@ -167,7 +172,7 @@ std::vector<SaedPhase> nife_fe3o4_phases(const Crystal& nife, const Crystal& fe3
 /// (F_abs in Å; 2θ = 2 asin(λ/2d) at energy_eV).
 std::string reflections_csv(const std::vector<Reflection>& reflections, double energy_eV);
 /// CSV `phase,h,k,l,gx,gy,g,d_A,excitation_error,intensity,F_abs,laue_zone,double_diffraction,
-/// dd_path` (g's and s in 1/Å, F_abs in Å; double_diffraction 0/1/2 = DoubleDiffraction; the
+/// dd_path,gx_inv_A,gy_inv_A,g_inv_A,moire` (moire 1 = moiré spot of two phases; g's and s in 1/Å, F_abs in Å; double_diffraction 0/1/2 = DoubleDiffraction; the
 /// direct beam has phase "direct"; between-phase spots have phase "A+B" and empty h,k,l).
 std::string saed_spots_csv(const SaedPattern& pattern);
 
