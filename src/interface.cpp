@@ -11,7 +11,6 @@
 
 #include "epitem/element.hpp"
 #include "epitem/error.hpp"
-#include "epitem/limits.hpp"
 #include "epitem/neighbor_grid.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
@@ -20,9 +19,6 @@
 namespace epitem {
 
 namespace {
-
-/// Longest pair cutoff accepted [Å]: contacts are < 4 Å; 1e308 Å made every pair a contact.
-constexpr double MAX_CONTACT_CUTOFF_A = 10;
 
 constexpr double PARALLEL_TOL = 1e-6;  // |sin| between directions treated as parallel
 
@@ -835,9 +831,11 @@ void InterfaceSpec::validate() const {
   if (!(cutoff_scale > 0))
     fail("interface: cutoff scale must be > 0, got ", cutoff_scale);
   for (const PairCutoff& c : cutoffs)
-    if (!(c.cutoff_A > 0 && c.cutoff_A <= MAX_CONTACT_CUTOFF_A))  // a longer one lists every pair
+    if (!(c.cutoff_A > 0))
       fail("interface: cutoff ", element_symbol(c.Z1), "-", element_symbol(c.Z2),
-           " must be in (0, ", MAX_CONTACT_CUTOFF_A, "] Å (a contact distance), got ", c.cutoff_A, " Å");
+           " must be > 0, got ", c.cutoff_A, " Å");
+  if (!(coherent_strain_depth_A >= 0) || !std::isfinite(coherent_strain_depth_A))
+    fail("interface: --coherent-strain depth must be >= 0 Å (0 = off), got ", coherent_strain_depth_A, " Å");
   if (!(bulk_cutoff_margin_A >= 0))
     fail("interface: bulk cutoff margin must be >= 0, got ", bulk_cutoff_margin_A, " Å");
   const CutoffLookup cutoff_of(contact_cutoffs(*this));
@@ -856,14 +854,6 @@ void InterfaceSpec::validate() const {
   if (!(void_grid_A > 0) || !(void_band_A > 0) || void_probe_A < 0)
     fail("interface: void grid and band must be > 0 and probe >= 0, got grid ", void_grid_A,
          " Å, band ", void_band_A, " Å, probe ", void_probe_A, " Å");
-  // Every atom paints the grid points within the probe: a probe wider than the box paints the
-  // whole grid per atom (hours), and finds no void anyway.
-  const double box_min = std::min({box_A[0], box_A[1], box_A[2]});
-  if (!(void_probe_A <= 0.5 * box_min))
-    fail("interface: void probe ", void_probe_A, " Å is larger than half the smallest box edge (",
-         box_min, " Å); give --probe of a few Å (default: largest bulk hole + 0.1 Å) or --no-voids");
-  require_work("interface: the void grid", box_A[0] * box_A[1] * box_A[2] / (void_grid_A * void_grid_A * void_grid_A),
-               "grid points", "use a coarser void grid or a smaller --box, or --no-voids", 1e11);
 
   const double level0 = vacuum_A + substrate_thickness_A;
   const double step = ledge_height_layers * substrate.lattice.d_spacing_A(reduced(substrate_plane_hkl));
@@ -1118,10 +1108,51 @@ InterfaceResult build_interface(const InterfaceSpec& spec_in, const ProgressFn& 
                  },
                  model.atoms, rep.vacancies);
   }
+  if (spec.coherent_strain_depth_A > 0) {
+    // In-plane strain that makes n overlayer repeats span one substrate repeat, on top of the
+    // slab strain already applied; full up to depth D above the local interface, then
+    // decaying with length D. Positions scale about the pivot (the particle's centre line).
+    for (const InterfaceMismatch& mm : rep.mismatch) {
+      const int a = mm.axis[0] - 'x';
+      if (mm.n_overlayer > 0 && mm.overlayer_repeat_A > 0)
+        rep.coherent_strain[a] = mm.substrate_repeat_A / (mm.n_overlayer * mm.overlayer_repeat_A) /
+                                     (1 + rep.overlayer_strain[a]) - 1;
+    }
+    const double depth = spec.coherent_strain_depth_A;
+    for (Atom& atom : model.atoms) {
+      if (atom.phase != 1)
+        continue;
+      const double t = atom.pos_A[ax.normal] - geo.height_A(atom.pos_A[ax.ledge]);
+      const double f = t <= depth ? 1.0 : std::exp(-(t - depth) / depth);
+      for (int a = 0; a < 3; ++a)
+        if (a != ax.normal)
+          atom.pos_A[a] = pivot[a] + (1 + f * rep.coherent_strain[a]) * (atom.pos_A[a] - pivot[a]);
+    }
+    // Along the open (beam) axis of an edge-on lamella a stretched overlayer would leave the
+    // box: those atoms are dropped (counted in the note).
+    const auto outside = [&](const Atom& atom) {
+      for (int a = 0; a < 3; ++a)
+        if (a != ax.normal && !model.pbc[std::size_t(a)] && (atom.pos_A[a] < 0 || atom.pos_A[a] >= box[a]))
+          return true;
+      return false;
+    };
+    const std::size_t before = model.atoms.size();
+    model.atoms.erase(std::remove_if(model.atoms.begin(), model.atoms.end(), outside), model.atoms.end());
+    std::ostringstream note;
+    if (before != model.atoms.size())
+      note << before - model.atoms.size() << " strained overlayer atoms beyond the open box faces dropped; ";
+    note << "coherent strain " << 100 * rep.coherent_strain[ax.ledge] << " % along "
+         << axis_name[ax.ledge] << ", " << 100 * rep.coherent_strain[ax.other] << " % along "
+         << axis_name[ax.other] << " up to " << depth << " A above the interface, decaying above";
+    rep.boundary_notes.push_back(note.str());
+  }
   for (Atom& atom : model.atoms)
-    for (int a = 0; a < 2; ++a)
+    for (int a = 0; a < 2; ++a) {
       if (atom.pos_A[a] < 0)
         atom.pos_A[a] += box[a];
+      else if (atom.pos_A[a] >= box[a] && spec.coherent_strain_depth_A > 0)
+        atom.pos_A[a] -= box[a];  // a strained overlayer atom pushed past the periodic face
+    }
   stage(1, "removing overlaps");
 
   // Overlaps: only atoms within one cutoff of the interface or of a periodic face can be

@@ -100,6 +100,8 @@ Json interface_report_json(const InterfaceSpec& spec, const InterfaceReport& rep
   }
   j.set("mismatch", mm);
   j.set("overlayer_strain_percent", vec_json(100 * rep.overlayer_strain));
+  j.set("coherent_strain_depth_A", spec.coherent_strain_depth_A);
+  j.set("coherent_strain_percent", vec_json(100 * rep.coherent_strain));
   j.set("periodic_boundaries", Json(rep.boundary_notes));
   Json cut = Json::array();
   for (const PairCutoff& c : rep.cutoffs) {

@@ -674,3 +674,45 @@ TEST_CASE("contact distances: void volume vs the cutoff choice is reported", "[c
   CHECK(rows[0].removed_interface < rows[2].removed_interface);
   CHECK(rows[3].removed_interface < rows[1].removed_interface);  // covalent: 0.8 × radii, smallest
 }
+
+TEST_CASE("coherent strain: overlayer rows match the substrate near the interface, relax above", "[interface]") {
+  InterfaceSpec spec = preset_interface("nife-fe3o4");
+  spec.shape = OverlayerShape::Slab;
+  spec.tilt_deg = 0;
+  spec.ledge_height_layers = 0;
+  spec.overlayer_thickness_A = 30;
+  spec.box_A = Vec3(60, 70, 30);
+  spec.coherent_strain_depth_A = 5;
+  spec.find_voids = false;
+  const InterfaceResult res = build_interface(spec);
+  const double level = res.report.geometry.level0_A;
+  // Mean spacing along the beam of same-row overlayer neighbours in a height band.
+  const auto row_spacing = [&](double t0, double t1) {
+    double sum = 0;
+    int n = 0;
+    for (const Atom& a : res.model.atoms)
+      for (const Atom& b : res.model.atoms) {
+        if (a.phase != 1 || b.phase != 1 || a.pos_A[1] - level < t0 || a.pos_A[1] - level > t1)
+          continue;
+        const Vec3 d = b.pos_A - a.pos_A;
+        if (std::abs(d[0]) < 0.3 && std::abs(d[1]) < 0.3 && d[2] > 2 && d[2] < 3.6) {
+          sum += d[2];
+          ++n;
+        }
+      }
+    REQUIRE(n > 20);
+    return sum / n;
+  };
+  // Fe3O4 1/2[110] = 5.937 Å holds two NiFe 1/2[110] = 2.512 Å rows coherently: 2.968 Å.
+  const double substrate_half_repeat = 8.396 * std::sqrt(2.0) / 4;
+  CHECK(row_spacing(0.5, 4.5) == Approx(substrate_half_repeat).epsilon(1e-6));
+  const double far = row_spacing(25, 29);  // ≥ 4 decay lengths: within 2 % of the bulk strain
+  CHECK(std::abs(far - 2.512 * (1 + res.report.overlayer_strain[2])) <
+        0.02 * (substrate_half_repeat - 2.512));
+  CHECK(100 * res.report.coherent_strain[2] > 15);  // reported: +18 % along the beam
+  std::size_t outside = 0;
+  for (const Atom& a : res.model.atoms)
+    outside += a.pos_A[2] < 0 || a.pos_A[2] >= res.report.box_A[2] || a.pos_A[0] < 0 ||
+               a.pos_A[0] >= res.report.box_A[0];
+  CHECK(outside == 0);
+}

@@ -73,6 +73,10 @@ struct InterfaceSpec {
   /// An untilted slab overlayer is strained along each periodic axis to a whole number of its
   /// repeats (reported); otherwise (tilt, or false here) it gets a seam at the boundary.
   bool strain_slab_to_box = true;
+  /// Coherent strain (0 = off): the overlayer's in-plane lattice is strained so that n of its
+  /// repeats match one substrate repeat along each in-plane axis (InterfaceMismatch), fully up
+  /// to this height above the interface, decaying as exp(−(t − D)/D) above it (docs/interface.md).
+  double coherent_strain_depth_A = 0;
   double substrate_thickness_A = 25;  ///< along the interface normal, below the lowest terrace
   double vacuum_A = 3;                ///< empty margin at each end of the normal axis (≥ cutoffs)
 
@@ -194,6 +198,7 @@ struct InterfaceReport {
   Mat3 substrate_rotation = Mat3::Identity();  ///< crystal Cartesian → box frame
   Mat3 overlayer_rotation = Mat3::Identity();  ///< includes the tilt
   Vec3 overlayer_strain = Vec3::Zero();        ///< homogeneous strain applied along box x, y, z
+  Vec3 coherent_strain = Vec3::Zero();         ///< extra strain at the interface (coherent option)
   Vec3 substrate_origin_A = Vec3::Zero(), overlayer_origin_A = Vec3::Zero();
   Vec3 overlayer_zone_uvw = Vec3::Zero();      ///< overlayer direction along +z (real indices)
   double tilt_deg = 0;
