@@ -11,6 +11,7 @@
 
 #include "epitem/element.hpp"
 #include "epitem/error.hpp"
+#include "epitem/limits.hpp"
 #include "epitem/neighbor_grid.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
@@ -19,6 +20,9 @@
 namespace epitem {
 
 namespace {
+
+/// Longest pair cutoff accepted [Å]: contacts are < 4 Å; 1e308 Å made every pair a contact.
+constexpr double MAX_CONTACT_CUTOFF_A = 10;
 
 constexpr double PARALLEL_TOL = 1e-6;  // |sin| between directions treated as parallel
 
@@ -831,9 +835,9 @@ void InterfaceSpec::validate() const {
   if (!(cutoff_scale > 0))
     fail("interface: cutoff scale must be > 0, got ", cutoff_scale);
   for (const PairCutoff& c : cutoffs)
-    if (!(c.cutoff_A > 0))
+    if (!(c.cutoff_A > 0 && c.cutoff_A <= MAX_CONTACT_CUTOFF_A))  // a longer one lists every pair
       fail("interface: cutoff ", element_symbol(c.Z1), "-", element_symbol(c.Z2),
-           " must be > 0, got ", c.cutoff_A, " Å");
+           " must be in (0, ", MAX_CONTACT_CUTOFF_A, "] Å (a contact distance), got ", c.cutoff_A, " Å");
   if (!(coherent_strain_depth_A >= 0) || !std::isfinite(coherent_strain_depth_A))
     fail("interface: --coherent-strain depth must be >= 0 Å (0 = off), got ", coherent_strain_depth_A, " Å");
   if (!(bulk_cutoff_margin_A >= 0))
@@ -854,6 +858,14 @@ void InterfaceSpec::validate() const {
   if (!(void_grid_A > 0) || !(void_band_A > 0) || void_probe_A < 0)
     fail("interface: void grid and band must be > 0 and probe >= 0, got grid ", void_grid_A,
          " Å, band ", void_band_A, " Å, probe ", void_probe_A, " Å");
+  // Every atom paints the grid points within the probe: a probe wider than the box paints the
+  // whole grid per atom (hours), and finds no void anyway.
+  const double box_min = std::min({box_A[0], box_A[1], box_A[2]});
+  if (!(void_probe_A <= 0.5 * box_min))
+    fail("interface: void probe ", void_probe_A, " Å is larger than half the smallest box edge (",
+         box_min, " Å); give --probe of a few Å (default: largest bulk hole + 0.1 Å) or --no-voids");
+  require_work("interface: the void grid", box_A[0] * box_A[1] * box_A[2] / (void_grid_A * void_grid_A * void_grid_A),
+               "grid points", "use a coarser void grid or a smaller --box, or --no-voids", 1e11);
 
   const double level0 = vacuum_A + substrate_thickness_A;
   const double step = ledge_height_layers * substrate.lattice.d_spacing_A(reduced(substrate_plane_hkl));
