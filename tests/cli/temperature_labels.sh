@@ -49,6 +49,10 @@ check "multislice sidecar has phonon seed and thermal" grep -q '"phonon_seed": 5
 check "multislice sidecar U" grep -q '"debye_temperature_K": 397' ms.json
 "$EPITEM" multislice Ni --zone 0,0,1 --repeat 2,2,1 --gpts 64 --phonons 2 --seed 9 --out ms2.tif --quiet 2>seed.err
 check "multislice --seed still accepted (deprecated)" grep -q '"phonon_seed": 9' ms2.json
+printf '4\nLattice="3.524 0 0 0 3.524 0 0 0 3.524" Properties=species:S:1:pos:R:3 pbc="T T F"\nNi 0 0 0\nNi 1.762 1.762 0\nNi 1.762 0 1.762\nNi 0 1.762 1.762\n' > ni.xyz
+"$EPITEM" hrtem ni.xyz --sampling 0.1A --phonons 2 --phonon-seed 3 --temperature 300K --out h.tif --quiet
+check "hrtem sidecar records the phonon seed" grep -q '"phonon_seed": 3' h.json
+check "hrtem sidecar records the Debye U" grep -q '"debye_temperature_K": 397' h.json
 "$EPITEM" ctf > ctf.txt
 check "ctf prints the temporal information limit 0.9255 A" grep -q "information limit (temporal coherence, E_t = e^-2) 1.0804.* 1/A (0.9255" ctf.txt
 check "ctf prints the combined-envelope limit 1.369 A" grep -q "combined-envelope limit .* (1.369" ctf.txt
