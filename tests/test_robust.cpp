@@ -113,7 +113,8 @@ TEST_CASE("extxyz: declared column and atom counts are checked before they index
       {"huge first column", "2\n" + lattice + " Properties=foo:R:2147483647:species:S:1:pos:R:3\nFe 0 0 0 1\nFe 1 1 1 1\n", "Properties column count"},
       {"fractional count", "1\n" + lattice + " Properties=species:S:1:pos:R:2.5\nFe 0 0 0\n", "whole number"},
       {"total over the limit", "1\n" + lattice + " Properties=species:S:1:pos:R:3:a:R:6000:b:R:6000\nFe 0 0 0\n", "columns in all"},
-      {"atom count beyond the file", "1e300\n" + lattice + "\nFe 0 0 0\n", "more than the file"},
+      {"atom count beyond the file", "1e300\n" + lattice + "\nFe 0 0 0\n", "more than any file"},
+      {"atom count beyond this file", "1000000\n" + lattice + "\nFe 0 0 0\n", "file ends after 1 of 1000000"},
       {"more columns than a line holds", "1\n" + lattice + " Properties=species:S:1:pos:R:3:extra:R:5\nFe 0 0 0\n", "expected 9 columns"},
   };
   for (const Case& c : cases) {
