@@ -28,7 +28,7 @@ AlignedVector<cfloat> structure_factor_direct(const Grid& grid, const std::vecto
 
 /// Builds v_z and t = exp(iσ v_z) for slices of one run: per-species form-factor tables are made
 /// once; each slice then costs O(atoms·10²) spreading, per pair of species one FFT of the
-/// oversampled grid pruned to the needed rows, one real inverse FFT and the band-limit FFT pair
+/// oversampled grid pruned to the needed columns, one real inverse FFT and the band-limit FFT pair
 /// of t. Not thread-safe (one per run; it threads internally).
 class SlicePotential {
 public:
@@ -62,7 +62,7 @@ private:
   std::vector<int> species_;
   int threads_;
   int mx_, my_;                                     // fine grid
-  Fft1DMany fine_cols_, fine_rows_lo_, fine_rows_hi_;
+  Fft1DMany fine_rows_, fine_cols_lo_, fine_cols_hi_;
   RealInverseFft2D to_real_;
   BandRows band_;
   BandFft band_fft_;
