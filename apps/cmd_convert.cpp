@@ -7,6 +7,7 @@
 
 #include "cli.hpp"
 #include "epitem/error.hpp"
+#include "epitem/lammps_io.hpp"
 #include "epitem/model.hpp"
 #include "epitem/limits.hpp"
 #include "epitem/output.hpp"
@@ -59,7 +60,11 @@ int convert_main(int argc, char** argv) {
       ("input", po::value<std::string>(&in)->required(),
        "CIF file, extxyz file or built-in name (Fe3O4, NiFe, ...)")
       ("output", po::value<std::string>(&out)->required(),
-       "output file: .xyz/.extxyz (extended XYZ), .cif (P 1), .vasp/POSCAR (VASP 5, Cartesian)")
+       "output file: .xyz/.extxyz (extended XYZ), .cif (P 1), .vasp/POSCAR (VASP 5, Cartesian), "
+       ".lmp/.data (LAMMPS data, atom_style atomic, one type per element per phase)")
+      ("lammps-types", po::value<std::string>(),
+       "LAMMPS data file written with the model: maps the atom types of a dump input "
+       "(.lammpstrj/.dump; docs/interface.md)")
       ("zone", po::value<std::string>(),
        "zone axis [uvw] put along the beam +z, e.g. 1,1,0 or 110 (builds an orthorhombic model)")
       ("x", po::value<std::string>(),
@@ -110,8 +115,15 @@ int convert_main(int argc, char** argv) {
     const bool to_cif = ext == "cif";
     const bool to_poscar = ext == "vasp" || ext == "poscar" || fname.rfind("POSCAR", 0) == 0 ||
                            fname.rfind("CONTCAR", 0) == 0;
-    if (!to_cif && !to_poscar && !is_extxyz_path(out))
-      fail(out, ": unknown output format '.", ext, "'; use .xyz (extxyz), .cif or .vasp/POSCAR");
+    const bool to_lammps = ext == "lmp" || ext == "data";
+    if (!to_cif && !to_poscar && !to_lammps && !is_extxyz_path(out))
+      fail(out, ": unknown output format '.", ext, "'; use .xyz (extxyz), .cif, .vasp/POSCAR or .lmp");
+    const std::string in_ext = file_extension(in);
+    const bool lammps_data_in = in_ext == "lmp" || in_ext == "data";
+    const bool lammps_dump_in = in_ext == "lammpstrj" || in_ext == "dump";
+    if (lammps_dump_in && !vm.count("lammps-types"))
+      throw po::error("a LAMMPS dump input needs --lammps-types DATA (the data file written with the "
+                      "model, e.g. by epitem convert model.xyz model.lmp)");
     // Never overwrite the input (nor with the sidecar), including through another spelling or a
     // link of the same file.
     std::error_code ec;
@@ -127,10 +139,15 @@ int convert_main(int argc, char** argv) {
     rec.add("repeat", indices_text(Vec3(rep[0], rep[1], rep[2])));
 
     // The input: an extxyz model keeps its phases; anything else is read as a crystal.
-    const bool model_input = is_extxyz_path(in) && fs::exists(in, ec);
+    const bool model_input = (is_extxyz_path(in) || lammps_data_in || lammps_dump_in) && fs::exists(in, ec);
     AtomicModel model;
     Crystal crystal;
-    if (model_input && !oriented) {
+    if (model_input && (lammps_data_in || lammps_dump_in)) {
+      if (oriented || rep != std::array<int, 3>{1, 1, 1})
+        fail("--zone/--repeat do not apply to a LAMMPS input (it is a model, not a crystal)");
+      model = lammps_data_in ? read_lammps_data(in)
+                             : read_lammps_dump(in, read_lammps_type_map(vm["lammps-types"].as<std::string>()));
+    } else if (model_input && !oriented) {
       model = read_extxyz(in);
       if (rep != std::array<int, 3>{1, 1, 1})
         fail("--repeat on an extxyz model needs --zone (or tile the crystal it came from)");
@@ -176,6 +193,8 @@ int convert_main(int argc, char** argv) {
 
     if (crystal_to_cif)
       write_cif(crystal, out);  // keeps the crystal's own cell and name
+    else if (to_lammps)
+      write_lammps_data(model, out);
     else
       write_model(model, out);
     rec.add_output(out);

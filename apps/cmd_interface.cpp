@@ -13,6 +13,7 @@
 #include "epitem/error.hpp"
 #include "epitem/interface.hpp"
 #include "epitem/interface_options.hpp"
+#include "epitem/lammps_io.hpp"
 #include "epitem/output.hpp"
 #include "epitem/png.hpp"
 #include "epitem/projected_area.hpp"
@@ -61,6 +62,17 @@ void print_summary(const InterfaceSpec& spec, const InterfaceResult& res) {
     std::cout << "# boundary       " << note << "\n";
   std::cout << "# overlayer zone " << uvw_str(r.overlayer_zone_uvw) << " along the beam (tilt "
             << r.tilt_deg << " deg)\n";
+  const NagaiTilt& n = r.nagai;
+  std::cout << "# nagai tilt     " << fmt(n.tilt_about_axis_deg, 3) << " deg about the tilt axis ("
+            << fmt(n.tilt_deg, 3) << " deg about the step edges, cos phi " << fmt(n.axis_cos, 3)
+            << "); applied " << fmt(r.tilt_deg, 3) << " deg"
+            << (spec.tilt_from_nagai ? " (--tilt nagai)" : "") << "\n"
+            << "#   inputs       tan da = (d_s - d_o)/d_o * h/w: h " << fmt(n.step_height_A, 3)
+            << " Å, w " << fmt(n.terrace_width_A, 3) << " Å (alpha " << fmt(n.vicinal_angle_deg, 3)
+            << " deg); " << n.overlayer_planes << " overlayer planes d_o " << fmt(n.overlayer_spacing_A, 4)
+            << " Å per step, d_s = h/" << n.overlayer_planes << " " << fmt(n.substrate_spacing_A, 4)
+            << " Å, mismatch " << fmt(100 * n.mismatch, 2) << " %"
+            << (n.step_height_A == 0 ? " (flat interface: no steps)" : "") << "\n";
   for (const InterfaceMismatch& m : r.mismatch) {
     std::cout << "# mismatch " << m.axis << "     " << spec.substrate.name << " "
               << uvw_str(m.substrate_uvw) << " " << fmt(m.substrate_repeat_A, 3) << " Å vs "
@@ -75,11 +87,15 @@ void print_summary(const InterfaceSpec& spec, const InterfaceResult& res) {
             << "# removed        " << r.removed_interface << " overlayer atoms closer than the "
             << "cutoff to the substrate, " << r.removed_boundary << " across periodic seams; "
             << r.vacancies << " mixed-site vacancies\n";
-  std::cout << "# cutoffs        ";
-  for (const PairCutoff& c : r.cutoffs)
-    std::cout << element_symbol(c.Z1) << "-" << element_symbol(c.Z2) << " " << fmt(c.cutoff_A, 2)
-              << " ";
-  std::cout << "Å\n";
+  std::cout << "# cutoffs        pair  cutoff_A  shortest_in_model_A  source\n";
+  for (const PairCutoff& c : r.cutoffs) {
+    std::string shortest = "-";
+    for (const ShortestPair& p : r.shortest)
+      if (p.Z1 == c.Z1 && p.Z2 == c.Z2)
+        shortest = fmt(p.distance_A, 3) + (p.cross_phase ? " (interface)" : "");
+    std::cout << "#   " << element_symbol(c.Z1) << "-" << element_symbol(c.Z2) << "  "
+              << fmt(c.cutoff_A, 3) << "  " << shortest << "  " << c.source << "\n";
+  }
   std::cout << "# voids          " << r.voids.size() << " (probe " << fmt(r.void_probe_A, 2)
             << " Å), total volume " << fmt(r.void_volume_A3, 1) << " Å³\n";
   for (std::size_t i = 0; i < r.voids.size() && i < 10; ++i)
@@ -112,10 +128,29 @@ void report_projected_areas(const InterfaceSpec& spec, const InterfaceResult& re
   }
 }
 
+// Void volume vs the cutoff choice (issue 14): the voids follow from which atoms the cutoffs
+// remove, so the table shows how much of the reported volume is the cutoff's doing.
+void report_void_scan(const InterfaceSpec& spec, RunRecord& rec, bool quiet) {
+  const std::vector<VoidVsCutoff> rows = void_volume_vs_cutoff(spec);
+  Json json = Json::array();
+  for (const VoidVsCutoff& r : rows) {
+    Json e = Json::object();
+    e.set("cutoffs", r.cutoffs);
+    e.set("removed_interface_overlaps", r.removed_interface);
+    e.set("void_count", r.n_voids);
+    e.set("void_volume_A3", r.void_volume_A3);
+    json.push(e);
+    if (!quiet)
+      std::cout << "# void vs cutoff " << r.cutoffs << ": " << r.removed_interface << " removed, "
+                << r.n_voids << " voids, " << fmt(r.void_volume_A3, 1) << " Å³\n";
+  }
+  rec.result("void_volume_vs_cutoff", json);
+}
+
 int interface_main(int argc, char** argv) {
   return run_guarded("interface", [&]() {
     po::options_description opts("interface options");
-    std::string out, png;
+    std::string out, png, lammps;
     opts.add_options()
       ("preset", po::value<std::string>(), "start from a preset (nife-fe3o4); other options override it")
       ("substrate", po::value<std::string>(), "substrate: CIF, extxyz or built-in name (Fe3O4)")
@@ -126,11 +161,15 @@ int interface_main(int argc, char** argv) {
       ("direction", po::value<std::string>(), "parallel in-plane directions u,v,w[:u,v,w]")
       ("zone", po::value<std::string>(), "substrate zone axis along the beam u,v,w[:overlayer u,v,w to check]")
       ("view", po::value<std::string>(), "edge-on (interface contains the beam; default) | plan")
-      ("tilt", po::value<std::string>(), "overlayer tilt about --tilt-axis [deg] (4.2deg)")
+      ("tilt", po::value<std::string>(), "overlayer tilt about --tilt-axis [deg] (4.2deg), or 'nagai': "
+       "the Nagai tilt of the ledges, about the step edges (docs/interface.md)")
       ("tilt-axis", po::value<std::string>(), "x | y | z (beam, default) | box vector a,b,c")
       ("box", po::value<std::string>(), "box AxBxC [Å] (60x60x40A, 6x6x4nm)")
       ("keep-box", po::bool_switch(), "do not round the box to the substrate repeat (seam instead)")
       ("no-strain", po::bool_switch(), "do not strain an untilted slab overlayer to the box (seam instead)")
+      ("coherent-strain", po::value<std::string>(), "DEPTH [Å]: strain the overlayer's interfacial plane "
+       "to the substrate (n overlayer repeats per substrate repeat) up to DEPTH above the interface, "
+       "decaying above (docs/interface.md)")
       ("substrate-thickness", po::value<std::string>(), "substrate thickness along the normal [Å]")
       ("vacuum", po::value<std::string>(), "vacuum margin at each end of the normal axis [Å] (3A)")
       ("shape", po::value<std::string>(), "overlayer shape: slab | cap | wulff")
@@ -140,13 +179,23 @@ int interface_main(int argc, char** argv) {
       ("facets", po::value<std::string>(), "Wulff facets 'h,k,l:energy;...' e.g. '1,1,1:1.0;1,0,0:1.15'")
       ("ledge-height", po::value<int>(), "ledge height in substrate layers (0 = flat)")
       ("terrace-width", po::value<std::string>(), "terrace width [Å]")
+      ("ledges", po::value<std::string>(), "staircase: updown (default: rises to the middle, falls back) | "
+       "vicinal (rises terrace by terrace, one tall step at the boundary) | auto (vicinal, with the "
+       "terrace width that makes --tilt Nagai-consistent; box adjusted to whole terraces)")
       ("seed", po::value<unsigned long long>(), "random seed for mixed-occupancy sites")
       ("cutoff", po::value<std::string>(), "pair cutoffs El-El=length,... e.g. Ni-O=1.6A")
-      ("cutoff-scale", po::value<double>(), "default cutoff = scale × sum of covalent radii (0.8)")
+      ("cutoff-scale", po::value<double>(), "covalent rule: cutoff = scale × sum of covalent radii (0.8); "
+       "giving it selects --cutoff-rule covalent")
+      ("cutoff-rule", po::value<std::string>(), "default pair cutoffs: bulk (shortest bond of the pair in "
+       "either bulk crystal − 0.02 Å; default) | covalent (0.8 × radii sum); docs/interface.md")
+      ("no-void-scan", po::bool_switch(), "skip the void volume vs cutoff table (3 extra builds)")
       ("probe", po::value<std::string>(), "void probe radius [Å] (default: largest bulk hole + 0.1 Å)")
       ("no-voids", po::bool_switch(), "skip the void search")
       ("out,o", po::value<std::string>(&out), "output model: .xyz/.extxyz, .cif, POSCAR/.vasp")
       ("png", po::value<std::string>(&png), "PNG projection along the beam")
+      ("lammps", po::value<std::string>(&lammps), "also write a LAMMPS data file (atom_style atomic, one "
+       "type per element per phase) for a relaxation; read the dump back with epitem convert "
+       "dump.lammpstrj --lammps-types FILE out.xyz (docs/interface.md)")
       ("png-scale", po::value<double>()->default_value(10.0), "PNG pixels per Å")
       ("bench", po::bool_switch(), "benchmark: build a 50x50x30 nm edge-on slab model with the "
        "preset OR, print time and peak memory");
@@ -215,7 +264,12 @@ int interface_main(int argc, char** argv) {
     rec.add("substrate", spec.substrate.name + " (" + spec.substrate.source + ")");
     rec.add("overlayer", spec.overlayer.name + " (" + spec.overlayer.source + ")");
     rec.add("view", std::string(spec.view == InterfaceView::EdgeOn ? "edge-on" : "plan-view"));
-    rec.add("tilt_deg", spec.tilt_deg, "deg");
+    if (spec.tilt_from_nagai)
+      rec.add("tilt", std::string("nagai"));
+    else
+      rec.add("tilt_deg", spec.tilt_deg, "deg");
+    rec.add("ledges", std::string(vm.count("ledges") ? vm["ledges"].as<std::string>()
+                                  : spec.vicinal_ledges ? "vicinal" : "updown"));
     rec.add("box_requested_A", Json(std::vector<double>{spec.box_A[0], spec.box_A[1], spec.box_A[2]}));
     rec.add("substrate_thickness_A", spec.substrate_thickness_A, "Å");
     rec.add("shape", std::string(spec.shape == OverlayerShape::Slab ? "slab"
@@ -265,6 +319,8 @@ int interface_main(int argc, char** argv) {
     rec.result("interface", report);
     if (!bench)
       report_projected_areas(spec, res, rec, common.quiet);
+    if (!bench && spec.find_voids && !vm["no-void-scan"].as<bool>())
+      report_void_scan(spec, rec, common.quiet);
     rec.result("build_seconds", seconds);
     if (bench) {
       std::cout << "# bench          " << res.model.atoms.size() << " atoms in " << fmt(seconds, 2)
@@ -282,6 +338,10 @@ int interface_main(int argc, char** argv) {
     if (!png.empty()) {
       write_png(render_interface_projection(res.model, res.report, png_scale), png);
       rec.add_output(png);
+    }
+    if (!lammps.empty()) {
+      write_lammps_data(res.model, lammps);
+      rec.add_output(lammps);
     }
     if (!out.empty())
       rec.write_sidecar(out);

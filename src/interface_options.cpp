@@ -129,7 +129,7 @@ const std::vector<std::string>& interface_option_names() {
       "preset", "substrate", "overlayer", "plane", "direction", "zone", "view", "tilt", "tilt-axis",
       "box", "keep-box", "no-strain", "substrate-thickness", "vacuum", "shape",
       "overlayer-thickness", "radius", "center-height", "facets", "ledge-height", "terrace-width",
-      "seed", "cutoff", "cutoff-scale", "probe", "no-voids"};
+      "seed", "cutoff", "cutoff-scale", "probe", "no-voids", "ledges", "cutoff-rule", "coherent-strain"};
   return names;
 }
 
@@ -168,9 +168,17 @@ void apply_interface_options(InterfaceSpec& spec, const OptionTexts& options) {
     else
       throw OptionUsageError("--view must be edge-on or plan, got '" + v + "'");
   }
-  quantity("tilt", Dimension::CrystalAngle, spec.tilt_deg);
+  if (has("tilt") && text("tilt") == "nagai") {  // the Nagai tilt of the ledges (interface.hpp)
+    spec.tilt_from_nagai = true;
+  } else {
+    quantity("tilt", Dimension::CrystalAngle, spec.tilt_deg);
+    if (has("tilt"))
+      spec.tilt_from_nagai = false;
+  }
   if (has("tilt-axis"))
     spec.tilt_axis = parse_axis(text("tilt-axis"));
+  else if (spec.tilt_from_nagai)
+    spec.tilt_axis = step_edge_axis(spec.view);  // the Nagai rotation is about the step edges
   if (has("box"))
     spec.box_A = parse_box(text("box"));
   if (has("keep-box") && parse_switch(text("keep-box"), "keep-box"))
@@ -198,6 +206,22 @@ void apply_interface_options(InterfaceSpec& spec, const OptionTexts& options) {
   if (has("ledge-height"))
     spec.ledge_height_layers = int(parse_integer(text("ledge-height"), "ledge-height"));
   quantity("terrace-width", Dimension::Length, spec.terrace_width_A);
+  quantity("coherent-strain", Dimension::Length, spec.coherent_strain_depth_A);
+  if (has("ledges")) {  // after box, view, tilt and ledge height: auto depends on them
+    const std::string& l = text("ledges");
+    if (l == "updown" || l == "up-down")
+      spec.vicinal_ledges = false;
+    else if (l == "vicinal")
+      spec.vicinal_ledges = true;
+    else if (l == "auto") {
+      if (spec.tilt_from_nagai)
+        throw OptionUsageError("--ledges auto needs a numeric --tilt (e.g. 4.2deg), not 'nagai'");
+      if (has("terrace-width"))
+        throw OptionUsageError("--ledges auto computes the terrace width; drop --terrace-width");
+      make_ledges_nagai_consistent(spec);
+    } else
+      throw OptionUsageError("--ledges must be updown, vicinal or auto, got '" + l + "'");
+  }
   if (has("seed")) {
     const std::string& s = text("seed");
     std::size_t used = 0;
@@ -212,6 +236,17 @@ void apply_interface_options(InterfaceSpec& spec, const OptionTexts& options) {
   if (has("cutoff"))
     spec.cutoffs = parse_cutoffs(text("cutoff"));
   quantity("cutoff-scale", Dimension::Dimensionless, spec.cutoff_scale);
+  if (has("cutoff-scale"))  // a scale given means the covalent rule (as before issue 14)
+    spec.cutoff_rule = CutoffRule::Covalent;
+  if (has("cutoff-rule")) {
+    const std::string& r = text("cutoff-rule");
+    if (r == "bulk")
+      spec.cutoff_rule = CutoffRule::Bulk;
+    else if (r == "covalent")
+      spec.cutoff_rule = CutoffRule::Covalent;
+    else
+      throw OptionUsageError("--cutoff-rule must be bulk or covalent, got '" + r + "'");
+  }
   quantity("probe", Dimension::Length, spec.void_probe_A);
   if (has("no-voids") && parse_switch(text("no-voids"), "no-voids"))
     spec.find_voids = false;
