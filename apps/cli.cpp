@@ -6,13 +6,55 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <ctime>
 #include <sstream>
 #include <thread>
 
 #include "epitem/error.hpp"
 #include "epitem/output.hpp"
+#include "epitem/version.hpp"
 
 namespace epitem::cli {
+
+namespace {
+struct Invocation {
+  std::vector<std::string> argv;
+  std::string start_time_utc;
+};
+Invocation& invocation() {
+  static Invocation inv;
+  return inv;
+}
+
+// Quotes an argument for a POSIX shell only when it needs it, so the line can be pasted back.
+std::string shell_quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "0123456789_-+=.,:/@%") == std::string::npos)
+    return arg;
+  std::string q = "'";
+  for (char c : arg)
+    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+}  // namespace
+
+void record_invocation(int argc, char** argv) {
+  Invocation& inv = invocation();
+  inv.argv.assign(argv, argv + argc);
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  inv.start_time_utc = buf;
+}
+
+std::string version_text() {
+  std::string s = "epitem " + version() + " (git " + git_commit() + ")\n";
+  for (const auto& [name, ver] : library_versions())
+    s += "  " + name + " " + ver + "\n";
+  return s;
+}
 
 std::vector<Command>& commands() {
   static std::vector<Command> table;
@@ -53,6 +95,19 @@ bool parse_command_line(int argc, char** argv, const std::string& usage,
   if (common.threads > 0)
     setenv("EPITEM_THREADS", std::to_string(common.threads).c_str(), 1);
   return true;
+}
+
+std::string renamed_option(const po::variables_map& vm, const std::string& new_name,
+                           const std::string& old_name) {
+  const bool old_given = vm.count(old_name) && !vm[old_name].defaulted();
+  if (!old_given)
+    return new_name;
+  if (vm.count(new_name) && !vm[new_name].defaulted())
+    throw po::error("--" + old_name + " is the deprecated name of --" + new_name +
+                    ": give only --" + new_name);
+  std::cerr << "warning: --" << old_name << " is deprecated: use --" << new_name
+            << " (docs/vocabulary.md)\n";
+  return old_name;
 }
 
 int run_guarded(const char* command_name, const std::function<int()>& body) {
@@ -116,14 +171,42 @@ void RunRecord::echo(std::ostream& out) const {
 
 Json RunRecord::to_json() const {
   Json j = Json::object();
-  j.set("program", "epitem 0.1.0");
+  j.set("program", "epitem " + version());
   j.set("command", command_);
   j.set("conventions", "lengths Å, energies eV, beam angles mrad, crystal angles deg, "
                        "spatial frequency 1/Å without 2π; positive defocus = underfocus");
   j.set("parameters", params_);
   j.set("results", results_);
   j.set("outputs", Json(outputs_));
+  j.set("provenance", provenance());
   return j;
+}
+
+// Who made this file and how: enough to rerun it and to explain a difference between two runs.
+Json RunRecord::provenance() const {
+  const Invocation& inv = invocation();
+  Json p = Json::object();
+  std::string line;
+  for (const auto& arg : inv.argv)
+    line += (line.empty() ? "" : " ") + shell_quote(arg);
+  p.set("command_line", line);
+  p.set("argv", Json(inv.argv));
+  p.set("epitem_version", version());
+  p.set("git_commit", git_commit());
+  Json libs = Json::object();
+  for (const auto& [name, ver] : library_versions())
+    libs.set(name, ver);
+  p.set("libraries", libs);
+  p.set("start_time_utc", inv.start_time_utc);
+  p.set("host_threads", static_cast<int>(std::thread::hardware_concurrency()));
+  p.set("threads_used", default_thread_count());
+  // Every seed the run used, gathered from the parameters (any key naming a seed).
+  Json seeds = Json::object();
+  for (const auto& [key, value] : params_.members())
+    if (key.find("seed") != std::string::npos)
+      seeds.set(key, value);
+  p.set("seeds", seeds);
+  return p;
 }
 
 void RunRecord::write_sidecar(const std::string& output_path) const {

@@ -40,12 +40,24 @@ struct CommonOptions {
   int threads = 0;  ///< 0 = default_thread_count()
 };
 
+/// Remembers the full command line and the start time (UTC) for every sidecar's provenance;
+/// main() calls it once before dispatching.
+void record_invocation(int argc, char** argv);
+/// "epitem 0.1.0 (git …)" and one line per library version, for `epitem -V` / `--version`.
+std::string version_text();
+
 /// Parses argv with `options` (+ the common ones) and `positional` names; prints help and
 /// returns false when --help was given. Throws po::error on bad usage.
 bool parse_command_line(int argc, char** argv, const std::string& usage,
                         po::options_description& options,
                         const po::positional_options_description& positional,
                         po::variables_map& vm, CommonOptions& common);
+
+/// A renamed option kept for old scripts: returns the name to read — `new_name`, or `old_name`
+/// when only that was given explicitly (then prints "warning: --old_name is deprecated: use
+/// --new_name"). Both given: usage error.
+std::string renamed_option(const po::variables_map& vm, const std::string& new_name,
+                           const std::string& old_name);
 
 /// Runs body() mapping exceptions to exit codes and one-line messages on stderr:
 /// po::error → "usage error: …" (2), epitem::Error → "error: …" (1), other → "internal error" (3).
@@ -78,6 +90,7 @@ public:
                          const std::vector<std::string>& inputs = {});
 
 private:
+  Json provenance() const;
   std::string command_;
   Json params_ = Json::object();
   Json results_ = Json::object();

@@ -58,7 +58,7 @@ int convert_main(int argc, char** argv) {
     std::string in, out;
     opts.add_options()
       ("input", po::value<std::string>(&in)->required(),
-       "CIF file, extxyz file or built-in name (Fe3O4, NiFe, ...)")
+       "CIF, extxyz or POSCAR file (.vasp, POSCAR*, CONTCAR*) or built-in name (Fe3O4, NiFe, ...)")
       ("output", po::value<std::string>(&out)->required(),
        "output file: .xyz/.extxyz (extended XYZ), .cif (P 1), .vasp/POSCAR (VASP 5, Cartesian), "
        ".lmp/.data (LAMMPS data, atom_style atomic, one type per element per phase)")

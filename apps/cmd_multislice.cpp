@@ -67,7 +67,7 @@ int multislice_main(int argc, char** argv) {
             "       [--zone u,v,w [--x u,v,w] --repeat nx,ny,nz] [--phonons N --phonon-seed S]\n"
             "       [--temperature 700C [--debye-temperature Fe=435K]]\n"
             "       [--thickness-series 50,100] [--diffraction dp.tif] [--tilt 1mrad,0]\n"
-            "Multislice exit wave ψ(x, y) for a plane wave along +z (physics.md §5): slices of the\n"
+            "Multislice exit wave ψ(x, y) for a plane wave along +z (docs/formulas.md §5): slices of the\n"
             "model's projected potential (an atom on a slice boundary starts that slice), 2/3 band\n"
             "limit. exit.tif pages: (real, imag) for each saved thickness in increasing order, the\n"
             "full model last; column = x, row 0 = top = largest y (+y up, as displayed by ImageJ);\n"

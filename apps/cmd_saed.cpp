@@ -79,8 +79,9 @@ int saed_main(int argc, char** argv) {
       ("image", po::value<std::string>(&image_path), "float32 TIFF of the pattern (calibrated 1/Å)")
       ("png", po::value<std::string>(&png_path), "PNG preview with hkl labels")
       ("size", po::value<int>(&size_px)->default_value(render_defaults.size_px), "image size [px] (square)")
-      ("pixel", po::value<std::string>()->default_value("0"),
+      ("pixel-size-inv-A", po::value<std::string>()->default_value("0"),
        "reciprocal pixel size [1/Å] (0 = fit ±1.05·gmax)")
+      ("pixel", po::value<std::string>(), "deprecated name of --pixel-size-inv-A [1/Å]")
       ("spot-sigma", po::value<double>(&spot_sigma_px)->default_value(render_defaults.spot_sigma_px),
        "Gaussian spot σ [px]; a spot's peak pixel equals its intensity")
       ("log", po::bool_switch(&log_scale), "TIFF pixels log10(1 + I/0.01) instead of I")
@@ -178,7 +179,8 @@ int saed_main(int argc, char** argv) {
       rotation_deg.push_back(parse_quantity(r, Dimension::CrystalAngle, "--rotate"));
     SaedRenderSpec render;
     render.size_px = size_px;
-    get_quantity(vm, "pixel", Dimension::InverseLength, render.pixel_size_invA);
+    get_quantity(vm, renamed_option(vm, "pixel-size-inv-A", "pixel"), Dimension::InverseLength,
+                 render.pixel_size_invA);
     render.spot_sigma_px = spot_sigma_px;
     render.log_scale = log_scale;
     render.direct_beam_intensity = direct_beam;

@@ -13,7 +13,7 @@
 namespace epitem::cli {
 
 const char* const IMAGING_CONVENTIONS =
-    "Conventions (physics.md §6, Kirkland/abTEM): chi(k) = pi*lambda*k^2*(Cs*lambda^2*k^2/2 - df)\n"
+    "Conventions (docs/formulas.md §6, Kirkland/abTEM): chi(k) = pi*lambda*k^2*(Cs*lambda^2*k^2/2 - df)\n"
     "  + C5, astigmatism C12, coma C21, three-fold C23 in Krivanek polar notation; k in 1/A\n"
     "  without 2*pi; POSITIVE defocus = UNDERFOCUS (df = -C10); image wave = F^-1[psi(k) A(k)\n"
     "  exp(-i chi(k))]; 'scherzer' = sqrt(3/2*Cs*lambda) (Kirkland; 613.3 A at 200 kV, Cs 1 mm)\n"

@@ -14,6 +14,8 @@ static void print_command_table() {
               "commands:\n");
   for (const auto& c : commands())
     std::printf("  %-12s %s\n", c.name, c.summary);
+  std::printf("\nepitem -V: version, git commit and library versions. Documentation: docs/ "
+              "(docs/vocabulary.md: every option and CSV column with its unit)\n");
   std::printf("\nunits: Å, eV, mrad (beam), deg (crystal); values may carry units: 200kV, 1.2mm, "
               "50nm, 0.5mrad, 4.2deg, 3.37/nm\n");
 }
@@ -27,10 +29,11 @@ int main(int argc, char** argv) {
     print_command_table();
     return argc < 2 ? epitem::cli::EXIT_USAGE : epitem::cli::EXIT_OK;
   }
-  if (!std::strcmp(argv[1], "--version")) {
-    std::printf("epitem 0.1.0\n");
+  if (!std::strcmp(argv[1], "--version") || !std::strcmp(argv[1], "-V")) {
+    std::printf("%s", epitem::cli::version_text().c_str());
     return 0;
   }
+  epitem::cli::record_invocation(argc, argv);
   for (const auto& c : table)
     if (argv[1] == std::string(c.name))
       return c.main(argc - 1, argv + 1);

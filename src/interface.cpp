@@ -53,7 +53,7 @@ std::string translation_str(const Vec3& v) {
 Vec3 plane_normal(const Crystal& c, const Vec3& hkl) { return c.lattice.g_invA(hkl).normalized(); }
 Vec3 direction(const Crystal& c, const Vec3& uvw) { return c.lattice.direction_A(uvw).normalized(); }
 
-// Orthonormal OR frame (physics.md §9): columns n, d, n × d.
+// Orthonormal OR frame (docs/formulas.md §9): columns n, d, n × d.
 Mat3 or_frame(const Crystal& c, const Vec3& hkl, const Vec3& uvw) {
   Mat3 f;
   f.col(0) = plane_normal(c, hkl);

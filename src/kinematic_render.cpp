@@ -48,12 +48,14 @@ double disc_radius_px(double intensity) {
 std::string reflections_csv(const std::vector<Reflection>& reflections, double energy_eV) {
   const double lambda = electron_wavelength_A(energy_eV);
   std::ostringstream os;
-  os << "h,k,l,d_A,multiplicity,F_abs,intensity,g_invA,powder_intensity,two_theta_mrad\n";
+  // g_inv_A (docs/vocabulary.md) repeats the deprecated g_invA, kept where it was for old scripts.
+  os << "h,k,l,d_A,multiplicity,F_abs,intensity,g_invA,powder_intensity,two_theta_mrad,g_inv_A\n";
   for (const auto& r : reflections) {
     os << r.hkl[0] << ',' << r.hkl[1] << ',' << r.hkl[2] << ',' << fmt("%.5f", r.d_A) << ','
        << r.multiplicity << ',' << fmt("%.6f", r.F_abs_A) << ',' << fmt("%.4f", r.intensity) << ','
        << fmt("%.6f", r.g_invA) << ',' << fmt("%.4f", r.powder_intensity) << ','
-       << fmt("%.4f", 2 * std::asin(lambda * r.g_invA / 2) / units::mrad_to_rad) << '\n';
+       << fmt("%.4f", 2 * std::asin(lambda * r.g_invA / 2) / units::mrad_to_rad) << ','
+       << fmt("%.6f", r.g_invA) << '\n';
   }
   return os.str();
 }

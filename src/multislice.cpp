@@ -22,7 +22,7 @@ namespace epitem {
 
 namespace {
 
-constexpr double Z_TOL_A = 1e-6;            // boundary rule tolerance (physics.md §4)
+constexpr double Z_TOL_A = 1e-6;            // boundary rule tolerance (docs/formulas.md §4)
 constexpr double MAX_SAMPLING_A = 0.5;      // coarser grids cannot carry atomic potentials
 constexpr double KEY_RESOLUTION_A = 1e-5;   // positions equal to this are the same slice content
 constexpr double PROCESS_BASELINE_BYTES = 12e6;  // code, libraries, FFTW plans, small vectors
@@ -160,7 +160,7 @@ std::vector<int> species_of(const AtomicModel& model) {
 }
 
 // Fresnel propagator of one slice thickness, separable: P = px[ix]·py[iy] inside the band
-// limit (physics.md §5), with the inverse FFT's 1/N folded into py.
+// limit (docs/formulas.md §5), with the inverse FFT's 1/N folded into py.
 struct Propagator {
   double dz_A = 0;
   std::vector<cfloat> px, py;

@@ -244,6 +244,15 @@ double token_number(std::string_view s, const std::string& path, long line,
 std::string structures_dir() {
   if (const char* env = std::getenv("EPITEM_STRUCTURES"); env && *env)
     return env;
+  // An installed binary (`cmake --install`: PREFIX/bin/epitem) finds PREFIX/share/epitem/structures;
+  // a binary in the build tree falls back to the source tree's structures/.
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path installed = exe.parent_path().parent_path() / "share" / "epitem" / "structures";
+    if (fs::is_directory(installed, ec))
+      return installed.string();
+  }
   return EPITEM_STRUCTURES_DIR;
 }
 
@@ -253,6 +262,12 @@ Crystal read_crystal(const std::string& path_or_name) {
     const std::string ext = file_extension(path_or_name);
     if (is_extxyz_ext(ext)) {
       Crystal c = model_as_crystal(read_extxyz(path_or_name),
+                                   fs::path(path_or_name).stem().string());
+      c.source = path_or_name;
+      return c;
+    }
+    if (is_poscar_path(path_or_name)) {
+      Crystal c = model_as_crystal(read_poscar(path_or_name),
                                    fs::path(path_or_name).stem().string());
       c.source = path_or_name;
       return c;
@@ -461,7 +476,9 @@ AtomicModel read_extxyz(const std::string& path) {
 AtomicModel read_model(const std::string& path) {
   if (is_extxyz_ext(file_extension(path)))
     return read_extxyz(path);
-  fail(path, ": a model must be extended XYZ (.xyz/.extxyz); for a crystal (CIF or built-in) ",
+  if (is_poscar_path(path))
+    return read_poscar(path);
+  fail(path, ": a model must be extended XYZ (.xyz/.extxyz) or POSCAR; for a crystal (CIF or built-in) ",
        "build one first with `epitem convert ", path, " model.xyz --zone u,v,w`");
 }
 

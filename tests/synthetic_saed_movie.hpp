@@ -2,7 +2,7 @@
 // [110]-zone reflections of randomly rotated grains appear and disappear at known frames, on a
 // diffuse background with two polycrystalline rings, an elliptical distortion, a beam stop and
 // Poisson noise. Spot positions come from the lattice geometry (lattice.hpp) and the extinction
-// rules of physics.md §7 (spinel: F-centring, 0kl k+l=4n, h00 h=4n; fcc: F-centring).
+// rules of docs/formulas.md §7 (spinel: F-centring, 0kl k+l=4n, h00 h=4n; fcc: F-centring).
 #pragma once
 #include <algorithm>
 #include <cmath>

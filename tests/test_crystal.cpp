@@ -1,4 +1,4 @@
-// Crystal module: bundled structures expanded by symmetry, metric-tensor geometry (physics.md §7
+// Crystal module: bundled structures expanded by symmetry, metric-tensor geometry (docs/formulas.md §7
 // numbers, a triclinic cell against the textbook reciprocal-cell formulas), orientation.
 #include <cmath>
 #include <map>
@@ -58,7 +58,7 @@ TEST_CASE("bundled structures expand to the full conventional cell", "[crystal]"
   CHECK(read_crystal("au").sites.size() == 4);  // built-in names are case-insensitive
 }
 
-TEST_CASE("Fe3O4 d-spacings and angles equal physics.md §7", "[crystal]") {
+TEST_CASE("Fe3O4 d-spacings and angles equal docs/formulas.md §7", "[crystal]") {
   const Lattice& lat = read_crystal("Fe3O4").lattice;
   const std::vector<std::pair<Vec3, double>> table = {
       {{1, 1, 1}, 4.8474}, {{2, 2, 0}, 2.9684}, {{3, 1, 1}, 2.5315}, {{2, 2, 2}, 2.4237},

@@ -1,4 +1,4 @@
-// Image formation (physics.md §6): defocus = propagation, weak-phase contrast at ±Scherzer,
+// Image formation (docs/formulas.md §6): defocus = propagation, weak-phase contrast at ±Scherzer,
 // Thon rings at χ = nπ, envelope vs explicit coherence integration, detector and noise.
 #include "testing.hpp"
 
@@ -33,7 +33,7 @@ void fft2(AlignedVector<cfloat>& a, int nx, int ny, int sign) {
 
 Grid square_grid(int n, double sampling_A) { return Grid{n, n, n * sampling_A, n * sampling_A}; }
 
-// Band-limited projected potential [V·Å] of atoms (Z, x, y) via the Fourier route (physics.md §4):
+// Band-limited projected potential [V·Å] of atoms (Z, x, y) via the Fourier route (docs/formulas.md §4):
 // v(k) = 47.8776/A · Σ f_e(|k|) e^{−2πik·r}, cut at the 2/3 band limit.
 std::vector<double> atoms_potential_VA(const Grid& g, const std::vector<std::array<double, 3>>& atoms) {
   AlignedVector<cfloat> a(g.size(), cfloat(0));
@@ -108,7 +108,7 @@ TEST_CASE("Gauss-Hermite rule: weights sum to sqrt(pi), exact for x^8 with 5 nod
   CHECK(x[2] == Approx(0).margin(1e-12));
 }
 
-TEST_CASE("defocus alone equals free propagation by -defocus (physics.md §6)", "[imaging]") {
+TEST_CASE("defocus alone equals free propagation by -defocus (docs/formulas.md §6)", "[imaging]") {
   const Grid g = square_grid(128, 0.2);
   std::mt19937_64 rng(11);
   std::normal_distribution<double> n01;

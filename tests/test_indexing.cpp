@@ -1,4 +1,4 @@
-// Indexing: Fe3O4 reflection table (physics.md §7), spacing indexing with noise and ambiguity,
+// Indexing: Fe3O4 reflection table (docs/formulas.md §7), spacing indexing with noise and ambiguity,
 // zone axis + in-plane orientation of synthetic spot sets, orientation relationship (the 4.2°
 // tilt), calibration from Au rings, and real micrographs (Si [110], SrTiO3 [001]/[110]).
 #include <chrono>
@@ -33,7 +33,7 @@ struct RefSpacing {
   double d_A;
 };
 
-// reference/analysis/fe3o4_spacings.csv: the physics.md §7 table (a = 8.396 Å).
+// reference/analysis/fe3o4_spacings.csv: the docs/formulas.md §7 table (a = 8.396 Å).
 std::vector<RefSpacing> fe3o4_table() {
   std::ifstream in(testing::source_path("reference/analysis/fe3o4_spacings.csv"));
   REQUIRE(in.good());
@@ -101,7 +101,7 @@ std::vector<Spot> zone_spots(const Phase& p, const Vec3& zone, const Vec3& x_hkl
 
 }  // namespace
 
-TEST_CASE("Fe3O4 reflection families reproduce the physics.md table and Fd-3m absences", "[indexing]") {
+TEST_CASE("Fe3O4 reflection families reproduce the docs/formulas.md table and Fd-3m absences", "[indexing]") {
   const Phase& fe3o4 = phase("Fe3O4");
   const auto table = fe3o4_table();
   REQUIRE(table.size() == 13);
@@ -115,7 +115,7 @@ TEST_CASE("Fe3O4 reflection families reproduce the physics.md table and Fd-3m ab
     CHECK(found->d_A == Approx(ref.d_A).epsilon(1e-4));  // table printed to 5 significant digits
     CHECK(found->kinematic_allowed);
   }
-  // {200} and {420}: all even with h+k+l ≠ 4n are kinematically absent (physics.md §7).
+  // {200} and {420}: all even with h+k+l ≠ 4n are kinematically absent (docs/formulas.md §7).
   for (const auto& f : fe3o4.families) {
     CHECK_FALSE(is_family(f.hkl, 2, 0, 0));
     CHECK_FALSE(is_family(f.hkl, 4, 2, 0));

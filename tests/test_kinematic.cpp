@@ -198,11 +198,11 @@ TEST_CASE("Fd-3m extinctions in Fe3O4 follow the ITA reflection conditions", "[k
   CHECK(n_checked > 1000);
 }
 
-TEST_CASE("Fe3O4 reflection list: d-spacings of physics.md §7, families, normalisation",
+TEST_CASE("Fe3O4 reflection list: d-spacings of docs/formulas.md §7, families, normalisation",
           "[kinematic]") {
   const Crystal c = fe3o4_in_code();
   const auto list = list_reflections(c, 1.2);
-  // physics.md §7 (a = 8.396 Å), printed to 1e-4 Å.
+  // docs/formulas.md §7 (a = 8.396 Å), printed to 1e-4 Å.
   const std::map<Miller, double> d_ref = {
       {{1, 1, 1}, 4.8474}, {{2, 2, 0}, 2.9684}, {{3, 1, 1}, 2.5315}, {{2, 2, 2}, 2.4237},
       {{4, 0, 0}, 2.0990}, {{3, 3, 1}, 1.9262}, {{4, 2, 2}, 1.7138}, {{5, 1, 1}, 1.6158},
@@ -224,7 +224,7 @@ TEST_CASE("Fe3O4 reflection list: d-spacings of physics.md §7, families, normal
     max_i = std::max(max_i, r.intensity);
   }
   CHECK(max_i == Approx(100));
-  // Sorted by decreasing d; 16 allowed families down to 1.2 Å: physics.md's 13 plus 333 (same
+  // Sorted by decreasing d; 16 allowed families down to 1.2 Å: docs/formulas.md's 13 plus 333 (same
   // d as 511, a different family in m-3m) and the weak 442, 622 that only the 32e oxygens
   // (x ≠ 1/4) and the 16d irons feed.
   CHECK(list.size() == 16);
@@ -570,7 +570,7 @@ TEST_CASE("Peng/ITC scattering factors give nearly the same F; out of range is r
   for (Miller m : {Miller{1, 1, 1}, Miller{2, 2, 0}, Miller{3, 1, 1}, Miller{4, 0, 0}, Miller{4, 4, 0}}) {
     const double fk = std::abs(structure_factor_A(c, m, ScatteringTable::Kirkland));
     const double fp = std::abs(structure_factor_A(c, m, ScatteringTable::Peng));
-    // Two fits of the same Hartree–Fock f_e (physics.md §3): a few %; a q/s mix-up in the
+    // Two fits of the same Hartree–Fock f_e (docs/formulas.md §3): a few %; a q/s mix-up in the
     // Peng route would change high-angle F by far more.
     CHECK(std::abs(fk - fp) / fk < 0.05);
   }
@@ -646,6 +646,7 @@ TEST_CASE("CSV tables: promised columns, direct beam and between-phase rows", "[
   const std::string refl = reflections_csv(list_reflections(si_in_code(), 1.5), 200e3);
   CHECK(refl.rfind("h,k,l,d_A,multiplicity,F_abs,intensity,", 0) == 0);
   CHECK(refl.find("\n1,1,1,3.13560,8,") != std::string::npos);
+  CHECK(refl.find(",two_theta_mrad,g_inv_A\n") != std::string::npos);  // the vocabulary's |g| name
   // 2θ(111) at 200 kV = 2 asin(λ/2d) = 7.998 mrad (λ = 0.025079 Å, d = 3.1356 Å).
   CHECK(refl.find(",7.998") != std::string::npos);
 

@@ -1,4 +1,4 @@
-// Multislice invariants (physics.md §5) and the Fe3O4 [110] reference case (issue 4):
+// Multislice invariants (docs/formulas.md §5) and the Fe3O4 [110] reference case (issue 4):
 // vacuum, norm, forward/backward, slice halving, weak-phase thin slice vs V_g, exactness of
 // the periodic potential, beams vs reference/multislice and ../shared/data/reference-beams.
 #include <algorithm>

@@ -15,7 +15,7 @@ using namespace epitem;
 
 static const double LAMBDA_200KV = electron_wavelength_A(200e3);
 
-TEST_CASE("chi: round lens equals physics.md §6 formula, positive defocus = underfocus", "[optics]") {
+TEST_CASE("chi: round lens equals docs/formulas.md §6 formula, positive defocus = underfocus", "[optics]") {
   Aberrations ab;
   ab.defocus_A = 613.3;
   ab.Cs_A = 1.0 * units::mm;
@@ -81,7 +81,7 @@ TEST_CASE("chi gradient: analytic equals finite differences for every coefficien
   }
 }
 
-TEST_CASE("Scherzer defocus: the three definitions, values from physics.md §6", "[optics]") {
+TEST_CASE("Scherzer defocus: the three definitions, values from docs/formulas.md §6", "[optics]") {
   // Reference numbers: reference/imaging/README.md (λ from the CODATA formula, Python).
   CHECK(scherzer_defocus_A(1 * units::mm, 200e3) == Approx(613.343).epsilon(1e-5));
   CHECK(scherzer_defocus_A(1.3 * units::mm, 200e3) == Approx(699.319).epsilon(1e-5));
@@ -92,7 +92,7 @@ TEST_CASE("Scherzer defocus: the three definitions, values from physics.md §6",
   CHECK_THROWS_AS(scherzer_defocus_A(0, 200e3), Error);
 }
 
-TEST_CASE("envelopes: 1 at k = 0, monotone, spatial = physics.md round-lens formula", "[optics]") {
+TEST_CASE("envelopes: 1 at k = 0, monotone, spatial = docs/formulas.md round-lens formula", "[optics]") {
   const double lam = LAMBDA_200KV;
   Aberrations ab{613.3, 1e7};
   const double alpha = 0.5;  // mrad
@@ -144,7 +144,7 @@ TEST_CASE("lens validation: negative focal spread is an error", "[optics][errors
 }
 
 TEST_CASE("chi and envelopes match the independent Python table", "[optics][reference]") {
-  // reference/imaging/ctf_200kV.csv from make_ctf_reference.py (physics.md formulas, double).
+  // reference/imaging/ctf_200kV.csv from make_ctf_reference.py (docs/formulas.md formulas, double).
   std::ifstream in(testing::source_path("reference/imaging/ctf_200kV.csv"));
   REQUIRE(in);
   std::string line;

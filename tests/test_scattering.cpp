@@ -1,5 +1,5 @@
 // Scattering factors: f_e(0) sanity values from shared/data/README.md, Kirkland vs Peng
-// (physics.md §3: s = q/2 — the classic factor-2 bug), integral of the projected potential.
+// (docs/formulas.md §3: s = q/2 — the classic factor-2 bug), integral of the projected potential.
 #include <cmath>
 
 #include "epitem/error.hpp"
@@ -21,7 +21,7 @@ TEST_CASE("Kirkland and Peng agree within a few percent for 0.1 < q < 2 1/Å", "
     for (double q = 0.1; q < 2.0; q += 0.1) {
       double fk = scattering_factor_A(Z, q, ScatteringTable::Kirkland);
       double fp = scattering_factor_A(Z, q, ScatteringTable::Peng);
-      // Different fits of the same Hartree–Fock factors: a few % (physics.md §3). A q-vs-s
+      // Different fits of the same Hartree–Fock factors: a few % (docs/formulas.md §3). A q-vs-s
       // mix-up would make them differ by a factor ~2-4 at q = 1.
       CHECK(std::abs(fk - fp) / fk < 0.04);
     }
@@ -29,7 +29,7 @@ TEST_CASE("Kirkland and Peng agree within a few percent for 0.1 < q < 2 1/Å", "
 }
 
 TEST_CASE("projected potential: real-space form integrates to 47.88·f_e(0)", "[scattering]") {
-  // ∫ v_z d²r = 2π ∫ v_z(r) r dr = POTENTIAL_PREFACTOR_VA2 · f_e(0) (physics.md §4).
+  // ∫ v_z d²r = 2π ∫ v_z(r) r dr = POTENTIAL_PREFACTOR_VA2 · f_e(0) (docs/formulas.md §4).
   for (int Z : {8, 26}) {
     double sum = 0;
     const double dr = 1e-4;

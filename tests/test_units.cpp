@@ -1,4 +1,4 @@
-// Relativistic electron and unit parsing: physics.md §1-2 table (CODATA formula).
+// Relativistic electron and unit parsing: docs/formulas.md §1-2 table (CODATA formula).
 #include "epitem/error.hpp"
 #include "epitem/quantity.hpp"
 #include "epitem/units.hpp"
@@ -6,9 +6,9 @@
 
 using namespace epitem;
 
-TEST_CASE("electron wavelength and interaction parameter match physics.md §2", "[units]") {
+TEST_CASE("electron wavelength and interaction parameter match docs/formulas.md §2", "[units]") {
   struct Row { double kV, lambda_A, sigma; };
-  // Values from ../shared/physics.md §2 (5-6 significant digits printed there).
+  // Values from docs/formulas.md §2 (5-6 significant digits printed there).
   const Row rows[] = {{80, 0.041757, 1.00871e-3}, {120, 0.033492, 8.63811e-4},
                       {200, 0.025079, 7.28840e-4}, {300, 0.019687, 6.52616e-4}};
   for (const auto& r : rows) {

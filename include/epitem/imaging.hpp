@@ -1,4 +1,4 @@
-// HRTEM image formation from an exit wave (physics.md §6): ψ_i(k) = ψ_exit(k)·A(k)·e^{−iχ(k)},
+// HRTEM image formation from an exit wave (docs/formulas.md §6): ψ_i(k) = ψ_exit(k)·A(k)·e^{−iχ(k)},
 // partial coherence either as quasi-coherent envelopes on the wave spectrum or by explicit
 // Gauss–Hermite integration of intensities over defocus and illumination tilt (Kirkland §3.3).
 #pragma once

@@ -1,4 +1,4 @@
-// Indexing measured reflections against crystal phases (physics.md §8-9): d-spacings → {hkl}
+// Indexing measured reflections against crystal phases (docs/formulas.md §8-9): d-spacings → {hkl}
 // candidates with ambiguity; spot vectors → zone axis + in-plane orientation (spacings and
 // inter-spot angles, zone = h1 × h2); orientation relationship and relative rotation about the beam.
 #pragma once
@@ -35,7 +35,7 @@ struct PhaseSpec {
   bool double_diffraction = false;
 };
 
-/// Reflection families of `crystal` from kinematic structure factors (physics.md §7).
+/// Reflection families of `crystal` from kinematic structure factors (docs/formulas.md §7).
 Phase make_phase(const Crystal& crystal, const PhaseSpec& spec = {});
 
 // ---- (a) spacing indexing ----

@@ -34,6 +34,8 @@ public:
   Json& push(Json value);
   bool is_null() const { return kind_ == Kind::Null; }
   size_t size() const { return kind_ == Kind::Object ? members_.size() : items_.size(); }
+  /// An object's (key, value) pairs in insertion order (empty for other kinds).
+  const std::vector<std::pair<std::string, Json>>& members() const { return members_; }
 
   /// Serialises with `indent` spaces per level (0 = one line). Non-finite numbers → null.
   std::string dump(int indent = 2) const;

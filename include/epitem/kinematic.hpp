@@ -1,4 +1,4 @@
-// Kinematic electron diffraction (physics.md §7): structure factors
+// Kinematic electron diffraction (docs/formulas.md §7): structure factors
 // F_g = Σ occ f_e(g) exp(−B g²/4) exp(2πi g·r), reflection tables, and SAED spot patterns of one
 // or more phases with excitation error s_g, a slab shape function and double-diffraction flags.
 #pragma once
@@ -21,7 +21,7 @@ inline Vec3 to_vec3(const Miller& hkl) { return {double(hkl[0]), double(hkl[1]),
 std::string miller_label(const Miller& hkl);
 
 /// Structure factor F_hkl [Å] of the unit cell: Σ occ f_e(|g|) exp(−B|g|²/4) exp(+2πi g·r),
-/// B = 8π²U_iso (physics.md §3, §7). F(000) = Σ occ f_e(0).
+/// B = 8π²U_iso (docs/formulas.md §3, §7). F(000) = Σ occ f_e(0).
 std::complex<double> structure_factor_A(const Crystal& crystal, const Miller& hkl,
                                         ScatteringTable table = ScatteringTable::Kirkland);
 

@@ -1,4 +1,4 @@
-// Multislice propagation (physics.md §5; Kirkland 2010 ch. 6): ψ_{n+1} = F⁻¹{P(k,Δz_n)·F[t_n·ψ_n]},
+// Multislice propagation (docs/formulas.md §5; Kirkland 2010 ch. 6): ψ_{n+1} = F⁻¹{P(k,Δz_n)·F[t_n·ψ_n]},
 // t_n = exp(iσ v_z,n) band-limited to 2/3 Nyquist, P = exp(−iπλΔz k² − 2πiΔz k·tanθ) within
 // the same band limit. Static atoms or frozen phonons; exit waves handed to a callback.
 #pragma once
@@ -30,7 +30,7 @@ struct MultisliceSpec {
   void validate() const;            ///< throws Error with the option name and valid range
 };
 
-/// How the model was cut into slices (physics.md §4: an atom belongs to the slice containing
+/// How the model was cut into slices (docs/formulas.md §4: an atom belongs to the slice containing
 /// its z; an atom within 1e-6 Å of a boundary z = k·dz belongs to slice k, the one starting there).
 struct Slicing {
   std::vector<double> boundaries_A;   ///< n_slices + 1 values, 0 … model thickness

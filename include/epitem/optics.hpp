@@ -1,4 +1,4 @@
-// Objective lens of a CTEM (physics.md §6): aberration function χ(k) in Krivanek polar notation
+// Objective lens of a CTEM (docs/formulas.md §6): aberration function χ(k) in Krivanek polar notation
 // (defocus = −C10, positive = underfocus; Kirkland 2010 Eq. 3.42 / abTEM), objective aperture,
 // Scherzer defocus and the quasi-coherent temporal and spatial envelopes (Kirkland §3.3).
 #pragma once
@@ -63,7 +63,7 @@ void chi_gradient(const Aberrations& ab, double wavelength_A, double kx_invA, do
 /// Temporal envelope E_t = exp(−½(πλσk²)²), σ = focal spread (standard deviation) [Å].
 double temporal_envelope(double wavelength_A, double focal_spread_A, double k_invA);
 /// Spatial envelope for a Gaussian cone of tilts exp(−β²/α²):
-/// E_s = exp(−(α/2λ)² |∇χ|²), which for round lenses is physics.md §6's
+/// E_s = exp(−(α/2λ)² |∇χ|²), which for round lenses is docs/formulas.md §6's
 /// exp(−(πα/λ)²(C_s λ³k³ − Δf λk)²). α in mrad.
 double spatial_envelope(const Aberrations& ab, double wavelength_A, double convergence_mrad,
                         double kx_invA, double ky_invA);
@@ -99,7 +99,7 @@ struct FocalSpread {
 /// From a width of the given kind [Å]; throws Error if negative.
 FocalSpread focal_spread_from_width(double width_A, FocalSpreadKind kind);
 /// From the chromatic aberration C_c [Å] and the energy spread (FWHM, eV) of the gun:
-/// σ = C_c · (ΔE_FWHM/2.3548)/E · (1 + E/m₀c²)/(1 + E/2m₀c²) (physics.md §6).
+/// σ = C_c · (ΔE_FWHM/2.3548)/E · (1 + E/m₀c²)/(1 + E/2m₀c²) (docs/formulas.md §6).
 FocalSpread focal_spread_from_chromatic(double Cc_A, double energy_spread_fwhm_eV,
                                         double energy_eV);
 

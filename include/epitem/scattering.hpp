@@ -1,4 +1,4 @@
-// Electron scattering factors of neutral atoms (physics.md §3): Kirkland (2010, Appendix C;
+// Electron scattering factors of neutral atoms (docs/formulas.md §3): Kirkland (2010, Appendix C;
 // 12 parameters, argument q = 1/d) and Peng / ITC Vol. C Table 4.3.2.2 (via gemmi; argument
 // s = sinθ/λ = q/2, valid to s ≤ 2 Å⁻¹). Plus Kirkland's real-space projected potential.
 #pragma once
@@ -24,7 +24,7 @@ double scattering_factor_A(int Z, double q_invA, ScatteringTable table = Scatter
 double scattering_table_q_max_invA(ScatteringTable table);
 
 /// Kirkland's projected potential of one atom v_z(r) [V·Å] at radius r [Å] > 0
-/// (Kirkland Eq. C.20; physics.md §4). Diverges logarithmically as r → 0.
+/// (Kirkland Eq. C.20; docs/formulas.md §4). Diverges logarithmically as r → 0.
 double kirkland_projected_potential_VA(int Z, double r_A);
 
 }  // namespace epitem

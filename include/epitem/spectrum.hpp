@@ -1,4 +1,4 @@
-// Power spectrum of a micrograph and its lattice peaks (physics.md §8): Hann window, FFT,
+// Power spectrum of a micrograph and its lattice peaks (docs/formulas.md §8): Hann window, FFT,
 // background from the radial median of log P plus a smoothed anisotropic residual, local maxima
 // located by the three-bin Hann interpolation, then refined to the maximum of the continuous
 // transform |F(k)|² of the windowed image (Newton steps on direct DFT sums). That maximum is

@@ -11,7 +11,7 @@ namespace epitem {
 /// Folder with the bundled CIFs: $EPITEM_STRUCTURES if set, else the source tree's structures/.
 std::string structures_dir();
 
-/// Loads a crystal from a CIF path, an extxyz path (as P1) or a built-in name ("Fe3O4",
+/// Loads a crystal from a CIF path, an extxyz or POSCAR path (as P1) or a built-in name ("Fe3O4",
 /// "NiFe", "Si"...). Throws Error naming the file and the field at fault.
 Crystal read_crystal(const std::string& path_or_name);
 
@@ -22,6 +22,11 @@ Crystal read_cif(const std::string& path);
 /// Extended XYZ (ASE: Lattice="ax ay az bx by bz cx cy cz" Properties=species:S:1:pos:R:3[...]
 /// pbc="T T F"); optional per-atom columns `phase:S:1`, `occupancy:R:1`, `u_iso:R:1`.
 AtomicModel read_extxyz(const std::string& path);
+/// VASP 5 POSCAR/CONTCAR (species line; Direct or Cartesian; scaling factor or volume), as
+/// written by write_poscar; periodic in x, y and z, U_iso 0.
+AtomicModel read_poscar(const std::string& path);
+/// True for *.vasp, *.poscar and files named POSCAR*/CONTCAR*.
+bool is_poscar_path(const std::string& path);
 /// A model from any structure file: extxyz as is; CIF/built-in needs orient_crystal first,
 /// so this accepts only extxyz and throws for others with a hint to use --zone.
 AtomicModel read_model(const std::string& path);

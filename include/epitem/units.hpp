@@ -1,4 +1,4 @@
-// Physical constants, unit factors and the relativistic electron (physics.md §1-2).
+// Physical constants, unit factors and the relativistic electron (docs/formulas.md §1-2).
 // Canonical units everywhere in the library: Å, eV, mrad (beam angles), deg (crystal angles), V.
 #pragma once
 #include <cmath>
@@ -8,7 +8,7 @@ namespace epitem {
 constexpr double PI = 3.14159265358979323846;
 constexpr double HC_EV_A = 12398.4198;                  ///< h·c [eV·Å] (CODATA 2018)
 constexpr double ELECTRON_REST_ENERGY_EV = 510998.95;   ///< m₀c² [eV]
-/// h²/(2π m₀ e) = 2π a₀ e [V·Å²]: converts f_e [Å] into potential (physics.md §4).
+/// h²/(2π m₀ e) = 2π a₀ e [V·Å²]: converts f_e [Å] into potential (docs/formulas.md §4).
 constexpr double POTENTIAL_PREFACTOR_VA2 = 47.87764;
 constexpr double BOHR_RADIUS_TIMES_E_VA = 7.619934;     ///< a₀·e [V·Å] (Kirkland Eq. 5.9)
 
@@ -28,7 +28,7 @@ constexpr double deg_to_rad = PI / 180.0;
 constexpr double mrad_to_rad = 1e-3;
 }  // namespace units
 
-/// Relativistic electron wavelength λ [Å] for kinetic energy [eV] (physics.md §2).
+/// Relativistic electron wavelength λ [Å] for kinetic energy [eV] (docs/formulas.md §2).
 inline double electron_wavelength_A(double energy_eV) {
   return HC_EV_A / std::sqrt(energy_eV * (2 * ELECTRON_REST_ENERGY_EV + energy_eV));
 }

@@ -49,7 +49,7 @@ struct Grid {
   /// Nyquist frequency along x and y [1/Å].
   double nyquist_x_invA() const { return 0.5 / sampling_x_A(); }
   double nyquist_y_invA() const { return 0.5 / sampling_y_A(); }
-  /// The 2/3 band limit radius (physics.md §5): 2/3 of the smaller Nyquist frequency [1/Å].
+  /// The 2/3 band limit radius (docs/formulas.md §5): 2/3 of the smaller Nyquist frequency [1/Å].
   double band_limit_invA() const;
 };
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Independent reference for tests/test_optics.cpp: chi(k), E_t, E_s and sin(chi) of one lens,
-written straight from physics.md §2 and §6 in plain Python (double precision, no epitem code).
+written straight from docs/formulas.md §2 and §6 in plain Python (double precision, no epitem code).
 Lens: 200 kV, Cs = 1.2 mm, C5 = 0, defocus = +500 A (underfocus), focal spread sigma = 30 A,
 convergence alpha = 0.3 mrad (1/e). Run: python3 make_ctf_reference.py > ctf_200kV.csv"""
 import math

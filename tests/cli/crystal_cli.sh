@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `epitem info` and `epitem convert` on the bundled Fe3O4: the d-spacing table matches
-# physics.md §7 with the Fd-3m absences, and --zone 1,1,0 writes a 112-atom a√2 × a × a√2 model
+# docs/formulas.md §7 with the Fd-3m absences, and --zone 1,1,0 writes a 112-atom a√2 × a × a√2 model
 # with its JSON sidecar. Args: $1 = epitem binary, $2 = source dir.
 set -eu
 source "$(dirname "$0")/lib/common.bash"
