@@ -85,12 +85,12 @@ int hrtem_main(int argc, char** argv) {
       model = read_model(model_path);
       inputs.push_back(model_path);
     }
-    if (vm.count("out"))
     const ThermalSpec thermal = resolve_thermal_options(vm);
     apply_temperature(model, thermal);
     if (thermal.active() && vm["phonons"].as<int>() == 0)
       std::cerr << "warning: --temperature acts through the atom displacements; with --phonons 0 "
                    "the atoms are static and the temperature changes nothing\n";
+    if (vm.count("out"))
       out_path = vm["out"].as<std::string>();
     if (vm.count("png"))
       png_path = vm["png"].as<std::string>();
@@ -132,6 +132,8 @@ int hrtem_main(int argc, char** argv) {
     record.add("slices", Json(slicing.n_slices()));
     record.add("slice_thickness_A", spec.slice_thickness_A, "Å");
     record.add("phonon_configs", Json(spec.phonon_configs));
+    record.add("phonon_seed", Json(static_cast<unsigned long long>(spec.seed)));
+    record.add("thermal", thermal_json(thermal, phonon_u_iso_used(model)));
     record.add("scattering_table", std::string(scattering_table_name(spec.table)));
     record_imaging(record, setup, grid);
     const std::size_t n_thick = spec.thickness_series_A.size() + 1;
@@ -141,8 +143,6 @@ int hrtem_main(int argc, char** argv) {
     if (common.dry_run) {
       std::cout << "# memory estimate: "
                 << format_bytes(estimate_multislice_memory_bytes(model, spec) +
-    record.add("phonon_seed", Json(static_cast<unsigned long long>(spec.seed)));
-    record.add("thermal", thermal_json(thermal, phonon_u_iso_used(model)));
                                 imaging_memory_bytes(grid, n_pages))
                 << " (" << n_pages << " page(s))\n";
       return EXIT_OK;
