@@ -129,6 +129,7 @@ std::vector<Reflection> list_reflections(const Crystal& crystal, double d_min_A,
   const int kmax = index_bound(g_max, lat.direct_A().col(1));
   const int lmax = index_bound(g_max, lat.direct_A().col(2));
 
+  const int period = options.use_zone ? laue_zone_period(crystal, zone) : 1;
   // Every hkl within d_min (and the zone), with its |F|.
   std::map<Miller, StructureFactorValue> candidates;
   for (int h = -hmax; h <= hmax; ++h)
@@ -144,7 +145,6 @@ std::vector<Reflection> list_reflections(const Crystal& crystal, double d_min_A,
         candidates.emplace(hkl, evaluate(crystal, hkl, table));
       }
 
-  const int period = options.use_zone ? laue_zone_period(crystal, zone) : 1;
   std::vector<Reflection> out;
   std::map<Miller, bool> assigned;
   for (const auto& [hkl, value] : candidates) {
@@ -264,28 +264,11 @@ double relrod(double s_invA, double t_A, RelrodShape shape) {
   return t_A * t_A * sinc * sinc;
 }
 
-/// Excitation error s_g = −(2k0·g + g²)/(2|k0 + g|) (docs/formulas.md §7).
+/// Excitation error s_g = −(2k0·g + g²)/(2|k0 + g|) (physics.md §7).
 double excitation_error(const Vec3& k0, const Vec3& g) {
   return -(2 * k0.dot(g) + g.squaredNorm()) / (2 * (k0 + g).norm());
 }
 
-struct Candidate {
-  SaedSpot spot;
-  bool is_forbidden;
-};
-
-/// The listed Laue zones of one phase: allowed spots and forbidden positions.
-std::vector<Candidate> phase_candidates(const SaedPhase& phase, int phase_index,
-                                        const SaedSpec& spec, const Vec3& k0) {
-  const Crystal& c = phase.crystal;
-  const Lattice& lat = c.lattice;
-  const Vec3 zone = phase.zone_uvw;
-  const int period = laue_zone_period(c, zone);
-  // Spacing of the Laue zones the centring allows (m planes of the primitive stack).
-  const double layer_invA = period / lat.direction_A(zone).norm();
-  // Largest 3-D |g| (in-plane g_max, out-of-plane up to the highest zone, plus tilt slack).
-  const double g3_max = std::hypot(spec.g_max_invA, (spec.max_laue_zone + 0.5) * layer_invA);
-  const int hmax = index_bound(g3_max, lat.direct_A().col(0));
 }  // namespace
 
 std::vector<Vec3> centring_translations(const Crystal& crystal) {
@@ -328,6 +311,23 @@ int laue_zone_order(const Crystal& crystal, const Miller& hkl, const Vec3& zone_
 
 namespace {
 
+struct Candidate {
+  SaedSpot spot;
+  bool is_forbidden;
+};
+
+/// The listed Laue zones of one phase: allowed spots and forbidden positions.
+std::vector<Candidate> phase_candidates(const SaedPhase& phase, int phase_index,
+                                        const SaedSpec& spec, const Vec3& k0) {
+  const Crystal& c = phase.crystal;
+  const Lattice& lat = c.lattice;
+  const Vec3 zone = phase.zone_uvw;
+  const int period = laue_zone_period(c, zone);
+  // Spacing of the Laue zones the centring allows (m planes of the primitive stack).
+  const double layer_invA = period / lat.direction_A(zone).norm();
+  // Largest 3-D |g| (in-plane g_max, out-of-plane up to the highest zone, plus tilt slack).
+  const double g3_max = std::hypot(spec.g_max_invA, (spec.max_laue_zone + 0.5) * layer_invA);
+  const int hmax = index_bound(g3_max, lat.direct_A().col(0));
   const int kmax = index_bound(g3_max, lat.direct_A().col(1));
   const int lmax = index_bound(g3_max, lat.direct_A().col(2));
   const double volume = lat.volume_A3();
@@ -497,6 +497,11 @@ SaedPattern kinematic_saed(const std::vector<SaedPhase>& phases, const SaedSpec&
             spot.excitation_error_invA = excitation_error(k0, g);
             spot.laue_zone = g1->laue_zone;
             spot.double_diffraction = DoubleDiffraction::BetweenPhases;
+            // g1 + g2 with g2 ≈ −g1 in direction: the difference of two near-parallel plane
+            // families, i.e. the moiré of those planes (period 1/|g|).
+            spot.is_moire = -g1->g_lab_invA.dot(g2->g_lab_invA) >=
+                                cos_moire * g1->g_lab_invA.norm() * g2->g_lab_invA.norm() &&
+                            spot.g_invA <= 0.5 * std::min(g1->g_invA, g2->g_invA);
             spot.dd_path = pattern.phase_names[a] + " " + miller_label(g1->hkl) + " + " +
                            pattern.phase_names[b] + " " + miller_label(g2->hkl);
             added.push_back(spot);
@@ -513,11 +518,6 @@ SaedPattern kinematic_saed(const std::vector<SaedPhase>& phases, const SaedSpec&
                        return x.double_diffraction < y.double_diffraction;
                      if (x.phase != y.phase)
                        return x.phase < y.phase;
-            // g1 + g2 with g2 ≈ −g1 in direction: the difference of two near-parallel plane
-            // families, i.e. the moiré of those planes (period 1/|g|).
-            spot.is_moire = -g1->g_lab_invA.dot(g2->g_lab_invA) >=
-                                cos_moire * g1->g_lab_invA.norm() * g2->g_lab_invA.norm() &&
-                            spot.g_invA <= 0.5 * std::min(g1->g_invA, g2->g_invA);
                      if (std::abs(x.g_invA - y.g_invA) > 1e-9)
                        return x.g_invA < y.g_invA;
                      return x.hkl > y.hkl;
