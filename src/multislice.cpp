@@ -208,6 +208,20 @@ void apply_propagator(cfloat* psi, const Grid& g, const Propagator& p, const Ban
 
 }  // namespace
 
+// Room-temperature U_iso [Å²] used for frozen phonons when an atom has none: magnetite
+// (Fleet 1981, Acta Cryst. B37, 917: Fe B ≈ 0.45, O B ≈ 0.6 Å²), fcc Ni/Fe-Ni (B ≈ 0.4 Å²);
+// anything else B = 0.5 Å².
+double frozen_phonon_u_iso_A2(const Atom& atom) {
+  if (atom.u_iso_A2 > 0)
+    return atom.u_iso_A2;
+  switch (atom.Z) {
+    case 8: return 0.0076;
+    case 26: return 0.0057;
+    case 28: return 0.0050;
+    default: return 0.0063;
+  }
+}
+
 void fresnel_propagate(Wave& wave, double dz_A, double tilt_x_mrad, double tilt_y_mrad, int threads) {
   const Grid& g = wave.grid;
   if (g.size() == 0 || wave.psi.size() != g.size())
