@@ -1,4 +1,4 @@
-// Mutation fuzzer for every file reader (CIF, extxyz, POSCAR, TIFF, DM3/DM4, TIA SER/EMI, EMD,
+// Mutation fuzzer for every file reader (CIF, extxyz, POSCAR, LAMMPS data, TIFF, DM3/DM4, TIA SER/EMI, EMD,
 // MRC, PNG/JPEG). A reader's contract: a valid read or one epitem::Error — never a crash, a
 // hang, another exception or an allocation of what a damaged header declares. Deterministic
 // (seeded), so a failure found in CI reproduces anywhere; under the sanitizer build
@@ -32,6 +32,7 @@
 
 #include "epitem/error.hpp"
 #include "epitem/image_file.hpp"
+#include "epitem/lammps_io.hpp"
 #include "epitem/structure_io.hpp"
 
 namespace fs = std::filesystem;
@@ -60,6 +61,8 @@ const std::map<std::string, Reader>& readers() {
   static const std::map<std::string, Reader> table = {
       {"cif", {"cif", [](const std::string& p) { epitem::read_cif(p); }}},
       {"extxyz", {"xyz", [](const std::string& p) { epitem::read_extxyz(p); }}},
+      {"poscar", {"vasp", [](const std::string& p) { epitem::read_poscar(p); }}},
+      {"lammps", {"lmp", [](const std::string& p) { epitem::read_lammps_data(p); }}},
       {"tiff", {"tif", read_image}},
       {"dm3", {"dm3", read_image}},
       {"dm4", {"dm4", read_image}},
