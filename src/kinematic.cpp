@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "epitem/error.hpp"
+#include "epitem/limits.hpp"
 #include "epitem/interface.hpp"
 #include "epitem/model.hpp"
 #include "epitem/units.hpp"
@@ -86,6 +87,19 @@ int index_bound(double g_max_invA, const Vec3& axis_A) {
   return int(std::floor(g_max_invA * axis_A.norm() + 1e-9));
 }
 
+/// Refuses an hkl search box that would take hours (a 10⁴ Å cell, thousands of sites): the
+/// box holds ∏(2·h_max+1) indices, each costing a structure factor over every site.
+void require_hkl_box(const std::string& what, const Lattice& lat, double g_max_invA, double sites) {
+  double box = 1;
+  for (int i = 0; i < 3; ++i)
+    box *= 2 * std::floor(g_max_invA * lat.direct_A().col(i).norm() + 1e-9) + 1;
+  require_work(what + " (" + std::to_string(long(sites)) + " sites, |g| up to " +
+                   std::to_string(g_max_invA) + " 1/Å)",
+               box * (sites + 20), "index × site steps",
+               "the cell or the number of sites is too large for this |g| range; raise --dmin, "
+               "lower --gmax or --holz, or use a smaller cell", 2e9);
+}
+
 }  // namespace
 
 std::string miller_label(const Miller& hkl) {
@@ -125,6 +139,7 @@ std::vector<Reflection> list_reflections(const Crystal& crystal, double d_min_A,
     zone = integer_zone(options.zone_uvw, "reflection list");
   const Lattice& lat = crystal.lattice;
   const double g_max = 1 / d_min_A;
+  require_hkl_box("reflection list", lat, g_max, double(crystal.sites.size()));
   const int hmax = index_bound(g_max, lat.direct_A().col(0));
   const int kmax = index_bound(g_max, lat.direct_A().col(1));
   const int lmax = index_bound(g_max, lat.direct_A().col(2));
@@ -327,6 +342,7 @@ std::vector<Candidate> phase_candidates(const SaedPhase& phase, int phase_index,
   const double layer_invA = period / lat.direction_A(zone).norm();
   // Largest 3-D |g| (in-plane g_max, out-of-plane up to the highest zone, plus tilt slack).
   const double g3_max = std::hypot(spec.g_max_invA, (spec.max_laue_zone + 0.5) * layer_invA);
+  require_hkl_box("SAED of " + c.name, lat, g3_max, double(c.sites.size()));
   const int hmax = index_bound(g3_max, lat.direct_A().col(0));
   const int kmax = index_bound(g3_max, lat.direct_A().col(1));
   const int lmax = index_bound(g3_max, lat.direct_A().col(2));
