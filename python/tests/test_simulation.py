@@ -14,6 +14,10 @@ def au_model():
     return epitem.Crystal.builtin("Au").orient((1, 1, 0), repeat=(2, 3, 4))
 
 
+SAED_COLUMNS = {"phase", "h", "k", "l", "gx", "gy", "g", "d_A", "excitation_error", "intensity", "F_abs",
+                "laue_zone", "double_diffraction", "dd_path"}
+
+
 def printed_tolerance(text):
     """Half a unit of the last digit printed ('1.5350' → 5e-5; '3' → 0.5; '1.2e-05' → 5e-7 rel)."""
     mantissa, _, exponent = text.lower().partition("e")
@@ -63,8 +67,10 @@ def test_saed_equals_cli(cli, tmp_path):
     cli("saed", "Si", "--zone", "1,1,0", "--thickness", "30nm", "--gmax", "1.2", "--out", "s.csv", "--quiet")
     header, rows = read_csv(tmp_path / "s.csv")
     spots = epitem.saed("Si", (1, 1, 0), thickness_A=300, gmax_invA=1.2)
-    assert set(header) <= set(spots) and len(spots["h"]) == len(rows) > 10
+    assert SAED_COLUMNS <= set(spots) and SAED_COLUMNS <= set(header) and len(spots["h"]) == len(rows) > 10
     for j, col in enumerate(header):
+        if col not in spots:  # a column the CLI gained after this binding (listed in docs/python.md)
+            continue
         if col in ("phase", "dd_path"):
             assert [str(v) for v in spots[col]] == [r[j] for r in rows], col
         else:  # equal to the digits the CSV prints
