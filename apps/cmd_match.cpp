@@ -571,7 +571,7 @@ int match_main(int argc, char** argv) {
       int x = 0;
       const std::vector<std::pair<const Canvas*, std::string>> items = {
           {&p1, "experiment (ROI)"}, {&p2, "best simulation"}, {&p3, "difference / noise sd"},
-          {&p4, "log10 chi2_red: x defocus, y thickness"}};
+          {&p4, "log chi2: x df, y t"}};
       for (const auto& [canvas, label] : items) {
         sheet.paste(*canvas, x, top);
         sheet.draw_text(x + 2, 4, label, colors::white);

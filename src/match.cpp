@@ -177,6 +177,11 @@ CameraModel::CameraModel(const Grid& sim_grid, double experiment_pixel_A, const 
     : sim_(sim_grid), pe_(experiment_pixel_A), mtf_(mtf) {
   mx_ = next_fft_size(int(std::ceil(sim_grid.extent_x_A / (0.5 * pe_) - 1e-9)));
   my_ = next_fft_size(int(std::ceil(sim_grid.extent_y_A / (0.5 * pe_) - 1e-9)));
+  // A simulation already sampled at ≤ 0.6 experiment pixels is used on its own grid (no padding).
+  if (sim_grid.sampling_x_A() <= 0.6 * pe_ && sim_grid.sampling_y_A() <= 0.6 * pe_ && sim_grid.nx < mx_ && sim_grid.ny < my_) {
+    mx_ = sim_grid.nx;
+    my_ = sim_grid.ny;
+  }
   wx_ = sim_grid.extent_x_A / mx_;
   wy_ = sim_grid.extent_y_A / my_;
 }
@@ -704,14 +709,40 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
   r.best_cell = *std::min_element(r.map.begin(), r.map.end(), [](const MatchCell& a, const MatchCell& b) {
     return a.score.chi2 < b.score.chi2;
   });
-  const int tilt = r.best_cell.tilt;
+  // Profile of the map over defocus for each (tilt, thickness), interpolated by a parabola through
+  // the lowest grid point and its neighbours: at high dose χ² is steep in defocus, so the lowest
+  // grid cell can sit in another thickness–defocus valley only because its defocus happens to lie
+  // nearer a grid point. The refinement starts from the lowest interpolated profile.
+  std::vector<double> prof_df(std::size_t(n_tilt) * n_thick, 0), prof_min(std::size_t(n_tilt) * n_thick, 1e300);
+  const bool uniform_def = n_def >= 3 && std::abs((spec.defocus_A.back() - spec.defocus_A.front()) / (n_def - 1) -
+                                                  (spec.defocus_A[1] - spec.defocus_A[0])) < 1e-6 * (1 + std::abs(spec.defocus_A[1]));
+  for (int ti = 0; ti < n_tilt; ++ti)
+    for (int k = 0; k < n_thick; ++k) {
+      const std::size_t row = (std::size_t(ti) * n_thick + k) * n_def, p = std::size_t(ti) * n_thick + k;
+      int j = 0;
+      for (int d = 1; d < n_def; ++d)
+        if (r.map[row + d].score.chi2 < r.map[row + j].score.chi2)
+          j = d;
+      prof_df[p] = spec.defocus_A[std::size_t(j)];
+      prof_min[p] = r.map[row + j].score.chi2;
+      if (uniform_def && j > 0 && j + 1 < n_def) {
+        const double a = r.map[row + j - 1].score.chi2, b = prof_min[p], c = r.map[row + j + 1].score.chi2;
+        const double curv = a - 2 * b + c, h = spec.defocus_A[1] - spec.defocus_A[0];
+        if (curv > 0) {
+          prof_df[p] += 0.5 * h * (a - c) / curv;
+          prof_min[p] = b - (a - c) * (a - c) / (8 * curv);
+        }
+      }
+    }
+  const std::size_t start = std::size_t(std::min_element(prof_min.begin(), prof_min.end()) - prof_min.begin());
+  const int tilt = int(start) / n_thick;
   const double chi2_red_grid = r.best_cell.score.chi2_reduced;
   const double delta95 = 3.84 * std::max(1.0, chi2_red_grid);
 
   // 3. Geometry at the best cell.
-  Lens lens = lens_with(r.best_cell.defocus_A);
+  Lens lens = lens_with(spec.continuous_defocus ? prof_df[start] : r.best_cell.defocus_A);
   {
-    const Image sim = form(tilt, r.best_cell.thickness, lens);
+    const Image sim = form(tilt, int(start) % n_thick, lens);
     const GeometryFit g = refine_geometry(sim, rot, scale);
     rot = g.rot;
     scale = g.scale;
@@ -723,13 +754,16 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
   // 4. Defocus × thickness: χ² samples around the best cell, quadratic fit (continuous defocus,
   // thickness interpolated between the stored slices); recentred when the vertex falls outside.
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  int kb = r.best_cell.thickness;
-  int db_index = int(std::find(spec.defocus_A.begin(), spec.defocus_A.end(), r.best_cell.defocus_A) - spec.defocus_A.begin());
-  double db = r.best_cell.defocus_A;
+  int kb = int(start) % n_thick;
+  int db_index = int(std::min_element(spec.defocus_A.begin(), spec.defocus_A.end(), [&](double a, double b) {
+                       return std::abs(a - prof_df[start]) < std::abs(b - prof_df[start]);
+                     }) - spec.defocus_A.begin());
+  double db = spec.continuous_defocus ? prof_df[start] : spec.defocus_A[std::size_t(db_index)];
   const double h_def = n_def > 1 ? std::abs(spec.defocus_A[1] - spec.defocus_A[0]) / 2 : 10.0;
   const bool fit_def = spec.continuous_defocus || n_def >= 3, fit_thick = n_thick >= 3;
   r.defocus_A = {db, nan};
   r.thickness_A = {spec.thickness_A[std::size_t(kb)], nan};
+  double valley_slope = 0;
   for (int iter = 0; iter < 4 && (fit_def || fit_thick); ++iter) {
     std::vector<double> xs, ys, vs;
     std::vector<double> dfs;
@@ -763,6 +797,7 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
       const Quadratic2D q = fit_quadratic_2d(xs, ys, vs);
       inside = q.ok && q.x0 >= df_lo && q.x0 <= df_hi && q.y0 >= t_lo && q.y0 <= t_hi;
       if (inside) {
+        valley_slope = q.axy / q.axx;  // best defocus moves by −slope per Å of thickness
         r.defocus_A = {q.x0, q.half_width_x(delta95)};
         r.thickness_A = {q.y0, q.half_width_y(delta95)};
       }
@@ -810,7 +845,7 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
       if (c.tilt == tilt) {
         const std::size_t d = std::size_t(std::find(spec.defocus_A.begin(), spec.defocus_A.end(), c.defocus_A) -
                                           spec.defocus_A.begin());
-        prof_t[std::size_t(c.thickness)] = std::min(prof_t[std::size_t(c.thickness)], c.score.chi2);
+        prof_t[std::size_t(c.thickness)] = prof_min[std::size_t(tilt) * n_thick + std::size_t(c.thickness)];
         prof_d[d] = std::min(prof_d[d], c.score.chi2);
       }
     const double floor_chi2 = *std::min_element(prof_t.begin(), prof_t.end());  // same geometry as the map
@@ -842,6 +877,16 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
     if (n_def > 1)
       r.defocus_A.uncertainty_95 = std::isfinite(r.defocus_A.uncertainty_95)
                                        ? std::max(r.defocus_A.uncertainty_95, reach_d) : reach_d;
+    // The interpolated thickness can be off by up to half a slice spacing; defocus follows it
+    // along the χ² valley.
+    int kn = 0;
+    for (int k = 1; k < n_thick; ++k)
+      if (std::abs(spec.thickness_A[std::size_t(k)] - r.thickness_A.value) <
+          std::abs(spec.thickness_A[std::size_t(kn)] - r.thickness_A.value))
+        kn = k;
+    const double spacing = n_thick > 1 ? std::abs(spec.thickness_A[std::size_t(kn == 0 ? 1 : kn)] -
+                                                  spec.thickness_A[std::size_t(kn == 0 ? 0 : kn - 1)]) : 0;
+    r.defocus_A.uncertainty_95 = std::hypot(r.defocus_A.uncertainty_95, valley_slope * 0.5 * spacing);
   }
   lens.aberrations.defocus_A = r.defocus_A.value;
   // Nearest stored thickness for the images that follow.
