@@ -28,7 +28,7 @@ int hrtem_main(int argc, char** argv) {
         "usage: epitem hrtem MODEL.xyz [multislice, lens, coherence, detector, series options] "
         "--out image.tif [--png image.png]\n"
         "       epitem hrtem --preset nife-fe3o4 [options]   (also: epitem hrtem with no arguments)\n\n"
-        "Runs the multislice (physics.md §5) and images every exit wave (§6) in one go. The preset\n"
+        "Runs the multislice (docs/formulas.md §5) and images every exit wave (§6) in one go. The preset\n"
         "builds the NiFe/Fe3O4 interface (epitem interface --preset nife-fe3o4) and writes\n"
         "nife_fe3o4_hrtem.tif/.png/.json; default lens: 200 kV, Cs 1.0 mm, Cc 1.1 mm, dE 0.8 eV\n"
         "FWHM, convergence 0.2 mrad, Scherzer defocus (typical 200 kV high-resolution pole piece\n"
@@ -44,6 +44,7 @@ int hrtem_main(int argc, char** argv) {
     ms.add_options()
       ("energy", po::value<std::string>()->default_value("200kV"), "beam energy [eV]")
       ("sampling", po::value<std::string>()->default_value("0.08A"), "largest pixel [Å]")
+      ("gpts", po::value<std::string>(), "grid points N or NxM instead of --sampling (512, 1024x768), as in multislice")
       ("slice", po::value<std::string>()->default_value("2A"), "slice thickness [Å]")
       ("phonons", po::value<int>()->default_value(0), "frozen-phonon configurations (0 = static atoms)")
       ("phonon-seed", po::value<unsigned long long>()->default_value(1), "seed of the atom displacements")
@@ -98,7 +99,15 @@ int hrtem_main(int argc, char** argv) {
 
     MultisliceSpec spec;
     get_quantity(vm, "energy", Dimension::Energy, spec.energy_eV);
-    get_quantity(vm, "sampling", Dimension::Length, spec.sampling_A);
+    if (vm.count("gpts")) {  // the same grid option as `epitem multislice`
+      if (!vm["sampling"].defaulted())
+        throw po::error("give either --gpts or --sampling, not both");
+      const auto n = parse_grid_size(vm["gpts"].as<std::string>(), "--gpts");
+      spec.nx = n[0];
+      spec.ny = n.size() > 1 ? n[1] : n[0];
+    } else {
+      get_quantity(vm, "sampling", Dimension::Length, spec.sampling_A);
+    }
     get_quantity(vm, "slice", Dimension::Length, spec.slice_thickness_A);
     spec.phonon_configs = vm["phonons"].as<int>();
     spec.seed = vm["phonon-seed"].as<unsigned long long>();
