@@ -279,7 +279,7 @@ double relrod(double s_invA, double t_A, RelrodShape shape) {
   return t_A * t_A * sinc * sinc;
 }
 
-/// Excitation error s_g = −(2k0·g + g²)/(2|k0 + g|) (physics.md §7).
+/// Excitation error s_g = −(2k0·g + g²)/(2|k0 + g|) (docs/formulas.md §7).
 double excitation_error(const Vec3& k0, const Vec3& g) {
   return -(2 * k0.dot(g) + g.squaredNorm()) / (2 * (k0 + g).norm());
 }
