@@ -56,9 +56,8 @@ FileRegistry& registry() {
 /// cannot).
 void refuse_if_same(const std::string& out, const std::string& in) {
   if (same_file(out, in))
-    fail(out, ": is the same file as the input ", in,
-         "; refusing to overwrite an input — choose another output name (sidecars, PNG and "
-         "summary files are named after the output)");
+    fail(out, " is the input ", in, " (the same file); refusing to overwrite an input — choose "
+         "another output name (sidecars, PNG and summary files are named after the output)");
 }
 
 // --- Temporary files removed by SIGINT/SIGTERM/SIGHUP: fixed slots, so the handler reads no
