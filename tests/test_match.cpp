@@ -233,8 +233,7 @@ TEST_CASE("match statistics over 20 seeds: recovery and 95 % intervals covering 
   const double slice = FE3O4_A * std::sqrt(2.0) / 4;
   const Lens lens = test_lens();
   // Truth waves at every candidate slice boundary, on match's grid as `epitem hrtem` would make
-  // them (issue 15): on a 1.5× finer grid the multislice's own grid-convergence error shifts the
-  // thickness by up to ~1.6 slices in 2 of 20 seeds, beyond the noise-based intervals.
+  // them (issue 15); the single-seed test above uses a 1.5× finer grid.
   MultisliceSpec fine;
   fine.nx = fine.ny = 256;
   fine.slice_thickness_A = slice;
