@@ -119,7 +119,12 @@ int hrtem_main(int argc, char** argv) {
     spec.validate();
     const Grid grid = multislice_grid(model, spec);
     const Slicing slicing = multislice_slicing(model, spec);
-    const ImagingSetup setup = resolve_imaging_options(vm, spec.energy_eV);
+    ImagingSetup setup = resolve_imaging_options(vm, spec.energy_eV);
+    {  // --coherence auto: integrate unless its FFTs exceed the factor × the multislice's
+      const double runs = double(std::max(spec.phonon_configs, 1)) * double(setup.tilts_mrad.size());
+      const double images = runs * double(spec.thickness_series_A.size() + 1) * double(setup.defocus_series_A.size());
+      choose_coherence(setup, grid, runs * 2.0 * slicing.n_slices(), images, warn_to_stderr());
+    }
 
     RunRecord record("hrtem");
     record.add("model", model_path);

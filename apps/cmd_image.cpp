@@ -138,6 +138,12 @@ int image_main(int argc, char** argv) {
       warn_to_stderr()("the exit wave comes from a frozen-phonon run (" + num(ms_phonons) +
                        " configurations) but its TIFF holds configuration 0 only: this image is "
                        "not phonon-averaged; use 'epitem hrtem --phonons N' for an averaged image");
+    // --coherence auto: weighed against the multislice that made the wave (its sidecar's slices).
+    double ms_slices = 0;
+    number_from_sidecar(sidecar, "slices", ms_slices);
+    choose_coherence(setup, grid, 2 * ms_slices,
+                     double(waves.size() * setup.defocus_series_A.size() * setup.tilts_mrad.size()),
+                     warn_to_stderr());
 
     RunRecord record("image");
     record.add("exit_wave", in_path);

@@ -241,6 +241,9 @@ int match_main(int argc, char** argv) {
     vm_lens.erase("defocus");
     vm_lens.insert({"defocus", po::variable_value(boost::any(std::string("0A")), false)});
     ImagingSetup setup = resolve_imaging_options(vm_lens, energy_eV);
+    if (setup.coherence_auto)  // match images every trial (defocus, tilt): keeps the cheap model
+      setup.coherence_rule = "auto: envelope (match images every trial defocus and tilt; give "
+                             "--coherence integrate for the accurate, ~nodes x slower model)";
     const std::string defocus_text = vm["defocus"].as<std::string>();
     std::vector<double> defocus_A;
     std::string defocus_note;

@@ -19,11 +19,13 @@ const char* const IMAGING_CONVENTIONS =
     "  exp(-i chi(k))]; 'scherzer' = sqrt(3/2*Cs*lambda) (Kirkland; 613.3 A at 200 kV, Cs 1 mm)\n"
     "  unless --scherzer says otherwise. Focal spread: give its kind (sigma | 1/e half-width =\n"
     "  sqrt(2) sigma | FWHM = 2.3548 sigma) or Cc + energy spread; the conversion is printed.\n"
-    "Coherence: --coherence envelope (default) multiplies E_t*E_s onto the wave spectrum (2 FFTs;\n"
-    "  damps the image mean of strong objects: scattered intensity is lost); --coherence integrate\n"
+    "Coherence: --coherence envelope multiplies E_t*E_s onto the wave spectrum (2 FFTs; damps\n"
+    "  the image mean of strong objects: scattered intensity is lost); --coherence integrate\n"
     "  sums intensities over Gauss-Hermite defocus and illumination-tilt nodes (the reference;\n"
-    "  keeps the mean; 1 inverse FFT per node). The echo and the JSON sidecar say which one made\n"
-    "  the image. Pixel values: relative intensity (vacuum = 1), or electron counts per pixel\n"
+    "  keeps the mean; 1 inverse FFT per node). --coherence auto (default in image and hrtem):\n"
+    "  integrate unless its imaging FFTs exceed 50x the multislice's (at least 10,000 FFTs),\n"
+    "  then envelope with a warning saying why (docs/coherence.md). The echo and the JSON sidecar\n"
+    "  say which one made the image and why (coherence_rule). Pixel values: relative intensity (vacuum = 1), or electron counts per pixel\n"
     "  with --dose. Rasters: row 0 = top = largest y (+y up, as ImageJ displays them).";
 
 po::options_description imaging_options(const std::string& default_cs) {
@@ -45,7 +47,8 @@ po::options_description imaging_options(const std::string& default_cs) {
      "objective aperture semi-angle [mrad]; 0 = none");
   po::options_description coh("Partial coherence");
   coh.add_options()
-    ("coherence", po::value<std::string>()->default_value("envelope"), "envelope | integrate")
+    ("coherence", po::value<std::string>()->default_value("auto"),
+     "auto | envelope | integrate (auto: integrate unless 50x the multislice's cost)")
     ("focal-spread", po::value<std::string>(),
      "focal spread width [Å] (needs --focal-spread-kind); default: from --cc and --energy-spread")
     ("focal-spread-kind", po::value<std::string>(), "sigma | 1/e (half-width = √2σ) | fwhm (= 2.3548σ)")
@@ -182,7 +185,12 @@ ImagingSetup resolve_imaging_options(const po::variables_map& vm, double energy_
   }
   lens.validate();
 
-  s.coherence.model = parse_coherence_model(vm["coherence"].as<std::string>());
+  const std::string coherence = vm["coherence"].as<std::string>();
+  s.coherence_auto = coherence == "auto";
+  // auto stays envelope (the cheap model) until choose_coherence() has the costs.
+  s.coherence.model = s.coherence_auto ? CoherenceModel::Envelope : parse_coherence_model(coherence);
+  s.coherence_rule = s.coherence_auto ? "auto, not resolved by this command: envelope"
+                                      : "given (--coherence " + coherence + ")";
   s.coherence.defocus_nodes = vm["defocus-nodes"].as<int>();
   s.coherence.tilt_nodes = vm["tilt-nodes"].as<int>();
   s.coherence.validate();
@@ -213,6 +221,30 @@ ImagingSetup resolve_imaging_options(const po::variables_map& vm, double energy_
   return s;
 }
 
+void choose_coherence(ImagingSetup& setup, const Grid& grid, double multislice_ffts, double images,
+                      const WarnFn& warn) {
+  if (!setup.coherence_auto)
+    return;
+  CoherenceSpec integrate = setup.coherence;
+  integrate.model = CoherenceModel::Integrate;
+  const int nodes = coherence_nodes(setup.lens, integrate, grid).total;
+  const double integrate_ffts = images * (1 + nodes);
+  const double budget = AUTO_COHERENCE_COST_FACTOR * std::max(multislice_ffts, 200.0);
+  const std::string costs = fmt(integrate_ffts) + " FFTs (" + fmt(images) + " image(s) x (1 + " +
+                            std::to_string(nodes) + " nodes)) vs " + fmt(AUTO_COHERENCE_COST_FACTOR) +
+                            " x max(" + fmt(multislice_ffts) + " multislice FFTs, 200) = " + fmt(budget);
+  if (integrate_ffts <= budget) {
+    setup.coherence.model = CoherenceModel::Integrate;
+    setup.coherence_rule = "auto: integrate (the accurate model; " + costs + ")";
+    return;
+  }
+  setup.coherence_rule = "auto: envelope, integrate too costly (" + costs + ")";
+  if (warn)
+    warn("--coherence auto chose envelope: integrate would need " + costs +
+         "; the envelope damps the image mean of thick crystals, give --coherence integrate to "
+         "force it (docs/coherence.md)");
+}
+
 void record_imaging(RunRecord& r, const ImagingSetup& s, const Grid& grid) {
   const Aberrations& ab = s.lens.aberrations;
   r.add("sign_convention", std::string("positive defocus = underfocus (defocus = -C10); chi(k) = "
@@ -236,6 +268,7 @@ void record_imaging(RunRecord& r, const ImagingSetup& s, const Grid& grid) {
   r.add("focal_spread_conversion", s.focal_spread_text);
   r.add("convergence_mrad", s.lens.convergence_mrad, "mrad (1/e semi-angle)");
   r.add("coherence_model", std::string(coherence_model_name(s.coherence.model)));
+  r.add("coherence_rule", s.coherence_rule);
   r.add("coherence", coherence_description(s.lens, s.coherence, grid));
   if (s.tilts_mrad.size() == 1)
     r.add("illumination_tilt_mrad", s.tilts_mrad.front(), "mrad");
@@ -344,7 +377,7 @@ void write_imaging_outputs(std::vector<ImagingPage> pages, const ImagingSetup& s
   record.add_output(out_path);
   if (!png_path.empty())
     record.add_output(png_path);
-  write_tiff(out_path, images, record.to_json().dump(0));
+  write_tiff(out_path, images, record.tiff_description());
   if (!png_path.empty()) {
     const int n = int(images.size());
     const int cols = int(std::ceil(std::sqrt(double(n))));

@@ -17,6 +17,8 @@ extern const char* const IMAGING_CONVENTIONS;
 struct ImagingSetup {
   Lens lens;
   CoherenceSpec coherence;
+  bool coherence_auto = false;           ///< --coherence auto: choose_coherence() decides
+  std::string coherence_rule;            ///< how the model was chosen (echo and sidecar)
   DetectorSpec detector;
   bool dose_given = false;
   std::vector<double> defocus_series_A;  ///< one entry = a single image
@@ -30,6 +32,14 @@ struct ImagingSetup {
 po::options_description imaging_options(const std::string& default_cs);
 /// Resolves the options at a beam energy; throws po::error on usage, Error on bad values.
 ImagingSetup resolve_imaging_options(const po::variables_map& vm, double energy_eV);
+/// --coherence auto picks integrate unless its imaging FFTs (1 + nodes per image) exceed this
+/// factor × the multislice's FFTs (2 per slice and configuration; at least 200, so `image` of a
+/// stored exit wave gets integrate up to 10,000 FFTs).
+constexpr double AUTO_COHERENCE_COST_FACTOR = 50;
+/// Resolves --coherence auto for a run that forms `images` images on `grid` after a multislice of
+/// `multislice_ffts` FFTs; above the factor it keeps envelope and warns why. Sets coherence_rule.
+void choose_coherence(ImagingSetup& setup, const Grid& grid, double multislice_ffts, double images,
+                      const WarnFn& warn);
 /// Echo + sidecar entries for the setup.
 void record_imaging(RunRecord& record, const ImagingSetup& setup, const Grid& grid);
 

@@ -51,8 +51,11 @@ write_tiff "$DIR/nan.tif" 3f800000 7fc00000
   || { echo "FAIL: imaging a vacuum exit wave"; fails=$((fails + 1)); }
 [ -f "$DIR/good_img.tif" ] && [ -f "$DIR/good_img.json" ] \
   || { echo "FAIL: no image or sidecar written"; fails=$((fails + 1)); }
-grep -q '"coherence_model": "envelope"' "$DIR/good_img.json" \
+# Default --coherence auto: a 4x4 wave needs few FFTs, so integrate (docs/coherence.md).
+grep -q '"coherence_model": "integrate"' "$DIR/good_img.json" \
   || { echo "FAIL: sidecar does not say which coherence model made the image"; fails=$((fails + 1)); }
+grep -q '"coherence_rule": "auto: integrate' "$DIR/good_img.json" \
+  || { echo "FAIL: sidecar does not say why auto chose integrate"; fails=$((fails + 1)); }
 
 S=(--sampling 0.5A --aperture 10mrad)  # aperture inside the 4x4 grid's band limit
 expect 1 "this one has 1" -- image "$DIR/one.tif" "${S[@]}" --out "$DIR/x.tif"
