@@ -12,6 +12,7 @@
 
 #include "epitem/error.hpp"
 #include "epitem/output.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/version.hpp"
 
 namespace epitem::cli {
@@ -114,19 +115,23 @@ int run_guarded(const char* command_name, const std::function<int()>& body) {
   enable_file_registry(true);  // inputs are never overwritten, derived outputs included
   try {
     return body();
-  } catch (const po::error& e) {
-    std::cerr << "usage error: epitem " << command_name << ": " << e.what()
-              << " (see 'epitem " << command_name << " --help')\n";
+  } catch (const po::error& e) {  // under mpirun: the other ranks stop too, rank 0 prints (parallel.hpp)
+    if (parallel::report_failure(e.what()))
+      std::cerr << "usage error: epitem " << command_name << ": " << e.what()
+                << " (see 'epitem " << command_name << " --help')\n";
     return EXIT_USAGE;
   } catch (const epitem::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    if (parallel::report_failure(e.what()))
+      std::cerr << "error: " << e.what() << "\n";
     return EXIT_INPUT;
   } catch (const std::bad_alloc&) {
-    std::cerr << "error: epitem " << command_name
-              << ": out of memory (use --dry-run to see the estimate; reduce the grid or model)\n";
+    if (parallel::report_failure("out of memory"))
+      std::cerr << "error: epitem " << command_name
+                << ": out of memory (use --dry-run to see the estimate; reduce the grid or model)\n";
     return EXIT_INPUT;
   } catch (const std::exception& e) {
-    std::cerr << "internal error: epitem " << command_name << ": " << e.what() << "\n";
+    if (parallel::report_failure(e.what()))
+      std::cerr << "internal error: epitem " << command_name << ": " << e.what() << "\n";
     return EXIT_INTERNAL;
   }
 }

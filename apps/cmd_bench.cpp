@@ -26,6 +26,7 @@
 namespace epitem::cli {
 
 int bench_imaging(int argc, char** argv);  // apps/bench_imaging.cpp
+int bench_mpi(int argc, char** argv);      // apps/bench_mpi.cpp
 
 namespace {
 
@@ -279,6 +280,7 @@ struct BenchTarget {
 const BenchTarget TARGETS[] = {
     {"multislice", "multislice step vs bare FFT pair, whole reference run, potential of N atoms", bench_multislice},
     {"imaging", "envelope image formation vs bare FFT pair; --integrate: coherence nodes", bench_imaging},
+    {"mpi", "frozen phonons split over MPI ranks (mpirun -n N): per-rank time, communication, efficiency", bench_mpi},
 };
 
 int bench_main(int argc, char** argv) {

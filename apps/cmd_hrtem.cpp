@@ -10,10 +10,12 @@
 
 #include "cli.hpp"
 #include "epitem/error.hpp"
+#include "epitem/fft.hpp"
 #include "epitem/imaging.hpp"
 #include "epitem/interface.hpp"
 #include "epitem/multislice.hpp"
 #include "epitem/output.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
 #include "imaging_options.hpp"
@@ -22,8 +24,58 @@
 namespace epitem::cli {
 namespace {
 
+// Rank 0 receives every rank's per-configuration images and adds them to `averages` in
+// configuration order; the per-configuration band-limit loss and the counts are combined too.
+void collect_rank_images(std::map<int, std::vector<std::pair<std::array<std::size_t, 3>, Image>>>& rank_images,
+                         MultisliceReport& report, std::map<std::array<std::size_t, 3>, ImageAverage>& averages,
+                         long& ffts) {
+  ffts = long(parallel::sum(ffts));
+  report.transmission_functions_computed = int(parallel::sum(report.transmission_functions_computed));
+  report.peak_rss_bytes = parallel::max(report.peak_rss_bytes);
+  std::vector<double>& loss = report.band_limit_loss_by_config;
+  double loss_sum = 0;
+  parallel::collect_in_order(
+      report.phonon_configs,
+      [&](int config) {
+        parallel::ByteWriter w;
+        w.put(loss[std::size_t(config)]);
+        const auto& images = rank_images[config];
+        w.put(std::uint64_t(images.size()));
+        for (const auto& [key, image] : images) {
+          for (std::size_t k : key)
+            w.put(std::uint64_t(k));
+          w.put(image.nx).put(image.ny).put(image.pixel_size_A).put(image.pixel_size_invA);
+          w.put(image.pixel_size_y_A).put(image.pixel_size_y_invA);
+          w.put_floats(image.pixels);
+        }
+        rank_images.erase(config);
+        return w.bytes;
+      },
+      [&](int config, const std::vector<char>& bytes) {
+        parallel::ByteReader r(bytes);
+        loss[std::size_t(config)] = r.get<double>();
+        loss_sum += loss[std::size_t(config)];
+        const auto n = r.get<std::uint64_t>();
+        for (std::uint64_t i = 0; i < n; ++i) {
+          std::array<std::size_t, 3> key;
+          for (std::size_t& k : key)
+            k = std::size_t(r.get<std::uint64_t>());
+          const int nx = r.get<int>(), ny = r.get<int>();
+          Image image(nx, ny);
+          image.pixel_size_A = r.get<double>();
+          image.pixel_size_invA = r.get<double>();
+          image.pixel_size_y_A = r.get<double>();
+          image.pixel_size_y_invA = r.get<double>();
+          r.get_floats(image.pixels);
+          averages[key].add(image);
+        }
+      });
+  report.band_limit_loss = loss_sum / report.phonon_configs;
+}
+
 int hrtem_main(int argc, char** argv) {
   return run_guarded("hrtem", [&]() -> int {
+    parallel::start();  // under mpirun: configurations are split over the ranks (docs/mpi.md)
     const std::string usage =
         "usage: epitem hrtem MODEL.xyz [multislice, lens, coherence, detector, series options] "
         "--out image.tif [--png image.png]\n"
@@ -116,6 +168,9 @@ int hrtem_main(int argc, char** argv) {
       spec.thickness_series_A = parse_quantity_list(vm["thickness-series"].as<std::string>(),
                                                     Dimension::Length, "--thickness-series");
     spec.threads = common.threads;
+    // Under mpirun each rank runs every size()-th configuration (docs/mpi.md).
+    spec.config_stride = parallel::size();
+    spec.config_offset = parallel::rank();
     spec.validate();
     const Grid grid = multislice_grid(model, spec);
     const Slicing slicing = multislice_slicing(model, spec);
@@ -123,7 +178,8 @@ int hrtem_main(int argc, char** argv) {
     {  // --coherence auto: integrate unless its FFTs exceed the factor × the multislice's
       const double runs = double(std::max(spec.phonon_configs, 1)) * double(setup.tilts_mrad.size());
       const double images = runs * double(spec.thickness_series_A.size() + 1) * double(setup.defocus_series_A.size());
-      choose_coherence(setup, grid, runs * 2.0 * slicing.n_slices(), images, warn_to_stderr());
+      choose_coherence(setup, grid, runs * 2.0 * slicing.n_slices(), images,
+                       parallel::is_root() ? warn_to_stderr() : WarnFn());
     }
 
     RunRecord record("hrtem");
@@ -143,7 +199,8 @@ int hrtem_main(int argc, char** argv) {
     record_imaging(record, setup, grid);
     const std::size_t n_thick = spec.thickness_series_A.size() + 1;
     const std::size_t n_pages = n_thick * setup.tilts_mrad.size() * setup.defocus_series_A.size();
-    if (!common.quiet || common.dry_run)
+    parallel::check_point();  // a rank that could not set up (e.g. unreadable model) stops all
+    if (parallel::is_root() && (!common.quiet || common.dry_run))
       record.echo(std::cout);
     if (common.dry_run) {
       std::cout << "# memory estimate: "
@@ -152,58 +209,88 @@ int hrtem_main(int argc, char** argv) {
                 << " (" << n_pages << " page(s))\n";
       return EXIT_OK;
     }
-    check_lens_against_grid(setup.lens, grid, warn_to_stderr());
+    const WarnFn warn = parallel::is_root() ? warn_to_stderr() : WarnFn();
+    if (warn)
+      check_lens_against_grid(setup.lens, grid, warn);
 
-    ProgressBar bar(common.quiet);
+    ProgressBar bar(common.quiet || !parallel::is_root());
     const ProgressFn progress = bar.callback();
     const double az = setup.tilt_azimuth_deg * units::deg_to_rad;
     // Averages keyed by (thickness index, tilt index, defocus index).
-    std::map<std::array<std::size_t, 3>, ImageAverage> averages;
+    using PageKey = std::array<std::size_t, 3>;
+    std::map<PageKey, ImageAverage> averages;
+    // Under mpirun: this rank's images by configuration, added on rank 0 in configuration order
+    // (so the float sums are those of one process).
+    const bool split = parallel::size() > 1;
+    std::map<int, std::vector<std::pair<PageKey, Image>>> rank_images;
+    MultisliceReport first_report;
     std::vector<double> thicknesses;
     double imaging_seconds = 0, multislice_seconds = 0;
     long ffts = 0;
     Json multislice_report;
-    for (std::size_t it = 0; it < setup.tilts_mrad.size(); ++it) {
-      MultisliceSpec s = spec;
-      std::map<std::size_t, TransferFunction> transfers;  // by defocus index, for this tilt
-      s.beam_tilt_x_mrad = setup.tilts_mrad[it] * std::cos(az);
-      s.beam_tilt_y_mrad = setup.tilts_mrad[it] * std::sin(az);
-      auto on_exit = [&](int, int ti, double thickness_A, const Wave& exit) {
-        const auto t0 = std::chrono::steady_clock::now();
-        if (std::size_t(ti) >= thicknesses.size())
-          thicknesses.resize(std::size_t(ti) + 1);
-        thicknesses[std::size_t(ti)] = thickness_A;
-        ImageFormer former(exit);
-        for (std::size_t id = 0; id < setup.defocus_series_A.size(); ++id) {
-          Lens lens = setup.lens;
-          lens.aberrations.defocus_A = setup.defocus_series_A[id];
-          ImageAverage& avg = averages[{std::size_t(ti), it, id}];
-          if (setup.coherence.model == CoherenceModel::Envelope) {
-            // One transfer function per (tilt, defocus), reused by every configuration and
-            // thickness: each image then costs 2 FFTs and two passes over the pixels.
-            auto h = transfers.find(id);
-            if (h == transfers.end())
-              h = transfers.emplace(id, TransferFunction(lens, exit.grid, s.beam_tilt_x_mrad,
-                                                         s.beam_tilt_y_mrad)).first;
-            avg.add(former.intensity(h->second));
-          } else {
-            avg.add(former.intensity(lens, setup.coherence, s.beam_tilt_x_mrad, s.beam_tilt_y_mrad));
+    // Rank 0 measures the FFT plans first and saves them as wisdom, which the other ranks then
+    // load: every rank uses the same FFT algorithms, so the same rounding (docs/mpi.md).
+    parallel::collective([&] {
+      if (split && parallel::is_root()) {
+        prepare_multislice_plans(model, spec);
+        Fft2D(grid.nx, grid.ny, default_thread_count()).prepare();  // ImageFormer's
+      }
+    });
+    parallel::collective([&] {  // a rank that fails here stops all ranks with its message
+      for (std::size_t it = 0; it < setup.tilts_mrad.size(); ++it) {
+        MultisliceSpec s = spec;
+        std::map<std::size_t, TransferFunction> transfers;  // by defocus index, for this tilt
+        s.beam_tilt_x_mrad = setup.tilts_mrad[it] * std::cos(az);
+        s.beam_tilt_y_mrad = setup.tilts_mrad[it] * std::sin(az);
+        auto on_exit = [&](int config, int ti, double thickness_A, const Wave& exit) {
+          const auto t0 = std::chrono::steady_clock::now();
+          if (std::size_t(ti) >= thicknesses.size())
+            thicknesses.resize(std::size_t(ti) + 1);
+          thicknesses[std::size_t(ti)] = thickness_A;
+          ImageFormer former(exit);
+          for (std::size_t id = 0; id < setup.defocus_series_A.size(); ++id) {
+            Lens lens = setup.lens;
+            lens.aberrations.defocus_A = setup.defocus_series_A[id];
+            const PageKey key{std::size_t(ti), it, id};
+            auto add = [&](Image image) {
+              if (split)
+                rank_images[config].emplace_back(key, std::move(image));
+              else
+                averages[key].add(image);
+            };
+            if (setup.coherence.model == CoherenceModel::Envelope) {
+              // One transfer function per (tilt, defocus), reused by every configuration and
+              // thickness: each image then costs 2 FFTs and two passes over the pixels.
+              auto h = transfers.find(id);
+              if (h == transfers.end())
+                h = transfers.emplace(id, TransferFunction(lens, exit.grid, s.beam_tilt_x_mrad,
+                                                           s.beam_tilt_y_mrad)).first;
+              add(former.intensity(h->second));
+            } else {
+              add(former.intensity(lens, setup.coherence, s.beam_tilt_x_mrad, s.beam_tilt_y_mrad));
+            }
           }
-        }
-        ffts += former.fft_count();
-        imaging_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      };
-      ProgressFn step;
-      if (progress)
-        step = [&, it](std::size_t done, std::size_t total, const std::string& stage) {
-          progress(it * total + done, setup.tilts_mrad.size() * total, stage);
+          ffts += former.fft_count();
+          imaging_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         };
-      const MultisliceReport rep = run_multislice(model, s, on_exit, step, warn_to_stderr());
-      multislice_seconds += rep.total_seconds - rep.callback_seconds;
-      if (it == 0)
-        multislice_report = rep.to_json();
-    }
+        ProgressFn step;
+        if (progress)
+          step = [&, it](std::size_t done, std::size_t total, const std::string& stage) {
+            progress(it * total + done, setup.tilts_mrad.size() * total, stage);
+          };
+        const MultisliceReport rep = run_multislice(model, s, on_exit, step, warn);
+        multislice_seconds += rep.total_seconds - rep.callback_seconds;
+        if (it == 0)
+          first_report = rep;
+      }
+    });
     bar.finish();
+    if (split)
+      collect_rank_images(rank_images, first_report, averages, ffts);
+    multislice_report = first_report.to_json();
+    const Json mpi_record = split ? parallel::run_json(multislice_seconds + imaging_seconds) : Json();
+    if (!parallel::is_root())
+      return EXIT_OK;  // rank 0 writes every output
 
     std::vector<ImagingPage> pages;
     for (std::size_t ti = 0; ti < thicknesses.size(); ++ti)
@@ -223,6 +310,8 @@ int hrtem_main(int argc, char** argv) {
     record.result("multislice", multislice_report);
     record.result("multislice_seconds", multislice_seconds);
     record.result("imaging_seconds", imaging_seconds);
+    if (split)
+      record.result("mpi", mpi_record);
     record.write_sidecar(out_path);
     if (!common.quiet)
       std::cout << "# wrote " << out_path << (png_path.empty() ? "" : " and " + png_path) << " ("

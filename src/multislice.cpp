@@ -253,6 +253,9 @@ void MultisliceSpec::validate() const {
     fail("slice_thickness_A (--slice) must be within 0.01 … 1000 Å, got ", slice_thickness_A, " Å");
   if (phonon_configs < 0 || phonon_configs > 100000)
     fail("phonon_configs (--phonons) must be within 0 … 100000, got ", phonon_configs);
+  if (config_stride < 1 || config_offset < 0 || config_offset >= config_stride)
+    fail("config_offset must be within 0 … config_stride-1 (config_stride >= 1), got ", config_offset,
+         " of ", config_stride);
   for (std::size_t i = 0; i < thickness_series_A.size(); ++i) {
     if (!(thickness_series_A[i] > 0))
       fail("thickness_series_A (--thickness-series) values must be > 0 Å, got ", thickness_series_A[i]);
@@ -396,6 +399,7 @@ void prepare_multislice_plans(const AtomicModel& model, const MultisliceSpec& sp
   const int threads = spec.threads > 0 ? spec.threads : default_thread_count();
   const BandFft step(grid, make_band_rows(grid), threads);
   Fft2D(grid.nx, grid.ny, threads).prepare();
+  const SlicePotential potential(grid, species_of(model), spec.table, threads);  // its plans
 }
 
 MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& spec,
@@ -434,7 +438,13 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
          std::to_string(rep.band_limit_mrad) + " mrad cuts high-angle scattering; 0.05-0.1 Å is usual for HRTEM");
 
   const int threads = rep.threads;
-  const std::size_t total_steps = std::size_t(rep.phonon_configs) * std::size_t(n_slices);
+  auto runs_here = [&](int config) {
+    return config % std::max(1, spec.config_stride) == spec.config_offset;
+  };
+  int configs_here = 0;
+  for (int config = 0; config < rep.phonon_configs; ++config)
+    configs_here += runs_here(config);
+  const std::size_t total_steps = std::size_t(configs_here) * std::size_t(n_slices);
   if (progress)  // FFTW_MEASURE planning without saved wisdom takes seconds on big grids
     progress(0, total_steps, "FFT planning");
   const BandRows band = make_band_rows(grid);
@@ -458,7 +468,11 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
   std::vector<AlignedVector<cfloat>> cache;
   double loss = 0;
 
+  rep.band_limit_loss_by_config.assign(std::size_t(rep.phonon_configs), std::nan(""));
+  std::size_t steps_done = 0;
   for (int config = 0; config < rep.phonon_configs; ++config) {
+    if (!runs_here(config))
+      continue;
     const SliceContent content = distribute(model, slicing, spec.phonon_configs > 0 ? config : -1, spec);
     std::vector<int> id, count;
     if (spec.phonon_configs == 0) {
@@ -505,7 +519,7 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
       fft.inverse(psi);
       rep.propagation_seconds += seconds_since(t1);
       if (progress)
-        progress(std::size_t(config) * std::size_t(n_slices) + std::size_t(k) + 1, total_steps, "multislice");
+        progress(++steps_done, total_steps, "multislice");
       while (next_save < saves.size() && saves[next_save] == k + 1) {
         const auto t2 = Clock::now();
         if (on_exit_wave)
@@ -514,9 +528,10 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
         ++next_save;
       }
     }
-    loss += 1.0 - wave.mean_intensity();
+    rep.band_limit_loss_by_config[std::size_t(config)] = 1.0 - wave.mean_intensity();
+    loss += rep.band_limit_loss_by_config[std::size_t(config)];
   }
-  rep.band_limit_loss = loss / rep.phonon_configs;
+  rep.band_limit_loss = loss / std::max(1, configs_here);
   rep.peak_rss_bytes = peak_rss_bytes();
   rep.total_seconds = seconds_since(t_start);
   return rep;

@@ -9,6 +9,8 @@
 #include <gemmi/version.hpp>
 #include <opencv2/core/version.hpp>
 
+#include "epitem/parallel.hpp"
+
 #ifndef EPITEM_VERSION
 #define EPITEM_VERSION "unknown"
 #endif
@@ -60,7 +62,8 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
                         EIGEN_MINOR_VERSION)},
           {"boost", std::to_string(BOOST_VERSION / 100000) + "." +
                         std::to_string(BOOST_VERSION / 100 % 1000) + "." +
-                        std::to_string(BOOST_VERSION % 100)}};
+                        std::to_string(BOOST_VERSION % 100)},
+          {"mpi", parallel::library_version()}};
 }
 
 }  // namespace epitem

@@ -27,6 +27,9 @@ struct MultisliceSpec {
   std::vector<double> thickness_series_A;  ///< save exit waves also at these thicknesses [Å]
   double beam_tilt_x_mrad = 0, beam_tilt_y_mrad = 0;
   int threads = 0;                  ///< 0 = default_thread_count()
+  /// Runs only the configurations c with c % config_stride == config_offset (one MPI rank's share,
+  /// include/epitem/parallel.hpp); each configuration's displacements depend on (seed, c) only.
+  int config_stride = 1, config_offset = 0;
   void validate() const;            ///< throws Error with the option name and valid range
 };
 
@@ -49,6 +52,7 @@ struct MultisliceReport {
   std::vector<double> saved_thicknesses_A;  ///< actual thicknesses of the saved exit waves
   double band_limit_invA = 0, band_limit_mrad = 0;
   double band_limit_loss = 0;         ///< 1 − mean |ψ_exit|² (mean over configurations)
+  std::vector<double> band_limit_loss_by_config;  ///< per configuration; NaN where not run here
   double potential_seconds = 0;       ///< v_z + transmission functions
   double propagation_seconds = 0;     ///< transmit + propagate steps
   double callback_seconds = 0;        ///< time spent in on_exit_wave
