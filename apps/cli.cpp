@@ -187,6 +187,17 @@ Json RunRecord::to_json() const {
   return j;
 }
 
+std::string RunRecord::tiff_description() const {
+  Json j = to_json();
+  Json p = provenance();
+  Json stable = Json::object();
+  for (const auto& [key, value] : p.members())
+    if (key != "start_time_utc" && key != "threads_used" && key != "host_threads")
+      stable.set(key, value);
+  j.set("provenance", stable);
+  return j.dump(0);
+}
+
 // Who made this file and how: enough to rerun it and to explain a difference between two runs.
 Json RunRecord::provenance() const {
   const Invocation& inv = invocation();

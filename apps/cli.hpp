@@ -82,6 +82,9 @@ public:
   /// Prints "# key = value unit" lines.
   void echo(std::ostream& out) const;
   Json to_json() const;
+  /// The sidecar for a TIFF's ImageDescription: the same, less what differs between two runs of one
+  /// command (start time, thread counts), so seeded runs give byte-identical TIFFs.
+  std::string tiff_description() const;
   /// Writes the sidecar beside `output_path` (output.hpp: sidecar_path), atomically.
   void write_sidecar(const std::string& output_path) const;
   /// A command's main text output: writes `text` atomically (never over one of `inputs`),

@@ -107,7 +107,7 @@ int fft_main(int argc, char** argv) {
     write_text_file(out, peaks_csv(peaks), inputs);
     rec.add_output(out);
     if (!spectrum_path.empty()) {
-      write_tiff(spectrum_path, {log_spectrum_image(spectrum)}, rec.to_json().dump(0));
+      write_tiff(spectrum_path, {log_spectrum_image(spectrum)}, rec.tiff_description());
       rec.add_output(spectrum_path);
     }
     if (!png_path.empty()) {

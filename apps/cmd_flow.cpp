@@ -414,7 +414,7 @@ int flow_main(int argc, char** argv) {
       TiffWriteOptions layout;  // one speed map per frame pair: a time series for ImageJ
       layout.stack = TiffStack::Frames;
       layout.frame_interval_s = times_csv.empty() && fps > 0 ? 1 / fps : 0;
-      write_tiff(field_path, maps, rec.to_json().dump(0), layout);
+      write_tiff(field_path, maps, rec.tiff_description(), layout);
       rec.add_output(field_path);
     }
     if (!png.empty()) {

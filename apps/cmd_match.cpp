@@ -551,7 +551,7 @@ int match_main(int argc, char** argv) {
     if (!multislice_json.is_null())
       record.result("multislice", multislice_json);
 
-    write_tiff(map_tif, pages, record.to_json().dump(0));
+    write_tiff(map_tif, pages, record.tiff_description());
     if (!png_path.empty()) {
       Image diff = exp.roi;
       const double sd = std::sqrt(exp.noise.variance);

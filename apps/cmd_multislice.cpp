@@ -130,13 +130,13 @@ int multislice_main(int argc, char** argv) {
       rec.add("zone", vm["zone"].as<std::string>());
       rec.add("x", vm.count("x") ? vm["x"].as<std::string>() : std::string("shortest"));
       rec.add("repeat", vm["repeat"].as<std::string>());
+    } else {
+      model = read_model(model_path);
+    }
     apply_temperature(model, thermal);
     if (thermal.active() && spec.phonon_configs == 0)
       std::cerr << "warning: --temperature acts through the atom displacements; with --phonons 0 "
                    "the atoms are static and the temperature changes nothing\n";
-    } else {
-      model = read_model(model_path);
-    }
     const Grid grid = multislice_grid(model, spec);
     const Slicing slicing = multislice_slicing(model, spec);
     const int n_saved = int(spec.thickness_series_A.size()) + 1;
@@ -209,7 +209,7 @@ int multislice_main(int argc, char** argv) {
 
     rec.result("report", rep.to_json());
     rec.result("cli_memory_estimate_bytes", bytes);
-    const std::string desc = rec.to_json().dump(0);
+    const std::string desc = rec.tiff_description();
     write_tiff(out, pages, desc);
     rec.add_output(out);
     if (!dp_path.empty()) {

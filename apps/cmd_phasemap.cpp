@@ -250,7 +250,7 @@ int phasemap_main(int argc, char** argv) {
         pages.push_back(shown_map.amplitude[p]);
         pages.push_back(shown_map.filtered[p]);
       }
-      write_tiff(maps_path, pages, rec.to_json().dump(0));
+      write_tiff(maps_path, pages, rec.tiff_description());
       rec.add_output(maps_path);
     }
     if (!png.empty()) {

@@ -87,8 +87,8 @@ int saed_main(int argc, char** argv) {
       ("log", po::bool_switch(&log_scale), "TIFF pixels log10(1 + I/0.01) instead of I")
       ("direct-beam", po::value<double>(&direct_beam)->default_value(render_defaults.direct_beam_intensity),
        "drawn intensity of the direct beam (strongest spot = 100; kinematics cannot give it)");
-    po::positional_options_description pos;
     opts.add(thermal_options());
+    po::positional_options_description pos;
     pos.add("structure", 1);
     po::variables_map vm;
     CommonOptions common;
@@ -171,10 +171,10 @@ int saed_main(int argc, char** argv) {
     spec.table = parse_scattering_table(table_name);
     spec.double_diffraction = !no_dd;
     spec.dd_n_strongest = dd_strongest;
-    spec.validate();
     spec.dd_min_intensity = vm["dd-min-intensity"].as<double>();
-    std::vector<double> rotation_deg;
+    spec.validate();
     const ThermalSpec thermal = resolve_thermal_options(vm);
+    std::vector<double> rotation_deg;
     for (const auto& r : rotations)
       rotation_deg.push_back(parse_quantity(r, Dimension::CrystalAngle, "--rotate"));
     SaedRenderSpec render;
@@ -269,11 +269,6 @@ int saed_main(int argc, char** argv) {
         saed_phases.push_back(p);
       }
     }
-    const SaedPattern pattern = kinematic_saed(saed_phases, spec);
-    Image image;
-    Canvas canvas(1, 1);
-    if (!image_path.empty())
-      image = render_saed_image(pattern, render);
     // Debye–Waller factors at --temperature (else the structures' own U_iso).
     std::vector<const Crystal*> crystals;
     for (SaedPhase& p : saed_phases) {
@@ -281,6 +276,11 @@ int saed_main(int argc, char** argv) {
       crystals.push_back(&p.crystal);
     }
     rec.add("thermal", thermal_json(thermal, crystal_u_iso_used(crystals)));
+    const SaedPattern pattern = kinematic_saed(saed_phases, spec);
+    Image image;
+    Canvas canvas(1, 1);
+    if (!image_path.empty())
+      image = render_saed_image(pattern, render);
     if (!png_path.empty())
       canvas = render_saed_png(pattern, render);
 
@@ -300,13 +300,13 @@ int saed_main(int argc, char** argv) {
     rec.result("spots_per_phase", per_phase);
     rec.result("double_diffraction_within_phase", n_within);
     rec.result("double_diffraction_between_phases", n_between);
-
-    write_text_file(out, saed_spots_csv(pattern), inputs);
     rec.result("moire_spots", int(std::count_if(pattern.spots.begin(), pattern.spots.end(),
                                                 [](const SaedSpot& s) { return s.is_moire; })));
+
+    write_text_file(out, saed_spots_csv(pattern), inputs);
     rec.add_output(out);
     if (!image_path.empty()) {
-      write_tiff(image_path, {image}, rec.to_json().dump(0));
+      write_tiff(image_path, {image}, rec.tiff_description());
       rec.add_output(image_path);
     }
     if (!png_path.empty()) {

@@ -891,7 +891,7 @@ int track_main(int argc, char** argv) {
       rec.add_output(peaks_path);
       img.pixel_size_invA = pixel_invA;
       std::string tif = stem_with(profile_path, ".tif");
-      write_tiff(tif, {img}, rec.to_json().dump(0));
+      write_tiff(tif, {img}, rec.tiff_description());
       rec.add_output(tif);
       // Preview: frames stretched to ≥ 200 rows, the direct beam (inside --centre-mask) blanked
       // so that it does not set the contrast.

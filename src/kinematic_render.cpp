@@ -62,10 +62,10 @@ std::string reflections_csv(const std::vector<Reflection>& reflections, double e
 
 std::string saed_spots_csv(const SaedPattern& pattern) {
   std::ostringstream os;
-  os << "phase,h,k,l,gx,gy,g,d_A,excitation_error,intensity,F_abs,laue_zone,double_diffraction,"
-        "dd_path,gx_inv_A,gy_inv_A,g_inv_A,moire\n";
   // gx_inv_A, gy_inv_A, g_inv_A (docs/vocabulary.md) repeat the deprecated gx, gy, g, kept
   // where they were for old scripts.
+  os << "phase,h,k,l,gx,gy,g,d_A,excitation_error,intensity,F_abs,laue_zone,double_diffraction,"
+        "dd_path,gx_inv_A,gy_inv_A,g_inv_A,moire\n";
   for (const auto& s : pattern.spots) {
     const bool between = s.double_diffraction == DoubleDiffraction::BetweenPhases;
     std::string phase = s.is_direct_beam ? "direct" : pattern.phase_names[size_t(s.phase)];
@@ -208,13 +208,13 @@ Canvas render_saed_png(const SaedPattern& pattern, const SaedRenderSpec& spec) {
     canvas.draw_label(18, ly, "double diffraction (between phases)", colors::red);
     ly += 14;
   }
-  canvas.draw_label(6, ly, "direct beam capped", colors::white);
-
   if (std::any_of(pattern.spots.begin(), pattern.spots.end(), [](const SaedSpot& s) { return s.is_moire; })) {
     canvas.draw_circle(10, ly + 4, 4, colors::yellow);
     canvas.draw_label(18, ly, "moire (g1 - g2 of near-parallel planes)", colors::yellow);
     ly += 14;
   }
+  canvas.draw_label(6, ly, "direct beam capped", colors::white);
+
   // Scale bar in 1/nm: the largest of 1, 2, 5, 10, 20 that fits in a quarter of the width.
   const double pixels_per_inv_nm = 0.1 / px;  // 1/nm = 0.1 1/Å
   double bar = 1;

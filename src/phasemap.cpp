@@ -204,17 +204,26 @@ std::vector<Region> connected_regions(const std::vector<bool>& member, int nx, i
 
 // Closed regions minus enclosed holes of one phase, each larger than `min_pixels`: the
 // Euler characteristic of its map inside the frame.
-int closed_regions_minus_holes(const std::vector<int>& label, int phase, int nx, int ny, size_t min_pixels) {
+// Closed regions minus enclosed holes of one phase, each weighted by how far it is resolved: 0 up to
+// 4 deficits (radius 2 σ_e), rising linearly to 1 at 6 (radius 2.45 σ_e). A hard cut made the reported area jump by
+// a whole deficit when a region crossed the cut (seen: +25 % on a 6 nm² cap).
+double resolved_regions_minus_holes(const std::vector<int>& label, int phase, int nx, int ny,
+                                    double deficit_px) {
   std::vector<bool> inside(label.size()), outside(label.size());
   for (size_t i = 0; i < label.size(); ++i) {
     inside[i] = label[i] == phase;
     outside[i] = !inside[i];
   }
-  int count = 0;
+  auto weight = [&](const Region& r) {
+    if (r.touches_frame)
+      return 0.0;
+    return std::clamp((double(r.pixels) / deficit_px - 4.0) / 2.0, 0.0, 1.0);
+  };
+  double count = 0;
   for (const Region& r : connected_regions(inside, nx, ny))
-    count += !r.touches_frame && r.pixels > min_pixels;
+    count += weight(r);
   for (const Region& r : connected_regions(outside, nx, ny))
-    count -= !r.touches_frame && r.pixels > min_pixels;
+    count -= weight(r);
   return count;
 }
 
@@ -461,11 +470,10 @@ PhaseMapFrame phase_map(const Image& frame, const std::vector<PhaseFilter>& phas
     // shortening flow), and over a closed boundary the curvature integrates to 2π (Gauss–
     // Bonnet): each closed region reads π σ_e² small and each enclosed hole π σ_e² large,
     // whatever their shape. Applied to regions and holes inside the frame that measure
-    // ≥ 4π σ_e² (radius ≥ 2 σ_e; smaller ones are below the map's resolution). First order in
-    // σ_e/R: an isolated disc of radius 2.3 / 2.6 / 6.5 σ_e reads −12 / −11 / −2.6 % before and
-    // +6.6 / +4.2 / −0.2 % after (test_phasemap.cpp).
+    // ≥ 4π σ_e² (radius ≥ 2 σ_e; smaller ones are below the map's resolution), phased in
+    // linearly up to 6π σ_e², so a region crossing the cut does not jump by a whole deficit.
     const double deficit_px = PI * envelope_sigma_A * envelope_sigma_A / (px * py);
-    const int euler = closed_regions_minus_holes(out.label, int(p), nx, ny, size_t(4 * deficit_px));
+    const double euler = resolved_regions_minus_holes(out.label, int(p), nx, ny, deficit_px);
     out.region_area_nm2.push_back(count[p] * px_nm * py_nm);
     out.area_nm2.push_back((count[p] + euler * deficit_px) * px_nm * py_nm);
     const double nan = std::numeric_limits<double>::quiet_NaN();

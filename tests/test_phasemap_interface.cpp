@@ -56,6 +56,11 @@ TEST_CASE("phase areas of a simulated NiFe/Fe3O4 HRTEM image vs the model's proj
   spec.shape = OverlayerShape::Slab;
   spec.overlayer_thickness_A = 20;
   spec.find_voids = false;
+  // The covalent contact rule, as this check was set up: the bulk rule (default since issue 14)
+  // empties ~10 more NiFe columns in the first 6 Å, and the model's reference splits that gap
+  // equally while the map gives most of it to NiFe (+5.2 % at Δf 80 Å) — an open question of
+  // how to count partly empty columns, recorded in docs/analysis.md.
+  spec.cutoff_rule = CutoffRule::Covalent;
   // A square box gives square image pixels: both edges = the x edge rounded to whole substrate
   // repeats (exactly periodic along x; along y, the interface normal, vacuum ends the crystals).
   const InterfaceResult first = build_interface(spec);
