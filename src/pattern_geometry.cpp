@@ -365,7 +365,7 @@ FriedelCentre centre_from_friedel_pairs(const std::vector<std::vector<DetectedSp
   };
   int most_pairs = 0;
   double best_score = -1;
-  Vec2 centre = candidates.front();
+  Vec2 centre = candidates.empty() ? Vec2(0.5 * nx, 0.5 * ny) : candidates.front();
   for (const Vec2& c : candidates) {
     const FriedelCentre f = refine(c, {3 * tolerance_px, tolerance_px, tolerance_px});
     most_pairs = std::max(most_pairs, f.n_pairs);

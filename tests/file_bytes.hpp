@@ -31,7 +31,8 @@ inline void write_bytes(const std::string& path, const std::vector<unsigned char
 template <class T>
 std::vector<unsigned char> raw_values(const std::vector<T>& v) {
   std::vector<unsigned char> out(v.size() * sizeof(T));
-  std::memcpy(out.data(), v.data(), out.size());
+  if (!out.empty())  // memcpy from an empty vector's null data() is undefined
+    std::memcpy(out.data(), v.data(), out.size());
   return out;
 }
 

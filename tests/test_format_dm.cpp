@@ -430,9 +430,9 @@ TEST_CASE("damaged DM files are refused with one clear Error", "[formats][dm]") 
       refused_with(dm_file(version, group("", {{"Odd", false, {}, {20, 42, 2}, std::vector<unsigned char>(8)}})),
                    "unknown element type 42");
     }
-    SECTION("groups nested 10000 deep, DM" + std::to_string(version)) {
+    SECTION("groups nested 1000 deep, DM" + std::to_string(version)) {
       DmNode bomb = group("g", {});
-      for (int k = 0; k < 10000; ++k) {  // moved, not copied through an initializer list
+      for (int k = 0; k < 1000; ++k) {  // far past the limit of 64; deeper overflows the test's own recursive writer under ASan
         DmNode outer = group("g", {});
         outer.kids.push_back(std::move(bomb));
         bomb = std::move(outer);
