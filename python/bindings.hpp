@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "epitem/lattice.hpp"
 #include "epitem/progress.hpp"
 
 namespace py = pybind11;
@@ -49,5 +50,8 @@ std::map<std::string, std::string> option_texts(const py::kwargs& kwargs);
 /// same texts (switches given only when true).
 std::vector<std::string> option_argv(const std::map<std::string, std::string>& texts,
                                      const std::vector<std::string>& switches);
+
+/// A zone or direction from "1,1,0" or a 3-sequence; ValueError naming `what` otherwise.
+Vec3 to_triple(const py::object& o, const char* what);
 
 }  // namespace epitem::python

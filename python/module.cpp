@@ -106,16 +106,6 @@ Mat3 to_mat3(const py::array_t<double, py::array::c_style | py::array::forcecast
   return m;
 }
 
-Vec3 to_triple(const py::object& o, const char* what) {
-  if (py::isinstance<py::str>(o)) {
-    const auto v = parse_int_triple(o.cast<std::string>(), what);
-    return Vec3(v[0], v[1], v[2]);
-  }
-  const auto v = o.cast<std::vector<double>>();
-  if (v.size() != 3)
-    throw py::value_error(std::string(what) + " must be three indices, e.g. (1, 1, 0)");
-  return Vec3(v[0], v[1], v[2]);
-}
 
 py::dict reflections_dict(const Crystal& crystal, double dmin_A, const py::object& zone, int laue_zone,
                           double energy_eV, const std::string& table, bool all, bool no_merge) {
@@ -287,6 +277,17 @@ py::tuple read_image(const std::string& path, const std::string& part) {
 }
 
 }  // namespace
+
+Vec3 to_triple(const py::object& o, const char* what) {
+  if (py::isinstance<py::str>(o)) {
+    const auto v = parse_int_triple(o.cast<std::string>(), what);
+    return Vec3(v[0], v[1], v[2]);
+  }
+  const auto v = o.cast<std::vector<double>>();
+  if (v.size() != 3)
+    throw py::value_error(std::string(what) + " must be three indices, e.g. (1, 1, 0)");
+  return Vec3(v[0], v[1], v[2]);
+}
 
 void bind_structures(py::module_& m) {
   py::class_<Crystal>(m, "Crystal",

@@ -199,16 +199,6 @@ py::array image(const ComplexArray& wave, const py::object& sampling_A, double e
   return owned_array(std::move(out), {py::ssize_t(n_pages), out_ny, out_nx});
 }
 
-Vec3 triple(const py::object& o, const char* what) {
-  if (py::isinstance<py::str>(o)) {
-    const auto v = parse_int_triple(o.cast<std::string>(), what);
-    return Vec3(v[0], v[1], v[2]);
-  }
-  const auto v = o.cast<std::vector<double>>();
-  if (v.size() != 3)
-    throw py::value_error(std::string(what) + " must be three indices, e.g. (1, 1, 0)");
-  return Vec3(v[0], v[1], v[2]);
-}
 
 Crystal crystal_of(const py::object& o) {
   if (py::isinstance<Crystal>(o))
@@ -244,7 +234,7 @@ py::object saed(const py::object& structure, const py::object& zone, const py::o
   const auto add = [&](const py::object& c, const py::object& z, const py::object& xd, double rot) {
     if (z.is_none())
       throw py::value_error("zone is required for a structure, e.g. zone=(1, 1, 0)");
-    SaedPhase p = saed_phase_for_zone(crystal_of(c), triple(z, "zone"), xd.is_none() ? Vec3::Zero() : triple(xd, "x"));
+    SaedPhase p = saed_phase_for_zone(crystal_of(c), to_triple(z, "zone"), xd.is_none() ? Vec3::Zero() : to_triple(xd, "x"));
     if (rot != 0)
       p = saed_phase_with_orientation(p.crystal, rotation_about_axis(Vec3::UnitZ(), rot) * p.orientation);
     list.push_back(p);
