@@ -73,6 +73,36 @@ void collect_rank_images(std::map<int, std::vector<std::pair<std::array<std::siz
   report.band_limit_loss = loss_sum / report.phonon_configs;
 }
 
+// A static run under mpirun: rank 0 receives every page (numbered tilt, thickness, defocus) from
+// the rank that imaged it; the FFT counts are summed.
+void collect_rank_pages(std::map<int, Image>& rank_pages, int n_units, std::size_t n_thick, std::size_t n_def,
+                        std::map<std::array<std::size_t, 3>, ImageAverage>& averages, long& ffts) {
+  ffts = long(parallel::sum(ffts));
+  parallel::collect_in_order(
+      n_units, [&](int unit) { return parallel::block_owner(unit, n_units); },
+      [&](int unit) {
+        parallel::ByteWriter w;
+        const Image& image = rank_pages.at(unit);
+        w.put(image.nx).put(image.ny).put(image.pixel_size_A).put(image.pixel_size_invA);
+        w.put(image.pixel_size_y_A).put(image.pixel_size_y_invA);
+        w.put_floats(image.pixels);
+        rank_pages.erase(unit);
+        return w.bytes;
+      },
+      [&](int unit, const std::vector<char>& bytes) {
+        parallel::ByteReader r(bytes);
+        const int nx = r.get<int>(), ny = r.get<int>();
+        Image image(nx, ny);
+        image.pixel_size_A = r.get<double>();
+        image.pixel_size_invA = r.get<double>();
+        image.pixel_size_y_A = r.get<double>();
+        image.pixel_size_y_invA = r.get<double>();
+        r.get_floats(image.pixels);
+        const std::size_t u = std::size_t(unit);
+        averages[{u / n_def % n_thick, u / n_def / n_thick, u % n_def}].add(image);
+      });
+}
+
 int hrtem_main(int argc, char** argv) {
   return run_guarded("hrtem", [&]() -> int {
     parallel::start();  // under mpirun: configurations are split over the ranks (docs/mpi.md)
@@ -168,9 +198,12 @@ int hrtem_main(int argc, char** argv) {
       spec.thickness_series_A = parse_quantity_list(vm["thickness-series"].as<std::string>(),
                                                     Dimension::Length, "--thickness-series");
     spec.threads = common.threads;
-    // Under mpirun each rank runs every size()-th configuration (docs/mpi.md).
-    spec.config_stride = parallel::size();
-    spec.config_offset = parallel::rank();
+    // Under mpirun each rank runs every size()-th configuration (docs/mpi.md); a static run
+    // splits its pages instead (below), each rank running the multislice of its pages' tilts.
+    if (spec.phonon_configs > 0) {
+      spec.config_stride = parallel::size();
+      spec.config_offset = parallel::rank();
+    }
     spec.validate();
     const Grid grid = multislice_grid(model, spec);
     const Slicing slicing = multislice_slicing(model, spec);
@@ -221,8 +254,19 @@ int hrtem_main(int argc, char** argv) {
     std::map<PageKey, ImageAverage> averages;
     // Under mpirun: this rank's images by configuration, added on rank 0 in configuration order
     // (so the float sums are those of one process).
-    const bool split = parallel::size() > 1;
+    const bool split = parallel::size() > 1 && spec.phonon_configs > 0;
     std::map<int, std::vector<std::pair<PageKey, Image>>> rank_images;
+    // A static run under mpirun: page (tilt, thickness, defocus), numbered tilt first, is imaged
+    // on rank block_owner(page), so a rank's pages share few tilts (multislice runs); every rank
+    // repeats the multislice of its tilts rather than receiving the wave (docs/mpi.md).
+    const bool split_pages = parallel::size() > 1 && spec.phonon_configs == 0;
+    const std::size_t n_def = setup.defocus_series_A.size();
+    const int n_units = int(n_pages);
+    auto unit_of = [&](const PageKey& k) { return int((k[1] * n_thick + k[0]) * n_def + k[2]); };
+    auto mine = [&](const PageKey& k) {
+      return !split_pages || parallel::block_owner(unit_of(k), n_units) == parallel::rank();
+    };
+    std::map<int, Image> rank_pages;  // this rank's pages by unit
     MultisliceReport first_report;
     std::vector<double> thicknesses;
     double imaging_seconds = 0, multislice_seconds = 0;
@@ -231,13 +275,19 @@ int hrtem_main(int argc, char** argv) {
     // Rank 0 measures the FFT plans first and saves them as wisdom, which the other ranks then
     // load: every rank uses the same FFT algorithms, so the same rounding (docs/mpi.md).
     parallel::collective([&] {
-      if (split && parallel::is_root()) {
+      if ((split || split_pages) && parallel::is_root()) {
         prepare_multislice_plans(model, spec);
         Fft2D(grid.nx, grid.ny, default_thread_count()).prepare();  // ImageFormer's
       }
     });
     parallel::collective([&] {  // a rank that fails here stops all ranks with its message
       for (std::size_t it = 0; it < setup.tilts_mrad.size(); ++it) {
+        if (split_pages) {  // skip tilts without a page of this rank
+          const parallel::Block b = parallel::my_block(n_units);
+          const int first = int(it * n_thick * n_def), last = int((it + 1) * n_thick * n_def);
+          if (b.last <= first || b.first >= last)
+            continue;
+        }
         MultisliceSpec s = spec;
         std::map<std::size_t, TransferFunction> transfers;  // by defocus index, for this tilt
         s.beam_tilt_x_mrad = setup.tilts_mrad[it] * std::cos(az);
@@ -247,14 +297,27 @@ int hrtem_main(int argc, char** argv) {
           if (std::size_t(ti) >= thicknesses.size())
             thicknesses.resize(std::size_t(ti) + 1);
           thicknesses[std::size_t(ti)] = thickness_A;
+          bool any = false;
+          for (std::size_t id = 0; id < n_def; ++id)
+            any = any || mine({std::size_t(ti), it, id});
+          if (!any)
+            return;
           ImageFormer former(exit);
+          // imaging_ffts counts as one process would: the wave's forward FFT once, on the rank
+          // of the first defocus page (docs/mpi.md).
+          if (!mine({std::size_t(ti), it, 0}))
+            --ffts;
           for (std::size_t id = 0; id < setup.defocus_series_A.size(); ++id) {
             Lens lens = setup.lens;
             lens.aberrations.defocus_A = setup.defocus_series_A[id];
             const PageKey key{std::size_t(ti), it, id};
+            if (!mine(key))
+              continue;
             auto add = [&](Image image) {
               if (split)
                 rank_images[config].emplace_back(key, std::move(image));
+              else if (split_pages)
+                rank_pages[unit_of(key)] = std::move(image);
               else
                 averages[key].add(image);
             };
@@ -280,15 +343,18 @@ int hrtem_main(int argc, char** argv) {
           };
         const MultisliceReport rep = run_multislice(model, s, on_exit, step, warn);
         multislice_seconds += rep.total_seconds - rep.callback_seconds;
-        if (it == 0)
+        if (it == 0)  // rank 0 always runs tilt 0
           first_report = rep;
       }
     });
     bar.finish();
     if (split)
       collect_rank_images(rank_images, first_report, averages, ffts);
+    if (split_pages)
+      collect_rank_pages(rank_pages, n_units, n_thick, n_def, averages, ffts);  // rank 0 ran tilt 0: it knows every thickness
     multislice_report = first_report.to_json();
-    const Json mpi_record = split ? parallel::run_json(multislice_seconds + imaging_seconds) : Json();
+    const Json mpi_record =
+        split || split_pages ? parallel::run_json(multislice_seconds + imaging_seconds) : Json();
     if (!parallel::is_root())
       return EXIT_OK;  // rank 0 writes every output
 
@@ -310,7 +376,7 @@ int hrtem_main(int argc, char** argv) {
     record.result("multislice", multislice_report);
     record.result("multislice_seconds", multislice_seconds);
     record.result("imaging_seconds", imaging_seconds);
-    if (split)
+    if (split || split_pages)
       record.result("mpi", mpi_record);
     record.write_sidecar(out_path);
     if (!common.quiet)

@@ -173,11 +173,51 @@ bool report_failure(const std::string& message) {
   return is_root();
 }
 
+int block_owner(int index, int n_items) {
+  int r = 0;
+  while (r + 1 < size() && (long long)n_items * (r + 1) / size() <= index)
+    ++r;
+  return r;
+}
+
+Block my_block(int n_items) {
+  return {int((long long)n_items * rank() / size()), int((long long)n_items * (rank() + 1) / size())};
+}
+
+void broadcast(std::vector<char>& bytes) {
+#ifdef EPITEM_MPI
+  if (world().active) {
+    CommTimer t;
+    long long n = (long long)bytes.size();
+    // The other ranks usually wait here while rank 0 works: poll with sleeps, as barrier() does.
+    MPI_Request request;
+    MPI_Ibcast(&n, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD, &request);
+    for (int done = 0;;) {
+      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+      if (done)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    bytes.resize(std::size_t(n));
+    for (long long off = 0; off < n; off += kChunk)
+      MPI_Bcast(bytes.data() + off, int(std::min(n - off, kChunk)), MPI_BYTE, 0, MPI_COMM_WORLD);
+  }
+#endif
+  (void)bytes;
+}
+
 void collect_in_order(int n_items, const std::function<std::vector<char>(int)>& make,
                       const std::function<void(int, const std::vector<char>&)>& use) {
+  collect_in_order(n_items, [](int i) { return i % size(); }, make, use);
+}
+
+void collect_in_order(int n_items, const std::function<int(int)>& owner_of,
+                      const std::function<std::vector<char>(int)>& make,
+                      const std::function<void(int, const std::vector<char>&)>& use) {
+  (void)owner_of;  // one process without MPI: every item is rank 0's
   for (int i = 0; i < n_items; ++i) {
 #ifdef EPITEM_MPI
-    const int owner = i % size();
+    const int owner = owner_of(i);
     if (world().active && owner != 0) {
       if (rank() == owner) {
         const std::vector<char> item = make(i);

@@ -36,6 +36,24 @@ void collective(const std::function<void()>& body);
 void collect_in_order(int n_items, const std::function<std::vector<char>(int)>& make,
                       const std::function<void(int, const std::vector<char>&)>& use);
 
+/// Items 0 … n_items-1 in contiguous blocks, one per rank, sizes differing by at most one (a
+/// rank's frames then overlap its neighbour's by at most one): the rank of item `index`, and
+/// this rank's block [first, last).
+int block_owner(int index, int n_items);
+struct Block {
+  int first = 0, last = 0;
+};
+Block my_block(int n_items);
+
+/// As above, but item i is made on rank owner(i) (e.g. block_owner); every rank makes its items
+/// before the collection starts, else the ranks wait for each other in turn.
+void collect_in_order(int n_items, const std::function<int(int)>& owner,
+                      const std::function<std::vector<char>(int)>& make,
+                      const std::function<void(int, const std::vector<char>&)>& use);
+
+/// Rank 0's `bytes` on every rank (collective: every rank calls it).
+void broadcast(std::vector<char>& bytes);
+
 /// A check point: throws as collective() does if another rank has failed since the last one.
 void check_point();
 
