@@ -4,12 +4,14 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "cli.hpp"
 #include "epitem/error.hpp"
 #include "epitem/movie.hpp"
 #include "epitem/output.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/phasemap.hpp"
 #include "epitem/plot.hpp"
 #include "epitem/png.hpp"
@@ -18,8 +20,33 @@ namespace epitem::cli {
 
 namespace {
 
+// One frame's CSV values (per phase), packed to travel from the rank that mapped it to rank 0.
+struct FrameRow {
+  std::vector<double> area_nm2, centroid_x_nm, centroid_y_nm, fringe_contrast;
+  std::vector<char> bytes() const {
+    parallel::ByteWriter w;
+    for (const auto* v : {&area_nm2, &centroid_x_nm, &centroid_y_nm, &fringe_contrast}) {
+      w.put(std::uint64_t(v->size()));
+      for (double x : *v)
+        w.put(x);
+    }
+    return w.bytes;
+  }
+  static FrameRow from(const std::vector<char>& bytes) {
+    parallel::ByteReader r(bytes);
+    FrameRow row;
+    for (auto* v : {&row.area_nm2, &row.centroid_x_nm, &row.centroid_y_nm, &row.fringe_contrast}) {
+      v->resize(std::size_t(r.get<std::uint64_t>()));
+      for (double& x : *v)
+        x = r.get<double>();
+    }
+    return row;
+  }
+};
+
 int phasemap_main(int argc, char** argv) {
   return run_guarded("phasemap", [&]() -> int {
+    parallel::start();  // under mpirun: frames are split over the ranks (docs/mpi.md)
     po::options_description opts("phasemap options");
     std::string input, out, png, maps_path, times_csv, track;
     std::vector<std::string> phase_texts, peak_texts;
@@ -127,7 +154,8 @@ int phasemap_main(int argc, char** argv) {
     rec.add("periodic", Json(spec.periodic));
     rec.add("track", phases[size_t(tracked)].name);
     if (common.dry_run) {
-      rec.echo(std::cout);
+      if (parallel::is_root())
+        rec.echo(std::cout);
       std::cout << "# dry run: about 16 bytes per pixel per frame plus 8 per pixel per phase; nothing computed\n";
       return EXIT_OK;
     }
@@ -144,9 +172,17 @@ int phasemap_main(int argc, char** argv) {
       }
       return frame;
     };
-    Image frame0 = load_frame(0);
-    if (!(frame0.pixel_size_A > 0))
-      fail(input, ": no pixel size in the file; give --pixel-size (e.g. 0.1A)");
+    if (!parallel::is_root())
+      common.quiet = true;  // rank 0 prints and writes
+    // Frame 0 on rank 0 only: its pixel size, and the automatic mask σ every rank then uses.
+    Image frame0;
+    parallel::collective([&] {
+      if (!parallel::is_root())
+        return;
+      frame0 = load_frame(0);
+      if (!(frame0.pixel_size_A > 0))
+        fail(input, ": no pixel size in the file; give --pixel-size (e.g. 0.1A)");
+    });
     rec.add("pixel_size_A", frame0.pixel_size_A, "Å");
     rec.add("pixel_size_source", std::string(pixel_A > 0 ? "--pixel-size" : "file"));
     rec.add("frames", double(n_frames));
@@ -170,11 +206,43 @@ int phasemap_main(int argc, char** argv) {
 
     // One mask for the whole movie, so that areas compare over time: the automatic σ of frame 0.
     if (!(spec.mask_sigma_invA > 0)) {
-      spec.mask_sigma_invA = auto_mask_sigma_invA(frame0, phases);
+      parallel::collective([&] {
+        if (parallel::is_root())
+          spec.mask_sigma_invA = auto_mask_sigma_invA(frame0, phases);
+      });
+      parallel::ByteWriter w;
+      w.put(spec.mask_sigma_invA);
+      parallel::broadcast(w.bytes);
+      spec.mask_sigma_invA = parallel::ByteReader(w.bytes).get<double>();
       rec.add("mask_sigma_auto_invA", spec.mask_sigma_invA, "1/Å (from frame 0)");
     }
     ProgressBar bar(common.quiet);
     auto progress = bar.callback();
+    // Under mpirun frame f is mapped on rank block_owner(f) (a contiguous block of frames per
+    // rank), except the frame shown in the PNG/maps: rank 0 maps it and keeps its images.
+    const auto owner = [&](int f) { return f == shown ? 0 : parallel::block_owner(f, int(n_frames)); };
+    std::map<int, FrameRow> rows;  // this rank's frames
+    PhaseMapFrame shown_map;
+    Image shown_frame;
+    parallel::collective([&] {  // a rank that cannot read or map its frame stops all ranks
+      std::size_t done = 0, todo = 0;
+      for (int f = 0; f < int(n_frames); ++f)
+        todo += owner(f) == parallel::rank();
+      for (int f = 0; f < int(n_frames); ++f) {
+        if (owner(f) != parallel::rank())
+          continue;
+        Image frame = f == 0 ? std::move(frame0) : load_frame(std::size_t(f));
+        PhaseMapFrame m = phase_map(frame, phases, spec);
+        rows[f] = {m.area_nm2, m.centroid_x_nm, m.centroid_y_nm, m.fringe_contrast};
+        if (f == shown) {
+          shown_map = std::move(m);
+          shown_frame = std::move(frame);
+        }
+        if (progress)
+          progress(++done, todo, "phase maps");
+      }
+    });
+    bar.finish();
     std::ostringstream csv;
     csv << "# epitem phasemap " << input << ": projected areas in nm², centroids in nm from the top-left "
            "corner (x right, y down)\nframe,time_s";
@@ -188,11 +256,11 @@ int phasemap_main(int argc, char** argv) {
     std::vector<double> lowest_contrast(phases.size(), std::numeric_limits<double>::infinity());
     std::vector<std::vector<double>> area(phases.size());
     std::vector<double> time_axis, track_x, track_y;
-    PhaseMapFrame shown_map;
-    Image shown_frame;
-    for (size_t f = 0; f < n_frames; ++f) {
-      Image frame = f == 0 ? std::move(frame0) : load_frame(f);
-      PhaseMapFrame m = phase_map(frame, phases, spec);
+    // Rank 0 writes the rows in frame order as they arrive.
+    parallel::collect_in_order(int(n_frames), owner, [&](int f) { return rows.at(f).bytes(); },
+                               [&](int fi, const std::vector<char>& bytes) {
+      const FrameRow m = FrameRow::from(bytes);
+      const std::size_t f = std::size_t(fi);
       double t = times.time_s.empty() ? double(f) : times.time_s[f];
       time_axis.push_back(t);
       csv << f << ",";
@@ -220,14 +288,9 @@ int phasemap_main(int argc, char** argv) {
       csv << "\n";
       track_x.push_back(m.centroid_x_nm[size_t(tracked)]);
       track_y.push_back(m.centroid_y_nm[size_t(tracked)]);
-      if (int(f) == shown) {
-        shown_map = std::move(m);
-        shown_frame = std::move(frame);
-      }
-      if (progress)
-        progress(f + 1, n_frames, "phase maps");
-    }
-    bar.finish();
+    });
+    if (!parallel::is_root())
+      return EXIT_OK;
     for (size_t p = 0; p < phases.size(); ++p)
       if (lowest_contrast[p] < MIN_FRINGE_CONTRAST) {
         std::ostringstream msg;
