@@ -6,8 +6,8 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "epitem/diffraction_pattern.hpp"
 #include "epitem/error.hpp"
-#include "epitem/fft.hpp"
 #include "epitem/image.hpp"
 #include "epitem/model.hpp"
 #include "epitem/multislice.hpp"
@@ -178,11 +178,10 @@ int multislice_main(int argc, char** argv) {
       return EXIT_OK;
     }
 
-    const double dk2 = double(grid.size()) * double(grid.size());
     std::vector<Image> pages(std::size_t(2 * n_saved));
-    std::vector<std::vector<double>> dp_sum(dp_path.empty() ? 0 : std::size_t(n_saved));
-    AlignedVector<cfloat> kbuf(dp_path.empty() ? 0 : grid.size());
-    const Fft2D fft(grid.nx, grid.ny, spec.threads);
+    // One sum per saved thickness (docs/formulas.md §5; diffraction_pattern.hpp).
+    std::vector<DiffractionSum> dp_sum(dp_path.empty() ? 0 : std::size_t(n_saved),
+                                       DiffractionSum(grid, spec.threads));
     ProgressBar bar(common.quiet);
     const auto on_exit = [&](int config, int ti, double, const Wave& w) {
       if (config == 0) {
@@ -196,13 +195,8 @@ int multislice_main(int argc, char** argv) {
         pages[std::size_t(2 * ti)] = flipped_rows(re);
         pages[std::size_t(2 * ti + 1)] = flipped_rows(im);
       }
-      if (!dp_path.empty()) {
-        fft.forward(w.psi.data(), kbuf.data());
-        auto& sum = dp_sum[std::size_t(ti)];
-        sum.resize(grid.size(), 0.0);
-        for (std::size_t i = 0; i < kbuf.size(); ++i)
-          sum[i] += std::norm(kbuf[i]) / dk2;
-      }
+      if (!dp_path.empty())
+        dp_sum[std::size_t(ti)].add(w);
     };
     const MultisliceReport rep = run_multislice(model, spec, on_exit, bar.callback(), warn_to_stderr());
     bar.finish();
@@ -214,17 +208,8 @@ int multislice_main(int argc, char** argv) {
     rec.add_output(out);
     if (!dp_path.empty()) {
       std::vector<Image> dps;
-      for (const auto& sum : dp_sum) {
-        Image im(grid.nx, grid.ny);
-        im.pixel_size_invA = 1.0 / grid.extent_x_A;
-        im.pixel_size_y_invA = 1.0 / grid.extent_y_A;
-        // Row ny/2 − (ky index): +ky up, as the exit wave's +y (the Nyquist row wraps to row 0).
-        for (int iy = 0; iy < grid.ny; ++iy)
-          for (int ix = 0; ix < grid.nx; ++ix)
-            im.at((ix + grid.nx / 2) % grid.nx, (grid.ny - (iy + grid.ny / 2) % grid.ny) % grid.ny) =
-                float(sum[std::size_t(iy) * grid.nx + ix] / rep.phonon_configs);
-        dps.push_back(std::move(im));
-      }
+      for (const auto& sum : dp_sum)
+        dps.push_back(sum.mean_image(rep.phonon_configs));  // +ky up, as the exit wave's +y
       write_tiff(dp_path, dps, desc);
       rec.add_output(dp_path);
     }
