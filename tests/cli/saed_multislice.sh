@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# `epitem saed --method multislice` (docs/diffraction.md): every spot's intensity_fraction equals
+# the `multislice --diffraction` pattern of the same crystal (zone, thickness, grid, slices,
+# phonons, seed, temperature) at the spot's pixel to 1e-6; at 12 nm Fe3O4 [110] 4-40 is much
+# stronger relative to 1-13 than kinematically (dynamical scattering); bad input is one line.
+# Args: $1 = epitem binary, $2 = source dir.
+set -u
+source "$(dirname "$0")/lib/common.bash"
+cli_setup "$1"
+command -v python3 > /dev/null || { echo "SKIP: python3 not found"; exit 77; }
+cd "$TMP" || exit 1
+ok() { echo "ok   [$1]"; }
+fail() { echo "FAIL [$1]"; failures=$((failures + 1)); }
+
+# 1. Same crystal through both commands: 2 phonon configurations at 700 C, 2×2 lateral cells.
+COMMON=(--sampling 0.1A --slice 1A --phonons 2 --phonon-seed 5 --temperature 700C -q)
+"$EPITEM" saed Fe3O4 --zone 1,1,0 --method multislice --thickness 6nm --repeat 2,2 "${COMMON[@]}" \
+  --out ms.csv --image ms.tif --png ms.png || fail "saed --method multislice run"
+nz=$(python3 -c "import json; print(json.load(open('ms.json'))['results']['multislice_repeats'].split(',')[2])")
+"$EPITEM" multislice Fe3O4 --zone 1,1,0 --repeat 2,2,"$nz" "${COMMON[@]}" --out exit.tif --diffraction dp.tif \
+  || fail "multislice --diffraction run"
+python3 - ms.csv ms.json dp.tif << 'PY' && ok "saed --method multislice = multislice --diffraction at every spot pixel (1e-6)" || fail "saed vs multislice --diffraction"
+import csv, json, struct, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+res = json.load(open(sys.argv[2]))['results']
+Lx, Ly = res['multislice_extent_x_A'], res['multislice_extent_y_A']
+d = open(sys.argv[3], 'rb').read()
+e = '<' if d[:2] == b'II' else '>'
+off = struct.unpack(e + 'I', d[4:8])[0]
+n = struct.unpack(e + 'H', d[off:off + 2])[0]
+tags = {}
+for i in range(n):
+    tag, typ, cnt, val = struct.unpack(e + 'HHII', d[off + 2 + 12 * i:off + 14 + 12 * i])
+    fmt = 'H' if typ == 3 else 'I'
+    if cnt == 1:
+        tags[tag] = [struct.unpack(e + fmt, d[off + 10 + 12 * i:off + 10 + 12 * i + struct.calcsize(fmt)])[0]]
+    elif tag in (273, 279):
+        tags[tag] = list(struct.unpack(e + fmt * cnt, d[val:val + struct.calcsize(fmt) * cnt]))
+nx, ny = tags[256][0], tags[257][0]
+data = b''.join(d[o:o + c] for o, c in zip(tags[273], tags[279]))
+pix = struct.unpack(e + 'f' * (nx * ny), data[:4 * nx * ny])
+assert res['multislice_grid'] == f'{nx}x{ny}', (res['multislice_grid'], nx, ny)
+worst, read, strongest = 0.0, 0, 0.0
+for r in rows:
+    frac = float(r['intensity_fraction'])
+    if r['multislice_pixel'] != 'read':
+        assert frac == 0 and float(r['intensity']) == 0, r
+        continue
+    rx, ry = round(float(r['gx']) * Lx), round(float(r['gy']) * Ly)
+    col = (rx % nx + nx // 2) % nx
+    row = (ny - (ry % ny + ny // 2) % ny) % ny   # +ky up, row 0 at the top
+    ref = pix[row * nx + col]
+    worst = max(worst, abs(frac / ref - 1))
+    read += 1
+    if r['phase'] != 'direct':
+        strongest = max(strongest, frac)
+for r in rows:  # the intensity column: strongest = 100, the direct beam capped at 100
+    if r['multislice_pixel'] == 'read':
+        want = min(100.0, 100 * float(r['intensity_fraction']) / strongest)
+        assert abs(float(r['intensity']) - want) <= 1e-4 * want + 1e-9, (r, want)
+print(f"{read} spots read; worst relative difference {worst:.2e}")
+assert read > 100 and worst < 1e-6
+PY
+[ -s ms.tif ] && [ -s ms.png ] && ok "TIFF and PNG written" || fail "pictures missing"
+
+# 2. Dynamical effect: 4-40 / 1-13 at 12 nm, multislice over kinematic (the issue: 6 % vs 180 %).
+"$EPITEM" saed Fe3O4 --zone 1,1,0 --method multislice --thickness 12nm --out t12.csv -q || fail "12 nm run"
+python3 - t12.csv << 'PY' && ok "12 nm: 4-40 / 1-13 grows > 2x over kinematic" || fail "12 nm dynamical ratio"
+import csv, sys
+I = {(r['h'], r['k'], r['l']): r for r in csv.DictReader(open(sys.argv[1])) if r['phase'] == 'Fe3O4'}
+a, b = I[('4', '-4', '0')], I[('1', '-1', '3')]
+ms = float(a['intensity']) / float(b['intensity'])
+kin = float(a['intensity_kinematic']) / float(b['intensity_kinematic'])
+print(f"I(4-40)/I(1-13): multislice {ms:.3f}, kinematic {kin:.3f}, factor {ms / kin:.2f}")
+assert ms / kin > 2
+PY
+
+# 3. Bad input: one line, usage exit 2, nothing written.
+expect_error 2 "--method foo" "--method" -- saed Fe3O4 --zone 1,1,0 --method foo --out x.csv
+expect_error 2 "multislice with two phases" "one phase" -- saed --phase NiFe --zone 1,1,0 --phase Fe3O4 --zone 1,1,0 --method multislice --out x.csv
+expect_error 2 "multislice with the preset" "one phase" -- saed --preset nife-fe3o4 --method multislice
+expect_error 2 "--phonons without multislice" "--method multislice" -- saed Fe3O4 --zone 1,1,0 --phonons 3 --out x.csv
+expect_error 2 "multislice with --tilt" "--tilt" -- saed Fe3O4 --zone 1,1,0 --method multislice --tilt 2mrad --out x.csv
+expect_error 2 "bad --repeat" "--repeat" -- saed Fe3O4 --zone 1,1,0 --method multislice --repeat 2 --out x.csv
+expect_error 1 "--sampling too coarse" "" -- saed Fe3O4 --zone 1,1,0 --method multislice --sampling 5A --out x.csv
+
+[ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
