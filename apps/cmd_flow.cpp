@@ -16,6 +16,7 @@
 #include "epitem/flow.hpp"
 #include "epitem/movie.hpp"
 #include "epitem/output.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/plot.hpp"
 #include "epitem/png.hpp"
 
@@ -139,6 +140,7 @@ void reuse_freed_memory() {
 int flow_main(int argc, char** argv) {
   reuse_freed_memory();
   return run_guarded("flow", [&]() -> int {
+    parallel::start();  // under mpirun: frame pairs are split over the ranks (docs/mpi.md)
     po::options_description opts("flow options");
     std::string movie_path, out, png, field_path, times_csv, covariate, ramp, roi, mask_path;
     double fps = 0, smooth_px = -1, bin_width = 0;
@@ -202,8 +204,8 @@ int flow_main(int argc, char** argv) {
       throw po::error("--window must be >= 3 px, --levels >= 0 and --iterations >= 1");
     if (bin < 1)
       throw po::error("--bin must be >= 1");
-    if (bench > 0)
-      return run_bench(bench, bench_frames_n, bin, spec);
+    if (bench > 0)  // one process (under mpirun rank 0 alone)
+      return parallel::is_root() ? run_bench(bench, bench_frames_n, bin, spec) : EXIT_OK;
     if (movie_path.empty())
       throw po::error("missing MOVIE (a multi-frame image file or a folder of frames)");
     if (out.empty())
@@ -237,6 +239,8 @@ int flow_main(int argc, char** argv) {
                       "(flow noise, 1 % false alarms per frame) in regions of at least half a window squared, "
                       "their speed from the region's core (half a window inside)"));
     if (common.dry_run) {
+      if (!parallel::is_root())
+        return EXIT_OK;
       if (pixel_A > 0)
         rec.add("pixel_size_A", pixel_A, "Å");
       rec.echo(std::cout);
@@ -245,6 +249,8 @@ int flow_main(int argc, char** argv) {
       return EXIT_OK;
     }
 
+    if (!parallel::is_root())
+      common.quiet = true;  // rank 0 prints and writes
     const Movie movie(movie_path);
     if (movie.frame_count() < 2)
       fail(movie_path, ": ", movie.frame_count(), " frame(s); flow needs at least 2 frames");
@@ -266,6 +272,7 @@ int flow_main(int argc, char** argv) {
                          }
                          return bin > 1 ? bin_image(f, bin) : f;
                        }};
+    source.split_over_ranks = true;  // under mpirun each rank reads and computes a block of pairs
     const int nx = movie.nx() / bin, ny = movie.ny() / bin;
     rec.add("bin", double(bin));
     rec.add("pixel_size_A", (pixel_A > 0 ? pixel_A : movie.info().pixel_size_A) * bin, "Å");
@@ -321,6 +328,8 @@ int flow_main(int argc, char** argv) {
     };
     const FlowResult result = analyze_flow(source, times, spec, mask, want_maps ? keep_maps : SpeedMapSink{}, bar.callback());
     bar.finish();
+    if (!parallel::is_root())
+      return EXIT_OK;  // rank 0 has every pair and writes the outputs
     const std::vector<FlowPair>& pairs = result.pairs;
     rec.add("smooth_px", result.spec.smooth_px, "px");
     rec.add("smooth_from", std::string(vm.count("smooth") ? "--smooth" : "measured flow noise"));

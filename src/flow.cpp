@@ -12,6 +12,7 @@
 
 #include "epitem/error.hpp"
 #include "epitem/fft.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/units.hpp"
 
 namespace epitem {
@@ -570,71 +571,153 @@ FlowResult analyze_flow(const FrameSource& frames, const FrameTimes& times, cons
     if (!(times.time_s[i + 1] - times.time_s[i] > 0))
       fail("optical flow: frame times must increase (frame ", i + 2, ")");
   const size_t n_pairs = frames.count - 1;
-  const int threads = pair_threads(n_pairs);
+  // Under mpirun (split_over_ranks): this rank's pairs [p0, p1), a contiguous block, so it reads
+  // frames p0 … p1 only; rank 0 gathers and chooses what needs every pair (docs/mpi.md).
+  const bool split = frames.split_over_ranks && parallel::size() > 1;
+  const parallel::Block block = split ? parallel::my_block(int(n_pairs)) : parallel::Block{0, int(n_pairs)};
+  const size_t p0 = size_t(block.first), p1 = size_t(block.last), my_pairs = p1 - p0;
+  const auto owner = [&](int pair) { return split ? parallel::block_owner(pair, int(n_pairs)) : 0; };
+  const bool root = !split || parallel::is_root();
+  // A step that may fail on some ranks only: all of them stop together (parallel::collective).
+  const auto on_every_rank = [&](const std::function<void()>& body) {
+    if (split)
+      parallel::collective(body);
+    else
+      body();
+  };
+  const int threads = pair_threads(std::max<size_t>(1, my_pairs));
   std::mutex mutex;
   size_t done = 0;
   auto report = [&](const char* stage) {
     if (progress) {
       std::lock_guard<std::mutex> lock(mutex);
-      progress(++done, 2 * n_pairs, stage);
+      progress(++done, 2 * my_pairs, stage);
     }
   };
 
   // Pass 1 (parallel, one frame read at a time per thread): checks, intensity sample and every
   // pair's correlation peaks. The peak is chosen afterwards, in frame order, so that each pair
   // continues the previous pair's drift whatever the thread split.
-  const Image first = frames.frame(0);
-  const double px_A = first.pixel_size_A;
-  if (!(px_A > 0))
-    fail("optical flow: the movie has no pixel size; give --pixel-size (e.g. 0.25A) to get speeds in Å/s");
-  if (std::abs(first.pixel_y_A() - px_A) > 1e-6 * px_A)
-    fail("optical flow: non-square pixels (", px_A, " x ", first.pixel_y_A(),
-         " Å) are not supported; resample the movie to square pixels first");
-  if (!mask.empty() && mask.size() != first.size())
-    fail("flow mask has ", mask.size(), " pixels but the frames have ", first.size());
+  Image first;
+  double px_A = 0;
+  int nx = 0, ny = 0;  // of frame 0
+  int mismatch = 0, mismatch_nx = 0, mismatch_ny = 0;  // a rank's first frame of another size
   std::vector<std::vector<Peak>> peaks(n_pairs);
   std::vector<std::vector<float>> samples(frames.count);
   // At most ~4 M samples over the movie (16 MB), at least 1000 per frame.
   const size_t per_frame = std::clamp<size_t>(4000000 / frames.count, 1000, 20000);
-  auto checked_frame = [&](size_t i) {
-    Image f = i == 0 ? first : frames.frame(i);
-    if (f.nx != first.nx || f.ny != first.ny)
-      fail("optical flow: frame ", i + 1, " is ", f.nx, "x", f.ny, " but frame 1 is ", first.nx, "x", first.ny,
-           "; all frames must have the same size");
-    require_finite(f, "optical flow input frame " + std::to_string(i + 1));
-    return f;
-  };
-  parallel_for(n_pairs, threads, [&](size_t begin, size_t end) {
-    Image f = checked_frame(begin);
-    if (begin == 0)  // later frames are sampled by the pair they end (each by one thread)
-      sample_intensities(f, samples[0], per_frame);
-    cv::Mat prev = spec_in.remove_drift ? registration_spectrum(f) : cv::Mat();
-    for (size_t i = begin; i < end; ++i) {
-      f = checked_frame(i + 1);
-      sample_intensities(f, samples[i + 1], per_frame);
-      if (spec_in.remove_drift) {
-        cv::Mat next = registration_spectrum(f);
-        peaks[i] = correlation_peaks(cross_spectrum(prev, next));
-        prev = next;
+  on_every_rank([&] {  // a rank that cannot read a frame stops all ranks
+    if (my_pairs == 0)
+      return;
+    first = frames.frame(p0);  // frame 0 in one process
+    px_A = first.pixel_size_A;
+    nx = first.nx;
+    ny = first.ny;
+    if (!(px_A > 0))
+      fail("optical flow: the movie has no pixel size; give --pixel-size (e.g. 0.25A) to get speeds in Å/s");
+    if (std::abs(first.pixel_y_A() - px_A) > 1e-6 * px_A)
+      fail("optical flow: non-square pixels (", px_A, " x ", first.pixel_y_A(),
+           " Å) are not supported; resample the movie to square pixels first");
+    if (!mask.empty() && mask.size() != first.size())
+      fail("flow mask has ", mask.size(), " pixels but the frames have ", first.size());
+    auto checked_frame = [&](size_t i) {
+      Image f = i == p0 ? first : frames.frame(i);
+      if (f.nx != first.nx || f.ny != first.ny)
+        fail("optical flow: frame ", i + 1, " is ", f.nx, "x", f.ny, " but frame ", p0 + 1, " is ", first.nx, "x",
+             first.ny, "; all frames must have the same size");
+      require_finite(f, "optical flow input frame " + std::to_string(i + 1));
+      return f;
+    };
+    parallel_for(my_pairs, threads, [&](size_t begin, size_t end) {
+      begin += p0;
+      end += p0;
+      Image f = checked_frame(begin);
+      if (begin == 0)  // later frames are sampled by the pair they end (each by one thread)
+        sample_intensities(f, samples[0], per_frame);
+      cv::Mat prev = spec_in.remove_drift ? registration_spectrum(f) : cv::Mat();
+      for (size_t i = begin; i < end; ++i) {
+        f = checked_frame(i + 1);
+        sample_intensities(f, samples[i + 1], per_frame);
+        if (spec_in.remove_drift) {
+          cv::Mat next = registration_spectrum(f);
+          peaks[i] = correlation_peaks(cross_spectrum(prev, next));
+          prev = next;
+        }
+        report("registration");
       }
-      report("registration");
-    }
+    });
   });
-  std::vector<Registration> registrations(n_pairs);
-  const double bin = registration_bin(first.nx, first.ny);
-  for (size_t i = 0; i < n_pairs && spec_in.remove_drift; ++i)
-    registrations[i] = choose_peak(peaks[i], i > 0 ? registrations[i - 1].shift : Shift{}, bin);
-  std::vector<float> sample;
-  for (const auto& s : samples)
-    sample.insert(sample.end(), s.begin(), s.end());
-  const IntensityMap map = intensity_map_of(sample);
+  if (split)  // rank 0 receives every pair's peaks and samples (frame 0's with pair 0)
+    parallel::collect_in_order(
+        int(n_pairs), owner,
+        [&](int i) {
+          parallel::ByteWriter w;
+          w.put(px_A).put(first.nx).put(first.ny);
+          w.put(std::uint64_t(peaks[size_t(i)].size()));
+          for (const Peak& p : peaks[size_t(i)])
+            w.put(p);
+          if (i == 0)
+            w.put_floats(samples[0]);
+          w.put_floats(samples[size_t(i) + 1]);
+          return w.bytes;
+        },
+        [&](int i, const std::vector<char>& bytes) {
+          parallel::ByteReader r(bytes);
+          const double px = r.get<double>();
+          const int fx = r.get<int>(), fy = r.get<int>();
+          if (i == 0) {
+            px_A = px;
+            nx = fx;
+            ny = fy;
+          } else if ((fx != nx || fy != ny) && !mismatch) {
+            mismatch = i + 1;  // reported after the collection, which must not stop half-way
+            mismatch_nx = fx;
+            mismatch_ny = fy;
+          }
+          peaks[size_t(i)].resize(std::size_t(r.get<std::uint64_t>()));
+          for (Peak& p : peaks[size_t(i)])
+            p = r.get<Peak>();
+          if (i == 0)
+            r.get_floats(samples[0]);
+          r.get_floats(samples[size_t(i) + 1]);
+        });
 
-  // Automatic smoothing/window from the middle pair's flow noise.
-  const size_t probe = n_pairs / 2;
-  const FlowSpec spec = spec_in.smooth_px >= 0 && spec_in.window_px >= 0
-                            ? spec_in
-                            : auto_flow_settings(frames.frame(probe), frames.frame(probe + 1), spec_in, map,
-                                                 registrations[probe].shift);
+  // On rank 0 (every rank in one process): the registrations in frame order, the intensity map
+  // and the automatic settings; the other ranks receive the shifts, the map and the settings.
+  std::vector<Registration> registrations(n_pairs);
+  IntensityMap map;
+  FlowSpec spec = spec_in;
+  on_every_rank([&] {
+    if (!root)
+      return;
+    if (mismatch)
+      fail("optical flow: frame ", mismatch + 1, " is ", mismatch_nx, "x", mismatch_ny, " but frame 1 is ", nx, "x",
+           ny, "; all frames must have the same size");
+    const double bin = registration_bin(nx, ny);
+    for (size_t i = 0; i < n_pairs && spec_in.remove_drift; ++i)
+      registrations[i] = choose_peak(peaks[i], i > 0 ? registrations[i - 1].shift : Shift{}, bin);
+    std::vector<float> sample;
+    for (const auto& s : samples)
+      sample.insert(sample.end(), s.begin(), s.end());
+    map = intensity_map_of(sample);
+    // Automatic smoothing/window from the middle pair's flow noise.
+    const size_t probe = n_pairs / 2;
+    if (!(spec_in.smooth_px >= 0 && spec_in.window_px >= 0))
+      spec = auto_flow_settings(frames.frame(probe), frames.frame(probe + 1), spec_in, map, registrations[probe].shift);
+  });
+  if (split) {
+    parallel::ByteWriter w;
+    w.put(map).put(spec).put(px_A);
+    for (const Registration& r : registrations)
+      w.put(r.shift);
+    parallel::broadcast(w.bytes);
+    parallel::ByteReader r(w.bytes);
+    map = r.get<IntensityMap>();
+    spec = r.get<FlowSpec>();
+    px_A = r.get<double>();
+    for (Registration& reg : registrations)
+      reg.shift = r.get<Shift>();
+  }
 
   // Pass 2 (parallel): the flow. Only statistics are kept, not the 8-byte/px fields.
   struct PairResult {
@@ -643,32 +726,69 @@ FlowResult analyze_flow(const FrameSource& frames, const FrameTimes& times, cons
     FlowStats stats_px;
   };
   std::vector<PairResult> results(n_pairs);
-  parallel_for(n_pairs, threads, [&](size_t begin, size_t end) {
-    cv::Mat prev = prepare(frames.frame(begin), spec, map);
-    for (size_t i = begin; i < end; ++i) {
-      cv::Mat next = prepare(frames.frame(i + 1), spec, map);
-      FlowField field = flow_of_prepared(prev, next, registrations[i].shift, spec);
-      PairResult& r = results[i];
-      r.drift = spec.remove_drift ? field.drift : Shift{};
-      r.static_fraction = field.static_fraction;
-      r.floor_px = noise_floor_px(field.noise_sigma_px, statistics_pixels(field, mask), spec.window_px);
-      r.stats_px = flow_stats(field, mask, r.floor_px, spec.window_px * spec.window_px / 2, spec.window_px / 2);
-      if (speed_maps) {
-        Image speed(field.nx, field.ny);
-        speed.pixel_size_A = px_A;
-        const double to_A_per_s = px_A / (times.time_s[i + 1] - times.time_s[i]);
-        for (size_t k = 0; k < speed.size(); ++k)
-          speed.pixels[k] = float(field.magnitude(k) * to_A_per_s);
-        std::lock_guard<std::mutex> lock(mutex);
-        speed_maps(i, std::move(speed));
+  std::vector<Image> rank_maps(split && speed_maps ? n_pairs : 0);  // this rank's, sent to rank 0
+  on_every_rank([&] {
+    if (my_pairs == 0)
+      return;
+    parallel_for(my_pairs, threads, [&](size_t begin, size_t end) {
+      begin += p0;
+      end += p0;
+      cv::Mat prev = prepare(frames.frame(begin), spec, map);
+      for (size_t i = begin; i < end; ++i) {
+        cv::Mat next = prepare(frames.frame(i + 1), spec, map);
+        FlowField field = flow_of_prepared(prev, next, registrations[i].shift, spec);
+        PairResult& r = results[i];
+        r.drift = spec.remove_drift ? field.drift : Shift{};
+        r.static_fraction = field.static_fraction;
+        r.floor_px = noise_floor_px(field.noise_sigma_px, statistics_pixels(field, mask), spec.window_px);
+        r.stats_px = flow_stats(field, mask, r.floor_px, spec.window_px * spec.window_px / 2, spec.window_px / 2);
+        if (speed_maps) {
+          Image speed(field.nx, field.ny);
+          speed.pixel_size_A = px_A;
+          const double to_A_per_s = px_A / (times.time_s[i + 1] - times.time_s[i]);
+          for (size_t k = 0; k < speed.size(); ++k)
+            speed.pixels[k] = float(field.magnitude(k) * to_A_per_s);
+          std::lock_guard<std::mutex> lock(mutex);
+          if (split)
+            rank_maps[i] = std::move(speed);
+          else
+            speed_maps(i, std::move(speed));
+        }
+        prev = std::move(next);
+        report("optical flow");
       }
-      prev = std::move(next);
-      report("optical flow");
-    }
+    });
   });
+  if (split)  // rank 0 receives every pair's statistics (and speed map) in pair order
+    parallel::collect_in_order(
+        int(n_pairs), owner,
+        [&](int i) {
+          parallel::ByteWriter w;
+          w.put(results[size_t(i)]);
+          if (speed_maps) {
+            const Image& m = rank_maps[size_t(i)];
+            w.put(m.nx).put(m.ny);
+            w.put_floats(m.pixels);
+            rank_maps[size_t(i)] = Image();
+          }
+          return w.bytes;
+        },
+        [&](int i, const std::vector<char>& bytes) {
+          parallel::ByteReader r(bytes);
+          results[size_t(i)] = r.get<PairResult>();
+          if (speed_maps) {
+            const int mx = r.get<int>(), my = r.get<int>();
+            Image speed(mx, my);
+            speed.pixel_size_A = px_A;
+            r.get_floats(speed.pixels);
+            speed_maps(size_t(i), std::move(speed));
+          }
+        });
 
   FlowResult out;
   out.spec = spec;
+  if (!root)
+    return out;  // the pairs are rank 0's
   double drift_x = 0, drift_y = 0;
   for (size_t i = 0; i < n_pairs; ++i) {
     const PairResult& r = results[i];

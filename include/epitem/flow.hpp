@@ -134,6 +134,9 @@ struct FlowPair {
 struct FrameSource {
   std::size_t count = 0;
   std::function<Image(std::size_t)> frame;
+  /// Under mpirun (parallel.hpp; every rank calls analyze_flow): each rank computes a contiguous
+  /// block of pairs, reading only their frames, and the result's pairs are on rank 0 only.
+  bool split_over_ranks = false;
 };
 FrameSource frames_in_memory(const std::vector<Image>& frames);  ///< refers to `frames`
 
