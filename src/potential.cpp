@@ -34,6 +34,12 @@ int fine_size(int n) {
   return m;
 }
 
+// Row pitch of the fine grid [complex values]. The column transforms step through memory by it,
+// and a pitch of a multiple of 4 KiB (1536 values at 1024²) maps a column's values onto the same
+// few cache sets: the column pass took 3x the row pass (18 vs 5.4 ms at 1024²; 5.3 ms padded).
+// A multiple of 4 values (32 bytes, FFTW's SIMD alignment) plus two cache lines.
+int fine_pitch(int m) { return (m + 3) / 4 * 4 + 16; }
+
 struct Kernel {
   double beta = 0;
   double operator()(double d) const {
@@ -120,9 +126,10 @@ SlicePotential::SlicePotential(const Grid& grid, std::vector<int> species, Scatt
                                int threads, FftRigor rigor)
     : grid_(grid), species_(std::move(species)), threads_(threads > 0 ? threads : default_thread_count()),
       mx_(fine_size(grid.nx)), my_(fine_size(grid.ny)),
-      fine_rows_(mx_, my_, 1, mx_, threads_, rigor),
-      fine_cols_lo_(my_, grid.nx / 2 + 1, mx_, 1, threads_, rigor),
-      fine_cols_hi_(my_, (grid.nx / 2 + 1) / 2 * 2, mx_, 1, threads_, rigor),
+      pitch_(fine_pitch(mx_)),
+      fine_rows_(mx_, my_, 1, pitch_, threads_, rigor),
+      fine_cols_lo_(my_, grid.nx / 2 + 1, pitch_, 1, threads_, rigor),
+      fine_cols_hi_(my_, (grid.nx / 2 + 1) / 2 * 2, pitch_, 1, threads_, rigor),
       to_real_(grid.nx, grid.ny, threads_, rigor), band_(make_band_rows(grid)),
       band_fft_(grid, band_, threads_), half_nx_(grid.nx / 2 + 1) {
   std::sort(species_.begin(), species_.end());
@@ -149,14 +156,14 @@ SlicePotential::SlicePotential(const Grid& grid, std::vector<int> species, Scatt
     }
     form_.push_back(std::move(table_z));
   }
-  fine_.assign(std::size_t(mx_) * my_, cfloat(0.f, 0.f));
+  fine_.assign(std::size_t(pitch_) * my_, cfloat(0.f, 0.f));
   half_.assign(std::size_t(half_nx_) * ny, cfloat(0.f, 0.f));
   v_.assign(grid.size(), 0.f);
 }
 
 double SlicePotential::memory_bytes(const Grid& grid, int n_species) {
   const double n = double(grid.size());
-  const double fine = double(fine_size(grid.nx)) * fine_size(grid.ny);
+  const double fine = double(fine_pitch(fine_size(grid.nx))) * fine_size(grid.ny);
   return fine * 8.0 + n * (4.0 + 4.0 + 2.0 * n_species);
 }
 
@@ -185,7 +192,7 @@ void SlicePotential::spread(const std::vector<SliceAtom>& atoms, int species_a, 
     kernel_1d(kernel, a.y_A / hy, my_, wy, iy);
     for (int j = 0; j < WIDTH; ++j) {
       const float wj = float(a.weight) * wy[j];
-      float* row = g + 2 * std::size_t(iy[j]) * mx_ + part;
+      float* row = g + 2 * std::size_t(iy[j]) * pitch_ + part;
       for (int i = 0; i < WIDTH; ++i)
         row[2 * ix[i]] += wj * wx[i];
     }
@@ -212,7 +219,7 @@ AlignedVector<cfloat> SlicePotential::structure_factor(const std::vector<SliceAt
     const int sy = signed_index(iy, ny);
     for (int ix = 0; ix < nx; ++ix) {
       const int sx = signed_index(ix, nx);
-      out[std::size_t(iy) * nx + ix] = fine_[std::size_t((sy + my_) % my_) * mx_ + (sx + mx_) % mx_] *
+      out[std::size_t(iy) * nx + ix] = fine_[std::size_t((sy + my_) % my_) * pitch_ + (sx + mx_) % mx_] *
                                        (deconv_x_[std::size_t(std::abs(sx))] * deconv_y_[std::size_t(std::abs(sy))]);
     }
   }
@@ -231,6 +238,7 @@ void SlicePotential::potential(const std::vector<SliceAtom>& atoms) {
   std::sort(present.begin(), present.end());
   present.erase(std::unique(present.begin(), present.end()), present.end());
   const int nx = grid_.nx, ny = grid_.ny, hx = half_nx_, mx = mx_, my = my_;
+  const std::size_t pitch = std::size_t(pitch_);
   const bool nyquist_x = nx % 2 == 0;
   // Two real species share one complex FFT: X = S_a + i S_b with S real-space-real, so
   // S_a(k) = (X(k) + X*(−k))/2 and S_b(k) = (X(k) − X*(−k))/2i.
@@ -240,8 +248,8 @@ void SlicePotential::potential(const std::vector<SliceAtom>& atoms) {
     spread(atoms, species_[a], b >= 0 ? species_[b] : -1);
     const cfloat* fine = fine_.data();
     auto value = [&](int sx, int sy, float fa, float fb) {  // fa·S_a + fb·S_b at signed (sx, sy)
-      const cfloat x = fine[std::size_t((sy + my) % my) * mx + std::size_t((sx + mx) % mx)];
-      const cfloat xm = std::conj(fine[std::size_t((my - sy) % my) * mx + std::size_t((mx - sx) % mx)]);
+      const cfloat x = fine[std::size_t((sy + my) % my) * pitch + std::size_t((sx + mx) % mx)];
+      const cfloat xm = std::conj(fine[std::size_t((my - sy) % my) * pitch + std::size_t((mx - sx) % mx)]);
       const cfloat d = 0.5f * (x - xm);
       return fa * 0.5f * (x + xm) + fb * cfloat(d.imag(), -d.real());
     };
@@ -254,8 +262,8 @@ void SlicePotential::potential(const std::vector<SliceAtom>& atoms) {
         const float* fa = fa_table + std::size_t(iy) * hx;
         const float* fb = fb_table ? fb_table + std::size_t(iy) * hx : nullptr;
         cfloat* out = half_.data() + std::size_t(iy) * hx;
-        const cfloat* row = fine + std::size_t((sy + my) % my) * mx;
-        const cfloat* mrow = fine + std::size_t((my - sy) % my) * mx;
+        const cfloat* row = fine + std::size_t((sy + my) % my) * pitch;
+        const cfloat* mrow = fine + std::size_t((my - sy) % my) * pitch;
         const int plain_end = nyquist_row ? 0 : (nyquist_x ? hx - 1 : hx);
         for (int ix = 0; ix < plain_end; ++ix) {
           const cfloat x = row[ix];

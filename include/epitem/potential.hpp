@@ -62,6 +62,7 @@ private:
   std::vector<int> species_;
   int threads_;
   int mx_, my_;                                     // fine grid
+  int pitch_;                                       // its row stride (≥ mx_, see fine_pitch)
   Fft1DMany fine_rows_, fine_cols_lo_, fine_cols_hi_;
   RealInverseFft2D to_real_;
   BandRows band_;
