@@ -358,6 +358,7 @@ int saed_main(int argc, char** argv) {
     SaedPattern kinematic_pattern;
     AtomicModel model;
     MeanDiffraction diffraction;
+    Json mpi_record;
     std::array<int, 3> repeats{1, 1, 1};
     if (multislice) {
       model = saed_multislice_model(saed_phases[0], first_x, ms, &repeats);
@@ -371,6 +372,8 @@ int saed_main(int argc, char** argv) {
       diffraction = mean_diffraction(model, ms.multislice, bar.callback(),
                                      parallel::is_root() ? warn_to_stderr() : WarnFn());
       bar.finish();
+      if (parallel::size() > 1)  // collective: every rank gives its work and communication times
+        mpi_record = parallel::run_json(diffraction.report.total_seconds);
       if (!parallel::is_root())
         return EXIT_OK;  // rank 0 writes every output
     }
@@ -394,6 +397,8 @@ int saed_main(int argc, char** argv) {
                                                            [st](const SpotReading& r) { return r.status == st; })));
       rec.result("multislice_pixel_counts", counts);
       rec.result("multislice", diffraction.report.to_json());
+      if (parallel::size() > 1)
+        rec.result("mpi", mpi_record);
     }
     Image image;
     Canvas canvas(1, 1);

@@ -86,6 +86,22 @@ run_pair() {  # run_pair NAME ARGS...: one process, then 3 ranks, same file name
 run_pair phonons --gpts 48 --slice 1.3575A --phonons 6 --phonon-seed 3 --threads 1
 run_pair defocus --gpts 48 --slice 1.3575A --phonons 4 --defocus-series -200,-100,0,100A --threads 1
 
+# saed --method multislice: phonon configurations split over ranks; CSV bytes and TIFF pixels as
+# one process (rank 0 sums the diffraction patterns in configuration order).
+SAED=(saed Fe3O4 --zone 1,1,0 --method multislice --phonons 3 --phonon-seed 2 --repeat 1,1 --thickness 3nm
+      --sampling 0.1A --slice 1A --threads 1 --out sms.csv --image sms.tif -q)
+if (cd one && "$EPITEM" "${SAED[@]}") > sms.1.log 2>&1 && (cd three && "${MPIRUN[@]}" "$EPITEM" "${SAED[@]}") > sms.3.log 2>&1; then
+  cmp -s one/sms.csv three/sms.csv && ok "saed multislice: CSV bytes equal, 3 ranks vs 1" || fail "saed multislice: CSV differs"
+  [ "$(tiff_pixels one/sms.tif)" = "$(tiff_pixels three/sms.tif)" ] && ok "saed multislice: TIFF pixel bytes equal" \
+    || fail "saed multislice: TIFF pixels differ"
+  same_sidecar one/sms.json three/sms.json && ok "saed multislice: sidecars equal but timing" || fail "saed multislice: sidecars differ"
+  python3 -c "import json,sys; m=json.load(open('three/sms.json'))['results']['mpi']; sys.exit(m['ranks'] != 3)" 2> /dev/null \
+    && ok "saed multislice: sidecar records 3 ranks" || fail "saed multislice: sidecar has no mpi record with 3 ranks"
+  [ "$(grep -c . sms.3.log)" -eq 0 ] && ok "saed multislice: 3 ranks print nothing with -q" || fail "saed multislice: output $(cat sms.3.log)"
+else
+  fail "saed multislice runs: $(tail -3 sms.1.log sms.3.log)"
+fi
+
 # Rank 2 cannot read its model (as on a node without the file): one message, non-zero, no output.
 mpirun --allow-run-as-root --oversubscribe -n 2 "$EPITEM" hrtem si.xyz --gpts 48 --phonons 3 --out bad.tif -q \
   : -n 1 "$EPITEM" hrtem missing.xyz --gpts 48 --phonons 3 --out bad.tif -q > bad.log 2>&1
