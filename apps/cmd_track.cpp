@@ -202,7 +202,6 @@ int track_main(int argc, char** argv) {
     const auto& tracks = run.tracks;
     const auto& obs = run.observations;
     const auto& bins = run.bins;
-    const auto& empty_frames = run.empty_frames;
     const std::string& times_csv = request.times_csv;
     const std::string& covariate = request.covariate;
     const std::string& mask_path = settings.mask_path;
@@ -280,22 +279,7 @@ int track_main(int argc, char** argv) {
       rec.add_output(pngp);
     }
 
-    size_t n_det = 0;
-    for (const auto& f : obs)
-      n_det += f.size();
-    int n_indexed = 0, n_ambiguous = 0;
-    for (const auto& t : tracks) {
-      n_indexed += t.label.status == LabelStatus::Indexed;
-      n_ambiguous += t.label.status == LabelStatus::Ambiguous;
-    }
-    rec.result("frames", double(n_frames));
-    rec.result("empty_frames", Json(empty_frames));
-    rec.result("detections", double(n_det));
-    rec.result("tracks", double(tracks.size()));
-    rec.result("tracks_indexed", double(n_indexed));
-    rec.result("tracks_ambiguous", double(n_ambiguous));
-    rec.result("detection_tracking_s", seconds);
-    rec.result("frames_per_s", n_frames / seconds);
+    const auto [n_det, n_indexed, n_ambiguous] = record_track_results(run, seconds, rec);
     rec.write_sidecar(out);
     if (!common.quiet) {
       std::cout << std::setprecision(4) << "# " << n_frames << " frames, " << n_det << " detections, "

@@ -309,4 +309,25 @@ FrameTimes track_frame_times(TrackRequest& r, const FrameSource& frames, double 
   return times;
 }
 
+std::tuple<std::size_t, int, int> record_track_results(const TrackRun& run, double seconds, RunRecord& rec) {
+  const int n_frames = int(run.frames.size());
+  size_t n_det = 0;
+  for (const auto& f : run.observations)
+    n_det += f.size();
+  int n_indexed = 0, n_ambiguous = 0;
+  for (const auto& t : run.tracks) {
+    n_indexed += t.label.status == LabelStatus::Indexed;
+    n_ambiguous += t.label.status == LabelStatus::Ambiguous;
+  }
+  rec.result("frames", double(n_frames));
+  rec.result("empty_frames", Json(run.empty_frames));
+  rec.result("detections", double(n_det));
+  rec.result("tracks", double(run.tracks.size()));
+  rec.result("tracks_indexed", double(n_indexed));
+  rec.result("tracks_ambiguous", double(n_ambiguous));
+  rec.result("detection_tracking_s", seconds);
+  rec.result("frames_per_s", n_frames / seconds);
+  return {n_det, n_indexed, n_ambiguous};
+}
+
 }  // namespace epitem::cli

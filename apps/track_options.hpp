@@ -3,6 +3,7 @@
 // check and record them with the same code.
 #pragma once
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli.hpp"
@@ -37,5 +38,9 @@ void load_track_phases(TrackRequest& request);
 FrameTimes track_frame_times(TrackRequest& request, const FrameSource& frames, double file_frame_time_s,
                              double file_pixel_size_invA, RunRecord& rec, const WarnFn& warn,
                              double& single_frame_s);
+
+/// The sidecar's closing results (frames, empty_frames, detections, tracks, tracks_indexed,
+/// tracks_ambiguous, detection_tracking_s, frames_per_s); returns {detections, indexed, ambiguous}.
+std::tuple<std::size_t, int, int> record_track_results(const TrackRun& run, double seconds, RunRecord& rec);
 
 }  // namespace epitem::cli

@@ -2,6 +2,7 @@
 // the progress hook that lets Ctrl-C and Python callbacks reach library loops running with the
 // GIL released, and keyword-argument helpers. Each bind_*() adds one group of functions.
 #pragma once
+#include <boost/program_options.hpp>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -21,6 +22,7 @@ namespace epitem::python {
 void bind_structures(py::module_& m);  // Crystal, Model, reflections, read_image
 void bind_simulation(py::module_& m);  // multislice, image, saed, interface
 void bind_analysis(py::module_& m);    // fft_peaks, index
+void bind_track(py::module_& m);       // track (spot lifespans in a SAED movie)
 
 /// A numpy array over `values` without copying: the vector moves to the heap and a capsule
 /// frees it when the array dies.
@@ -50,6 +52,13 @@ std::map<std::string, std::string> option_texts(const py::kwargs& kwargs);
 /// same texts (switches given only when true).
 std::vector<std::string> option_argv(const std::map<std::string, std::string>& texts,
                                      const std::vector<std::string>& switches);
+
+/// Keyword arguments checked against a CLI option description (unknown names: TypeError listing
+/// the valid ones, '-' written '_') and parsed by it; extra_args ("--phase=Fe3O4", ...) are
+/// appended to the command line as they are.
+boost::program_options::variables_map parse_options(const boost::program_options::options_description& opts,
+                                                    const py::kwargs& kwargs, const char* function,
+                                                    const std::vector<std::string>& extra_args = {});
 
 /// A zone or direction from "1,1,0" or a 3-sequence; ValueError naming `what` otherwise.
 Vec3 to_triple(const py::object& o, const char* what);

@@ -84,6 +84,38 @@ std::vector<std::string> option_argv(const std::map<std::string, std::string>& t
   return argv;
 }
 
+namespace po = boost::program_options;
+
+po::variables_map parse_options(const po::options_description& opts, const py::kwargs& kwargs,
+                                const char* function, const std::vector<std::string>& extra_args) {
+  const auto texts = option_texts(kwargs);
+  std::vector<std::string> switches;
+  for (const auto& [name, text] : texts) {
+    const po::option_description* d = opts.find_nothrow(name, false);
+    if (!d) {
+      std::string known;
+      for (const auto& o : opts.options())
+        known += (known.empty() ? "" : ", ") + o->long_name();
+      for (char& c : known)
+        if (c == '-')
+          c = '_';
+      throw py::type_error(std::string(function) + "() got an unexpected keyword argument '" +
+                           py::str(py::cast(name)).cast<std::string>() + "' (options: " + known + ")");
+    }
+    if (d->semantic()->max_tokens() == 0)
+      switches.push_back(name);
+  }
+  auto args = option_argv(texts, switches);
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  std::vector<const char*> argv;
+  for (const auto& a : args)
+    argv.push_back(a.c_str());
+  po::variables_map vm;
+  po::store(po::command_line_parser(int(argv.size()), argv.data()).options(opts).run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
 namespace {
 
 py::array_t<double> matrix(const Mat3& m) {
@@ -412,4 +444,5 @@ PYBIND11_MODULE(_epitem, m) {
   epitem::python::bind_structures(m);
   epitem::python::bind_simulation(m);
   epitem::python::bind_analysis(m);
+  epitem::python::bind_track(m);
 }

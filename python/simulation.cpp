@@ -116,36 +116,6 @@ py::object multislice(const py::object& model_in, double energy_eV, const py::ob
   return owned_array(std::move(out), {py::ssize_t(n_saved), grid.ny, grid.nx});
 }
 
-// Keyword arguments checked against a CLI option description: unknown names are a TypeError.
-po::variables_map parse_options(const po::options_description& opts, const py::kwargs& kwargs,
-                                const char* function) {
-  const auto texts = option_texts(kwargs);
-  std::vector<std::string> switches;
-  for (const auto& [name, text] : texts) {
-    const po::option_description* d = opts.find_nothrow(name, false);
-    if (!d) {
-      std::string known;
-      for (const auto& o : opts.options())
-        known += (known.empty() ? "" : ", ") + o->long_name();
-      for (char& c : known)
-        if (c == '-')
-          c = '_';
-      throw py::type_error(std::string(function) + "() got an unexpected keyword argument '" +
-                           py::str(py::cast(name)).cast<std::string>() + "' (options: " + known + ")");
-    }
-    if (d->semantic()->max_tokens() == 0)
-      switches.push_back(name);
-  }
-  const auto args = option_argv(texts, switches);
-  std::vector<const char*> argv;
-  for (const auto& a : args)
-    argv.push_back(a.c_str());
-  po::variables_map vm;
-  po::store(po::command_line_parser(int(argv.size()), argv.data()).options(opts).run(), vm);
-  po::notify(vm);
-  return vm;
-}
-
 py::array image(const ComplexArray& wave, const py::object& sampling_A, double energy_eV,
                 const py::object& progress, const py::kwargs& kwargs) {
   if (wave.ndim() != 2 && wave.ndim() != 3)

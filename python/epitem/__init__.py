@@ -41,9 +41,65 @@ from ._epitem import (  # noqa: E402
     read_image,
     saed,
 )
+from . import _epitem  # noqa: E402
 
 __all__ = ["Crystal", "Error", "Model", "fft_peaks", "image", "index", "interface", "multislice",
-           "read_image", "saed"]
+           "read_image", "saed", "track"]
+
+
+# --- track: the CLI's CSV tables as dicts of arrays ---
+
+def _csv_columns(text):
+    """CSV text (header line first) → {column: array}: int64 when every cell is an integer,
+    float64 when every cell is a number (an empty cell is NaN), else a list of str."""
+    import numpy as np
+    lines = [l for l in text.splitlines() if l and not l.startswith("#")]
+    header = lines[0].split(",")
+    rows = [l.split(",") for l in lines[1:]]
+    out = {}
+    for i, name in enumerate(header):
+        cells = [r[i] if i < len(r) else "" for r in rows]
+        try:
+            out[name] = np.array([int(c) for c in cells], dtype=np.int64)
+            continue
+        except ValueError:
+            pass
+        try:
+            out[name] = np.array([float(c) if c != "" else np.nan for c in cells], dtype=np.float64)
+        except ValueError:
+            out[name] = cells
+    return out
+
+
+def track(movie, *, threads=0, progress=None, **options):
+    """Spot lifespans in an in-situ SAED movie, as ``epitem track`` (docs/python.md).
+
+    movie: a path (any movie format the CLI reads, or a folder of numbered frames) or a numpy
+    stack (frames, ny, nx) — or one frame (ny, nx) — with row 0 = top, as read_image returns it.
+    Every other keyword is an ``epitem track`` option with '-' written '_' and the CLI's units:
+    fps [frames/s], frame_times (CSV path), covariate, covariate_column, covariate_name, ramp
+    ("400:1/s"), bin_width, pixel_size ("0.01/A" or a number in 1/Å), camera_length ("20cm"),
+    detector_pixel ("14um"), energy ("200kV"), calibrant, phase (a name or a list of names),
+    tolerance, scale_range, sigma_min, sigma_max [px], scales, snr, max_step [px], max_dg,
+    max_gap, min_frames, centre ("auto", "friedel", "ring", "beam" or "X,Y" [px]), ring_radius
+    [px], distortion_threshold, distortion ("RATIO,ANGLE_DEG" or a calibrate JSON),
+    no_distortion_correction, beam_stop ("auto" | "none"), mask (TIFF path), centre_mask [px],
+    no_background. A stack carries no calibration: give pixel_size (or camera_length, or
+    calibrant) and fps (or frame_times) as for a file that stores none.
+    threads: 0 = $EPITEM_THREADS or all cores; progress: callable(done, total, stage).
+
+    Returns a dict: "tracks" (the tracks CSV: track_id, first_frame, last_frame, ..., g_inv_A,
+    d_A, azimuth_deg, phase, hkl, index_status, ...), "spots" (the --detections CSV: frame,
+    time_s, x_px, y_px, gx_inv_A, gy_inv_A, g_inv_A, sigma_px, snr, intensity, track_id),
+    "summary" (the OUT_summary.csv: phase, hkl, covariate_lo, covariate_hi, n_tracks, ...),
+    each {column: numpy array (or list of str)} with the CSV's column names and values, and
+    "sidecar" (the JSON sidecar as a dict: parameters, results such as centre_px,
+    pixel_size_fitted_invA, scale_fitted).
+    """
+    import json
+    tracks, spots, summary, sidecar = _epitem._track(movie, threads=threads, progress=progress, **options)
+    return {"tracks": _csv_columns(tracks), "spots": _csv_columns(spots), "summary": _csv_columns(summary),
+            "sidecar": json.loads(sidecar)}
 
 
 # --- ASE conversion (optional: only when ase is importable) ---
