@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "cli.hpp"
 #include "epitem/diffraction_pattern.hpp"
@@ -12,6 +13,7 @@
 #include "epitem/model.hpp"
 #include "epitem/multislice.hpp"
 #include "epitem/output.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
 #include "thermal_options.hpp"
@@ -22,6 +24,32 @@ namespace {
 
 Vec3 triple(const std::vector<int>& v) { return Vec3(v[0], v[1], v[2]); }
 
+// Under mpirun: rank 0 receives every configuration in configuration order (its band-limit loss,
+// then what `pack` wrote on the rank that ran it, handed to `unpack`), and the report's counts
+// are combined over the ranks, so the report reads as that of one process.
+void collect_configurations(MultisliceReport& rep, const std::function<void(int, parallel::ByteWriter&)>& pack,
+                            const std::function<void(int, parallel::ByteReader&)>& unpack) {
+  rep.transmission_functions_computed = int(parallel::sum(rep.transmission_functions_computed));
+  rep.peak_rss_bytes = parallel::max(rep.peak_rss_bytes);
+  std::vector<double>& loss = rep.band_limit_loss_by_config;
+  double loss_sum = 0;
+  parallel::collect_in_order(
+      rep.phonon_configs,
+      [&](int config) {
+        parallel::ByteWriter w;
+        w.put(loss[std::size_t(config)]);
+        pack(config, w);
+        return w.bytes;
+      },
+      [&](int config, const std::vector<char>& bytes) {
+        parallel::ByteReader r(bytes);
+        loss[std::size_t(config)] = r.get<double>();
+        loss_sum += loss[std::size_t(config)];
+        unpack(config, r);
+      });
+  rep.band_limit_loss = loss_sum / rep.phonon_configs;
+}
+
 // Memory the command adds to the library's: saved exit-wave pages and diffraction sums.
 double cli_memory_bytes(const Grid& g, int n_saved, bool diffraction) {
   const double n = double(g.size());
@@ -30,6 +58,7 @@ double cli_memory_bytes(const Grid& g, int n_saved, bool diffraction) {
 
 int multislice_main(int argc, char** argv) {
   return run_guarded("multislice", [&]() {
+    parallel::start();  // under mpirun: phonon configurations are split over the ranks (docs/mpi.md)
     po::options_description opts("multislice options");
     std::string model_path, out, dp_path, table_name;
     int phonons = 0, n_slices = 0;
@@ -114,6 +143,9 @@ int multislice_main(int argc, char** argv) {
     spec.beam_tilt_x_mrad = tilt[0];
     spec.beam_tilt_y_mrad = tilt.size() > 1 ? tilt[1] : 0;
     spec.threads = common.threads;
+    // Under mpirun each rank runs every size()-th configuration (docs/mpi.md).
+    spec.config_stride = parallel::size();
+    spec.config_offset = parallel::rank();
     spec.validate();
 
     AtomicModel model;
@@ -134,7 +166,7 @@ int multislice_main(int argc, char** argv) {
       model = read_model(model_path);
     }
     apply_temperature(model, thermal);
-    if (thermal.active() && spec.phonon_configs == 0)
+    if (thermal.active() && spec.phonon_configs == 0 && parallel::is_root())
       std::cerr << "warning: --temperature acts through the atom displacements; with --phonons 0 "
                    "the atoms are static and the temperature changes nothing\n";
     const Grid grid = multislice_grid(model, spec);
@@ -170,6 +202,12 @@ int multislice_main(int argc, char** argv) {
     rec.add("beam_tilt_y_mrad", spec.beam_tilt_y_mrad, "mrad");
     rec.add("threads", spec.threads > 0 ? spec.threads : default_thread_count());
     rec.add("memory_estimate_bytes", bytes, "B");
+    parallel::check_point();  // a rank that could not set up (e.g. unreadable model) stops all
+    if (!parallel::is_root()) {
+      if (common.dry_run)
+        return EXIT_OK;
+      common.quiet = true;  // rank 0 prints and writes
+    }
     if (!common.quiet)
       rec.echo(std::cout);
     if (common.dry_run) {
@@ -178,6 +216,19 @@ int multislice_main(int argc, char** argv) {
       return EXIT_OK;
     }
 
+    const bool split = parallel::size() > 1;
+    // Rank 0 measures the FFT plans first and saves them as wisdom, which the other ranks then
+    // load: every rank uses the same FFT algorithms, so the same rounding (docs/mpi.md).
+    parallel::collective([&] {
+      if (split && parallel::is_root()) {
+        prepare_multislice_plans(model, spec);
+        if (!dp_path.empty())  // its out-of-place plan, made on first use
+          DiffractionSum(grid, spec.threads).pattern_of(Wave(grid, spec.energy_eV));
+      }
+    });
+    // Under mpirun: this rank's patterns by configuration (one per saved thickness), added on
+    // rank 0 in configuration order (the sums of one process).
+    std::map<int, std::vector<std::vector<double>>> rank_patterns;
     std::vector<Image> pages(std::size_t(2 * n_saved));
     // One sum per saved thickness (docs/formulas.md §5; diffraction_pattern.hpp).
     std::vector<DiffractionSum> dp_sum(dp_path.empty() ? 0 : std::size_t(n_saved),
@@ -195,11 +246,44 @@ int multislice_main(int argc, char** argv) {
         pages[std::size_t(2 * ti)] = flipped_rows(re);
         pages[std::size_t(2 * ti + 1)] = flipped_rows(im);
       }
-      if (!dp_path.empty())
+      if (dp_path.empty())
+        return;
+      if (!split) {
         dp_sum[std::size_t(ti)].add(w);
+        return;
+      }
+      auto& patterns = rank_patterns[config];
+      patterns.resize(std::size_t(n_saved));
+      patterns[std::size_t(ti)] = dp_sum[std::size_t(ti)].pattern_of(w);
     };
-    const MultisliceReport rep = run_multislice(model, spec, on_exit, bar.callback(), warn_to_stderr());
+    MultisliceReport rep;
+    parallel::collective([&] {  // a rank that fails here stops all ranks with its message
+      rep = run_multislice(model, spec, on_exit, bar.callback(), parallel::is_root() ? warn_to_stderr() : WarnFn());
+    });
     bar.finish();
+    if (split) {
+      collect_configurations(
+          rep,
+          [&](int config, parallel::ByteWriter& w) {
+            for (const auto& pattern : rank_patterns[config]) {
+              const char* p = reinterpret_cast<const char*>(pattern.data());
+              w.bytes.insert(w.bytes.end(), p, p + pattern.size() * sizeof(double));
+            }
+            rank_patterns.erase(config);
+          },
+          [&](int, parallel::ByteReader& r) {
+            for (int ti = 0; ti < n_saved && !dp_path.empty(); ++ti) {
+              std::vector<double> pattern(grid.size());
+              for (double& v : pattern)
+                v = r.get<double>();
+              dp_sum[std::size_t(ti)].add(pattern);
+            }
+          });
+      const Json mpi_record = parallel::run_json(rep.total_seconds);
+      if (!parallel::is_root())
+        return EXIT_OK;  // rank 0 writes every output
+      rec.result("mpi", mpi_record);
+    }
 
     rec.result("report", rep.to_json());
     rec.result("cli_memory_estimate_bytes", bytes);
