@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# MPI (docs/mpi.md): `mpirun -n 3 epitem hrtem --phonons 6` and a defocus series write the same
-# TIFF bytes as one process, sidecars equal except timing and provenance fields; a rank that
-# cannot read its model stops all ranks with one message and no output. Skipped (77) without
-# mpirun or without an MPI build. $1 = epitem binary, $2 = source dir.
+# MPI (docs/mpi.md): `mpirun -n 3 epitem hrtem --phonons 6`, defocus/thickness/tilt series with
+# and without phonons, `multislice --phonons`, `saed --method multislice`, `flow` and `phasemap`
+# of a movie write the same TIFF pixels, CSV and PNG bytes as one process, sidecars equal except
+# timing and provenance fields; a rank that cannot read its model or a frame stops all ranks
+# with one message and no output. Skipped (77) without mpirun or without an MPI build.
+# $1 = epitem binary, $2 = source dir.
 set -u
 EPITEM="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 command -v mpirun > /dev/null || { echo "SKIP: mpirun not found (apt-get install openmpi-bin)"; exit 77; }
@@ -101,6 +103,80 @@ if (cd one && "$EPITEM" "${SAED[@]}") > sms.1.log 2>&1 && (cd three && "${MPIRUN
 else
   fail "saed multislice runs: $(tail -3 sms.1.log sms.3.log)"
 fi
+
+# Static series (no phonons): pages (tilt, thickness, defocus) split over ranks in blocks.
+run_pair static-defocus --gpts 48 --slice 1.3575A --defocus-series -200,-100,0,100A --threads 1
+run_pair static-thickness --gpts 48 --slice 1.3575A --thickness-series 2.7A,5.4A --defocus-series -100,0A \
+  --tilt-series 0,1mrad --threads 1
+
+# same_outputs NAME FILES -- EPITEM-ARGS...: one process in one/, 3 ranks in three/; TIFF pixels,
+# CSV/PNG bytes and sidecars (but timing) of FILES equal, nothing printed with -q.
+same_outputs() {
+  local name=$1 files=() f
+  shift
+  while [ "$1" != "--" ]; do files+=("$1"); shift; done
+  shift
+  (cd one && "$EPITEM" "$@") > "$name.1.log" 2>&1 || { fail "$name (1 process): $(cat "$name.1.log")"; return; }
+  (cd three && "${MPIRUN[@]}" "$EPITEM" "$@") > "$name.3.log" 2>&1 || { fail "$name (3 ranks): $(tail -5 "$name.3.log")"; return; }
+  for f in "${files[@]}"; do
+    case $f in
+      *.tif) [ -n "$(tiff_pixels "one/$f")" ] && [ "$(tiff_pixels "one/$f")" = "$(tiff_pixels "three/$f")" ] ;;
+      *.json) same_sidecar "one/$f" "three/$f" ;;
+      *) cmp -s "one/$f" "three/$f" ;;
+    esac && ok "$name: $f equal, 3 ranks vs 1" || fail "$name: $f differs"
+  done
+  [ "$(grep -c . "$name.3.log")" -eq 0 ] && ok "$name: 3 ranks print nothing with -q" || fail "$name: output $(cat "$name.3.log")"
+}
+same_outputs multislice exit.tif dp.tif exit.json -- multislice ../si.xyz --gpts 48 --slice 1.3575A --phonons 4 \
+  --phonon-seed 5 --thickness-series 2.7A --diffraction dp.tif --out exit.tif --threads 1 -q
+
+# A movie folder of 8 float32 frames (0.5 Å/px): a lattice drifting +1 px/frame along x and a
+# particle with its own lattice moving (1, 1) px/frame, Gaussian noise.
+python3 - movie 96 8 << 'PY'
+import math, os, random, struct, sys
+out, n, frames = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+os.makedirs(out)
+rng, tp = random.Random(7), math.pi
+for t in range(frames):
+    px = []
+    for y in range(n):
+        for x in range(n):
+            if (x - n / 2 + 4 - t) ** 2 + (y - n / 2 + 4 - t) ** 2 < (n / 6) ** 2:
+                a, b = x - 2 * t, y - t
+                v = math.cos(tp * (0.2196 * a + 0.1814 * b)) + math.cos(tp * (-0.2005 * a + 0.2387 * b)) + 0.5
+            else:
+                v = math.cos(tp * 0.25 * (x - t)) + math.cos(tp * 0.25 * y)
+            px.append(v + rng.gauss(0, 0.2))
+    data = struct.pack('<%df' % (n * n), *px)
+    tags = [(256, 4, n), (257, 4, n), (258, 3, 32), (259, 3, 1), (262, 3, 1), (273, 4, 8), (277, 3, 1),
+            (278, 4, n), (279, 4, len(data)), (339, 3, 3)]
+    b = b'II' + struct.pack('<HI', 42, 8 + len(data)) + data + struct.pack('<H', len(tags))
+    for tag, typ, val in tags:
+        b += struct.pack('<HHI', tag, typ, 1) + struct.pack('<HH' if typ == 3 else '<I', *((val, 0) if typ == 3 else (val,)))
+    open(os.path.join(out, 'frame_%02d.tif' % t), 'wb').write(b + struct.pack('<I', 0))
+PY
+same_outputs flow flow.csv flow.png speed.tif flow.json -- flow ../movie --pixel-size 0.5A --fps 10 --out flow.csv \
+  --png flow.png --field speed.tif --threads 1 -q
+PARTICLE="particle=0.2196,-0.1814;-0.2005,-0.2387"
+same_outputs phasemap areas.csv overlay.png maps.tif areas.json -- phasemap ../movie --pixel-size 0.5A \
+  --phase "$PARTICLE" --fps 10 --out areas.csv --png overlay.png --maps maps.tif --threads 1 -q
+
+# Frame 5 of 8 is unreadable (3 ranks: phasemap's rank 1 maps it; flow's ranks 1 and 2 read it,
+# the lowest failing rank reports): one message naming rank 1 and the file, non-zero, no output.
+cp -r movie badmovie && printf "not a tiff" > badmovie/frame_04.tif
+for cmd in flow phasemap; do
+  args=(--pixel-size 0.5A --fps 10 --out "bad_$cmd.csv" --png "bad_$cmd.png" --threads 1 -q)
+  [ $cmd = phasemap ] && args+=(--phase "$PARTICLE")
+  "${MPIRUN[@]}" "$EPITEM" $cmd badmovie "${args[@]}" > "bad_$cmd.log" 2>&1
+  rc=$?
+  n_errors=$(grep -c '^error' "bad_$cmd.log")
+  if [ $rc -ne 0 ] && [ "$n_errors" -eq 1 ] && grep -q "^error: rank 1 of 3: badmovie/frame_04.tif" "bad_$cmd.log" \
+      && ! ls "bad_$cmd".* | grep -qv log; then
+    ok "$cmd: unreadable frame on rank 1: exit $rc, one message, no output"
+  else
+    fail "$cmd: unreadable frame: exit $rc, $n_errors error lines, files: $(ls "bad_$cmd".* | tr '\n' ' '): $(cat "bad_$cmd.log")"
+  fi
+done
 
 # Rank 2 cannot read its model (as on a node without the file): one message, non-zero, no output.
 mpirun --allow-run-as-root --oversubscribe -n 2 "$EPITEM" hrtem si.xyz --gpts 48 --phonons 3 --out bad.tif -q \
