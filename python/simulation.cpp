@@ -6,7 +6,9 @@
 #include <cstring>
 
 #include "../apps/imaging_options.hpp"
+#include "../apps/thermal_options.hpp"
 #include "bindings.hpp"
+#include "epitem/debye.hpp"
 #include "epitem/error.hpp"
 #include "epitem/imaging.hpp"
 #include "epitem/interface.hpp"
@@ -45,10 +47,21 @@ std::pair<double, double> pair_of(const py::object& o, const char* what) {
   return {o.cast<double>(), 0.0};
 }
 
+// temperature / debye_temperature keywords → the CLI's --temperature / --debye-temperature.
+ThermalSpec thermal_of(const py::object& temperature, const py::object& debye_temperature) {
+  py::kwargs kw;
+  // A bare number is in K (the CLI insists on a unit: "700C" or "973K").
+  const bool number = !temperature.is_none() && !py::isinstance<py::str>(temperature);
+  kw["temperature"] = number ? py::str(py::str(py::float_(temperature)).cast<std::string>() + "K") : temperature;
+  kw["debye_temperature"] = debye_temperature;
+  return cli::resolve_thermal_options(parse_options(cli::thermal_options(), kw, "temperature"));
+}
+
 py::object multislice(const py::object& model_in, double energy_eV, const py::object& gpts,
                       double sampling_A, double slice_thickness_A, int slices, const std::string& table,
                       int phonons, std::uint64_t seed, const std::vector<double>& thickness_series_A,
-                      const py::object& tilt_mrad, int threads, const py::object& progress, bool dry_run) {
+                      const py::object& tilt_mrad, int threads, const py::object& temperature,
+                      const py::object& debye_temperature, const py::object& progress, bool dry_run) {
   MultisliceSpec spec;
   spec.energy_eV = energy_eV;
   if (!gpts.is_none()) {
@@ -79,7 +92,12 @@ py::object multislice(const py::object& model_in, double energy_eV, const py::ob
   std::tie(spec.beam_tilt_x_mrad, spec.beam_tilt_y_mrad) = pair_of(tilt_mrad, "tilt_mrad");
   spec.threads = threads;
   spec.validate();
-  const AtomicModel model = model_of(model_in);
+  const ThermalSpec thermal = thermal_of(temperature, debye_temperature);
+  AtomicModel model = model_of(model_in);
+  apply_temperature(model, thermal);  // U_iso(T) of every atom: the frozen-phonon displacements
+  if (thermal.active() && spec.phonon_configs == 0)
+    warn_hook()("temperature acts through the atom displacements; with phonons=0 the atoms are static and the "
+                "temperature changes nothing");
 
   const Grid grid = multislice_grid(model, spec);
   const std::size_t n = grid.size();
@@ -117,7 +135,7 @@ py::object multislice(const py::object& model_in, double energy_eV, const py::ob
 }
 
 py::array image(const ComplexArray& wave, const py::object& sampling_A, double energy_eV,
-                const py::object& progress, const py::kwargs& kwargs) {
+                int multislice_slices, const py::object& progress, const py::kwargs& kwargs) {
   if (wave.ndim() != 2 && wave.ndim() != 3)
     throw py::value_error("wave must be a complex array (ny, nx) or (n, ny, nx), as multislice returns");
   const auto [sx, sy_given] = pair_of(sampling_A, "sampling_A");
@@ -125,13 +143,18 @@ py::array image(const ComplexArray& wave, const py::object& sampling_A, double e
   if (!(sx > 0))
     throw py::value_error("sampling_A must be > 0 Å (the exit wave's pixel), got " + std::to_string(sx));
   const po::variables_map vm = parse_options(cli::imaging_options("1mm"), kwargs, "image");
-  const cli::ImagingSetup setup = cli::resolve_imaging_options(vm, energy_eV);
+  cli::ImagingSetup setup = cli::resolve_imaging_options(vm, energy_eV);
 
   const int ny = int(wave.shape(wave.ndim() - 2)), nx = int(wave.shape(wave.ndim() - 1));
   const std::size_t n_waves = wave.ndim() == 3 ? std::size_t(wave.shape(0)) : 1;
   Grid grid{nx, ny, nx * sx, ny * sy};
   const std::complex<float>* data = wave.data();
   const std::size_t n_pages = n_waves * setup.defocus_series_A.size() * setup.tilts_mrad.size();
+  if (multislice_slices < 0)
+    throw py::value_error("multislice_slices must be >= 0 (0 = unknown), got " + std::to_string(multislice_slices));
+  // --coherence auto (the CLI's default) weighed as `epitem image` does, against the multislice
+  // that made the wave (2 FFTs per slice; its sidecar's "slices" there).
+  cli::choose_coherence(setup, grid, 2.0 * multislice_slices, double(n_pages), warn_hook());
   std::vector<float> out;
   int out_nx = 0, out_ny = 0;
   const ProgressFn hook = progress_hook(progress);
@@ -180,7 +203,8 @@ py::object saed(const py::object& structure, const py::object& zone, const py::o
                 const py::object& phases, const py::object& rotate_deg, double energy_eV, double thickness_A,
                 double gmax_invA, const py::object& tilt_mrad, int holz, double holz_smax_invA,
                 const std::string& shape, const std::string& table, bool double_diffraction, int dd_strongest,
-                bool image, int size, double pixel_invA, double spot_sigma, bool log, double direct_beam) {
+                bool image, int size, double pixel_invA, double spot_sigma, bool log, double direct_beam,
+                const py::object& temperature, const py::object& debye_temperature) {
   SaedSpec spec;
   spec.energy_eV = energy_eV;
   spec.thickness_A = thickness_A;
@@ -226,6 +250,11 @@ py::object saed(const py::object& structure, const py::object& zone, const py::o
     list = nife_fe3o4_phases(read_crystal("NiFe"), read_crystal("Fe3O4"),
                              rotate_deg.is_none() ? 4.2 : rotate_deg.cast<double>());
   }
+
+  // Debye–Waller factors at the temperature (else the structures' own U_iso), as `epitem saed`.
+  const ThermalSpec thermal = thermal_of(temperature, debye_temperature);
+  for (SaedPhase& p : list)
+    apply_temperature(p.crystal, thermal);
 
   SaedPattern pattern;
   Image rendered;
@@ -320,13 +349,17 @@ void bind_simulation(py::module_& m) {
         py::arg("gpts") = py::none(), py::arg("sampling_A") = 0.0, py::arg("slice_thickness_A") = 2.0,
         py::arg("slices") = 0, py::arg("table") = "kirkland", py::arg("phonons") = 0, py::arg("seed") = 1,
         py::arg("thickness_series_A") = std::vector<double>{}, py::arg("tilt_mrad") = 0.0,
-        py::arg("threads") = 0, py::arg("progress") = py::none(), py::arg("dry_run") = false,
+        py::arg("threads") = 0, py::arg("temperature") = py::none(), py::arg("debye_temperature") = py::none(),
+        py::arg("progress") = py::none(), py::arg("dry_run") = false,
         "Multislice exit wave of a Model (or extxyz path), as `epitem multislice`.\n\n"
         "energy_eV: beam energy [eV]; gpts: N or (nx, ny) grid points, or sampling_A: largest\n"
         "pixel [Å]; slice_thickness_A [Å] or slices (equal slices); table: kirkland | peng;\n"
         "phonons: frozen-phonon configurations (0 = static; configuration 0 is returned, as the\n"
         "CLI's TIFF); seed; thickness_series_A [Å]: also return these thicknesses; tilt_mrad:\n"
-        "beam tilt x or (x, y) [mrad]; threads (0 = $EPITEM_THREADS or all cores); progress:\n"
+        "beam tilt x or (x, y) [mrad]; threads (0 = $EPITEM_THREADS or all cores);\n"
+        "temperature: '700C', '973K' or a number in K (--temperature: U_iso(T) of every atom from\n"
+        "the Debye model, docs/temperature.md; acts through the phonons); debye_temperature:\n"
+        "'Fe=470K,O=650K' overrides (--debye-temperature); progress:\n"
         "callable(done, total, stage) called after each slice.\n\n"
         "Returns complex64 ψ (ny, nx) — or (n_thicknesses, ny, nx), the full model last — with\n"
         "the TIFF's row convention: row 0 = top = largest y; pixel = box / (nx, ny). The array\n"
@@ -334,14 +367,16 @@ void bind_simulation(py::module_& m) {
         "dry_run=True computes nothing and returns the grid, sampling_A, slices, thickness_A,\n"
         "band_limit_mrad, memory_estimate_bytes (the library's working set) and output_bytes.");
   m.def("image", &image, py::arg("wave"), py::kw_only(), py::arg("sampling_A"), py::arg("energy_eV") = 200e3,
-        py::arg("progress") = py::none(),
+        py::arg("multislice_slices") = 0, py::arg("progress") = py::none(),
         "HRTEM image of an exit wave (as multislice returns it), as `epitem image`.\n\n"
         "sampling_A: the wave's pixel [Å] (x or (x, y)); energy_eV [eV]. Every other keyword is\n"
         "an `epitem image` option with '-' written '_' and the CLI's units (bare numbers: lengths\n"
         "in Å, cs/c5/cc in mm, angles in mrad/deg as its help says; strings with units work too):\n"
         "defocus (Å or 'scherzer'), scherzer, cs, c5, astigmatism, astigmatism_angle, coma,\n"
-        "coma_angle, threefold, threefold_angle, aperture [mrad], coherence (envelope |\n"
-        "integrate), focal_spread, focal_spread_kind, cc, energy_spread [eV], convergence [mrad],\n"
+        "coma_angle, threefold, threefold_angle, aperture [mrad], coherence (auto | envelope |\n"
+        "integrate; default auto as the CLI: integrate unless it costs more than 50x the\n"
+        "multislice's FFTs, weighed with multislice_slices = the slices of the run that made the\n"
+        "wave, 0 = unknown: at least 10,000 FFTs), focal_spread, focal_spread_kind, cc, energy_spread [eV], convergence [mrad],\n"
         "defocus_nodes, tilt_nodes, mtf, pixel [Å], dose [e/Å²], seed, drift [Å], drift_angle,\n"
         "defocus_series (sequence [Å]), tilt [mrad], tilt_series, tilt_azimuth [deg].\n\n"
         "Returns float32 (ny, nx) — relative intensity (vacuum = 1) or counts with dose — or\n"
@@ -353,13 +388,16 @@ void bind_simulation(py::module_& m) {
         py::arg("shape") = "sinc", py::arg("table") = "kirkland", py::arg("double_diffraction") = true,
         py::arg("dd_strongest") = 4, py::arg("image") = false, py::arg("size") = 512,
         py::arg("pixel_invA") = 0.0, py::arg("spot_sigma") = 1.5, py::arg("log") = false,
-        py::arg("direct_beam") = 100.0,
+        py::arg("direct_beam") = 100.0, py::arg("temperature") = py::none(),
+        py::arg("debye_temperature") = py::none(),
         "Kinematic SAED spot pattern, as `epitem saed`.\n\n"
         "structure (Crystal, CIF path or built-in name) with zone (u, v, w) [and x, rotate_deg];\n"
         "or phases = [(structure, zone[, x[, rotate_deg]]), ...]; or nothing: the nife-fe3o4\n"
         "preset (rotate_deg = NiFe rotation, default 4.2). energy_eV [eV], thickness_A [Å] of\n"
         "the shape function, gmax_invA [1/Å], tilt_mrad x or (x, y), holz (Laue zone order),\n"
-        "holz_smax_invA [1/Å], shape sinc | envelope, table kirkland | peng.\n\n"
+        "holz_smax_invA [1/Å], shape sinc | envelope, table kirkland | peng; temperature ('700C',\n"
+        "'973K' or K) and debye_temperature ('Fe=470K'): Debye–Waller factors from U_iso(T), as\n"
+        "--temperature / --debye-temperature (default: the structures' own U_iso).\n\n"
         "Returns the spot table as a dict of arrays with the CSV's columns (phase, h, k, l, gx,\n"
         "gy, g [1/Å], d_A, excitation_error [1/Å], intensity (strongest = 100), F_abs [Å],\n"
         "laue_zone, double_diffraction, dd_path, gx_inv_A, gy_inv_A, g_inv_A); with image=True, (spots, float32 pattern\n"
