@@ -368,6 +368,17 @@ int saed_main(int argc, char** argv) {
       if (thermal.active() && ms.multislice.phonon_configs == 0 && parallel::is_root())
         std::cerr << "warning: --method multislice with --phonons 0 has static atoms: --temperature "
                      "changes only the intensity_kinematic column\n";
+      {  // the engine's memory plus the pattern sum and, under mpirun, this rank's patterns until collected
+        const Grid g = multislice_grid(model, ms.multislice);
+        const int configs = std::max(1, ms.multislice.phonon_configs);
+        const int held = parallel::size() > 1 ? (configs + parallel::size() - 1) / parallel::size() : 0;
+        const double bytes = estimate_multislice_memory_bytes(model, ms.multislice) + (2.0 + held) * 8.0 * double(g.size());
+        const double avail = available_memory_bytes();
+        rec.result("multislice_memory_estimate_bytes", bytes);
+        if (avail > 0 && bytes > avail)
+          fail("saed --method multislice needs about ", format_bytes(bytes), " but only ", format_bytes(avail),
+               " is available (MemAvailable): use a coarser --sampling or smaller --repeat");
+      }
       ProgressBar bar(common.quiet || !parallel::is_root());
       diffraction = mean_diffraction(model, ms.multislice, bar.callback(),
                                      parallel::is_root() ? warn_to_stderr() : WarnFn());
