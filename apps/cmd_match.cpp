@@ -452,11 +452,11 @@ int match_main(int argc, char** argv) {
     CellImageFn image_fn;
     std::vector<std::unique_ptr<StackImager>> imagers;
     if (vm.count("simulated")) {
-      image_fn = [&](int, int k, const Lens& lens) -> Image {
+      image_fn = [&](int, int k, const Lens& lens, double pixel_scale) -> Image {
         for (std::size_t i = 0; i < series_table.size(); ++i)
           if (std::abs(series_table[i].thickness_A - spec.thickness_A[std::size_t(k)]) < 1e-6 &&
               std::abs(series_table[i].defocus_A - lens.aberrations.defocus_A) < 1e-3)
-            return camera.from_image(series_pages[i]);  // pages are already in the display frame
+            return camera.from_image(series_pages[i], pixel_scale);  // pages are already in the display frame
         fail("--simulated: the series has no page at thickness ", spec.thickness_A[std::size_t(k)], " Å, defocus ",
              lens.aberrations.defocus_A, " Å");
       };
@@ -479,7 +479,9 @@ int match_main(int argc, char** argv) {
       spec.thickness_A = stacks[0].thickness_A;
       for (const ExitWaveStack& s : stacks)
         imagers.push_back(std::make_unique<StackImager>(s, setup.coherence, camera));
-      image_fn = [&](int tilt, int k, const Lens& lens) { return imagers[std::size_t(tilt)]->image(k, lens); };
+      image_fn = [&](int tilt, int k, const Lens& lens, double pixel_scale) {
+        return imagers[std::size_t(tilt)]->image(k, lens, pixel_scale);
+      };
     }
     const MatchResult res = run_match(exp, setup.lens, spec, image_fn, progress);
     bar.finish();

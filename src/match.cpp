@@ -184,44 +184,56 @@ CameraModel::CameraModel(const Grid& sim_grid, double experiment_pixel_A, const 
   }
   wx_ = sim_grid.extent_x_A / mx_;
   wy_ = sim_grid.extent_y_A / my_;
-}
-
-Image CameraModel::from_spectrum(AlignedVector<cfloat>& a) const {
-  const int nx = sim_.nx, ny = sim_.ny;
-  AlignedVector<cfloat> b(std::size_t(mx_) * my_, cfloat(0));
+  // Where each output frequency of the half spectra comes from and its MTF weight, once: a map
+  // images every cell through the same camera, and the MTF's exp per pixel cost more than the FFTs.
+  const int nx = sim_.nx, ny = sim_.ny, sim_half = nx / 2 + 1, out_half = mx_ / 2 + 1;
   const double k_nyq = 0.5 / pe_;
   for (int jy = 0; jy < my_; ++jy) {
     const int fy = signed_freq(jy, my_);
     if (fy < -(ny / 2) || fy > (ny - 1) / 2)
       continue;
     const int iy = fy < 0 ? fy + ny : fy;
-    for (int jx = 0; jx < mx_; ++jx) {
-      const int fx = signed_freq(jx, mx_);
-      if (fx < -(nx / 2) || fx > (nx - 1) / 2)
-        continue;
-      const int ix = fx < 0 ? fx + nx : fx;
+    for (int fx = 0; fx < std::min(out_half, sim_half); ++fx) {
       const double k = std::hypot(fx / sim_.extent_x_A, fy / sim_.extent_y_A);
-      b[std::size_t(jy) * mx_ + jx] = a[std::size_t(iy) * nx + ix] * float(mtf_.at(k / k_nyq));
+      taps_.push_back({std::uint32_t(jy * out_half + fx), std::uint32_t(iy * sim_half + fx), k / k_nyq});
     }
   }
-  Fft2D(mx_, my_, 0).inverse(b.data(), false);
+}
+
+const std::vector<float>& CameraModel::weights(double pixel_scale) const {
+  if (pixel_scale != weights_scale_ || weights_.size() != taps_.size()) {
+    // The MTF belongs to the detector's pixels: with a true pixel of pixel_scale × the stated
+    // one, a frequency sits at pixel_scale × its stated fraction of Nyquist.
+    weights_.resize(taps_.size());
+    for (std::size_t i = 0; i < taps_.size(); ++i)
+      weights_[i] = float(mtf_.at(taps_[i].q * pixel_scale));
+    weights_scale_ = pixel_scale;
+  }
+  return weights_;
+}
+
+Image CameraModel::from_image(const Image& intensity, double pixel_scale) const {
+  if (intensity.nx != sim_.nx || intensity.ny != sim_.ny)
+    fail("match: simulated image is ", intensity.nx, "x", intensity.ny, ", expected ", sim_.nx, "x", sim_.ny);
+  // Real transforms both ways: the intensity and the camera image are real.
+  AlignedVector<float> in(intensity.pixels.begin(), intensity.pixels.end());
+  const RealForwardFft2D forward(sim_.nx, sim_.ny, 0);
+  AlignedVector<cfloat> a(std::size_t(forward.half_nx()) * sim_.ny);
+  forward.execute(in.data(), a.data());
+  const RealInverseFft2D inverse(mx_, my_, 0);
+  AlignedVector<cfloat> b(std::size_t(inverse.half_nx()) * my_, cfloat(0));
+  const std::vector<float>& w = weights(pixel_scale);
+  for (std::size_t i = 0; i < taps_.size(); ++i)
+    b[taps_[i].to] = a[taps_[i].from] * w[i];
   Image out(mx_, my_);
   out.pixel_size_A = wx_;
   out.pixel_size_y_A = wy_;
+  AlignedVector<float> real(out.size());
+  inverse.execute(b.data(), real.data());
   const float norm = 1.0f / float(sim_.size());
   for (std::size_t i = 0; i < out.size(); ++i)
-    out.pixels[i] = b[i].real() * norm;
+    out.pixels[i] = real[i] * norm;
   return out;
-}
-
-Image CameraModel::from_image(const Image& intensity) const {
-  if (intensity.nx != sim_.nx || intensity.ny != sim_.ny)
-    fail("match: simulated image is ", intensity.nx, "x", intensity.ny, ", expected ", sim_.nx, "x", sim_.ny);
-  AlignedVector<cfloat> a(intensity.size());
-  for (std::size_t i = 0; i < a.size(); ++i)
-    a[i] = cfloat(intensity.pixels[i], 0.f);
-  Fft2D(sim_.nx, sim_.ny, 0).forward(a);
-  return from_spectrum(a);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -488,7 +500,7 @@ Quadratic2D fit_quadratic_2d(const std::vector<double>& x, const std::vector<dou
 StackImager::StackImager(const ExitWaveStack& stack, const CoherenceSpec& coherence, const CameraModel& camera)
     : stack_(stack), coherence_(coherence), camera_(camera) {}
 
-Image StackImager::image(int t, const Lens& lens) {
+Image StackImager::image(int t, const Lens& lens, double pixel_scale) {
   if (t < 0 || t >= int(stack_.waves.size()))
     fail("match: thickness index ", t, " outside the stored exit waves");
   if (t != current_) {
@@ -529,7 +541,7 @@ Image StackImager::image(int t, const Lens& lens) {
   for (std::size_t i = 0; i < sum.size(); ++i)
     shape.pixels[i] = float(sum[i] / double(formers_.size()));
   ffts_ += 2;
-  return flipped_rows(camera_.from_image(shape));
+  return flipped_rows(camera_.from_image(shape, pixel_scale));
 }
 
 }  // namespace epitem
@@ -545,7 +557,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 // Least-squares parabola v = c + a(x − x0)²; ok when a > 0.
 struct Parabola {
   bool ok = false;
-  double x0 = 0, a = 0;
+  double x0 = 0, a = 0, v0 = 0;  ///< v ≈ v0 + a (x − x0)²
 };
 Parabola fit_parabola(const std::vector<double>& x, const std::vector<double>& v) {
   Parabola p;
@@ -573,6 +585,7 @@ Parabola fit_parabola(const std::vector<double>& x, const std::vector<double>& v
   p.ok = true;
   p.x0 = mx - sx * c(1) / (2 * c(2));
   p.a = c(2) / (sx * sx);
+  p.v0 = c(0) - c(1) * c(1) / (4 * c(2));
   return p;
 }
 
@@ -593,9 +606,10 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
     l.aberrations.defocus_A = defocus_A;
     return l;
   };
+  double rot = 0, scale = 1;  // the experiment's geometry, found in step 1
   auto form = [&](int tilt, int k, const Lens& l) {
     const auto t0 = Clock::now();
-    Image im = image(tilt, k, l);
+    Image im = image(tilt, k, l, scale);
     r.imaging_seconds += seconds_since(t0);
     ++r.images_formed;
     return im;
@@ -665,7 +679,6 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
 
   // 1. Rotation and scale from a 3×3 sub-grid of cells (contrast differs between cells; the
   // lattice frequencies do not), then in real space at the best of them.
-  double rot = 0, scale = 1;
   if (max_rot > 0 || max_scale > 0) {
     std::vector<std::pair<int, int>> sub;
     for (double a : {0.25, 0.5, 0.75})
@@ -751,89 +764,115 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
     r.scale = {scale, max_scale > 0 ? (max_rot > 0 ? g.q.half_width_y(delta95) : (g.p.ok ? std::sqrt(delta95 / g.p.a) : nan)) : 0};
   }
 
-  // 4. Defocus × thickness: χ² samples around the best cell, quadratic fit (continuous defocus,
-  // thickness interpolated between the stored slices); recentred when the vertex falls outside.
+  // 4. Defocus × thickness, as a profile: at each of three stored thicknesses around the best
+  // cell, the χ² minimum over defocus by parabolas on a stencil that shrinks towards the width of
+  // the minimum (χ² is parabolic only near it: a ±2-grid-step stencil biased the vertex by several
+  // widths); then thickness by a parabola through those minima, and defocus interpolated along the
+  // valley of per-thickness minima. Thickness is only simulated at slice boundaries, so it is
+  // never resampled.
   const double nan = std::numeric_limits<double>::quiet_NaN();
   int kb = int(start) % n_thick;
   int db_index = int(std::min_element(spec.defocus_A.begin(), spec.defocus_A.end(), [&](double a, double b) {
                        return std::abs(a - prof_df[start]) < std::abs(b - prof_df[start]);
                      }) - spec.defocus_A.begin());
-  double db = spec.continuous_defocus ? prof_df[start] : spec.defocus_A[std::size_t(db_index)];
   const double h_def = n_def > 1 ? std::abs(spec.defocus_A[1] - spec.defocus_A[0]) / 2 : 10.0;
   const bool fit_def = spec.continuous_defocus || n_def >= 3, fit_thick = n_thick >= 3;
+  struct DefocusMinimum {
+    double defocus_A = 0, chi2 = 0, half_width_A = 0;  // half_width: of the 95 % drop (nan: none)
+  };
+  auto defocus_minimum = [&](int k, double centre) {
+    DefocusMinimum m{centre, 1e300, nan};
+    if (!spec.continuous_defocus) {  // a precomputed series: its own defocus values only
+      const int c = int(std::min_element(spec.defocus_A.begin(), spec.defocus_A.end(), [&](double a, double b) {
+                          return std::abs(a - centre) < std::abs(b - centre);
+                        }) - spec.defocus_A.begin());
+      std::vector<double> xs, vs;
+      for (int j = std::max(0, c - 2); j <= std::min(n_def - 1, c + 2); ++j) {
+        xs.push_back(spec.defocus_A[std::size_t(j)]);
+        vs.push_back(score(form(tilt, k, lens_with(xs.back())), rot, scale).chi2);
+        if (vs.back() < m.chi2)
+          m = {xs.back(), vs.back(), nan};
+      }
+      const Parabola p = fit_parabola(xs, vs);
+      if (p.ok && p.x0 >= xs.front() && p.x0 <= xs.back())
+        m = {p.x0, p.v0, std::sqrt(delta95 / p.a)};
+      return m;
+    }
+    double h = h_def;
+    for (int iter = 0; iter < 8; ++iter) {
+      std::vector<double> xs, vs;
+      double best_x = centre, best_v = 1e300;
+      for (int j = -2; j <= 2; ++j) {
+        xs.push_back(centre + j * h);
+        vs.push_back(score(form(tilt, k, lens_with(xs.back())), rot, scale).chi2);
+        if (vs.back() < best_v) {
+          best_v = vs.back();
+          best_x = xs.back();
+        }
+      }
+      const Parabola p = fit_parabola(xs, vs);
+      if (!(p.ok && std::abs(p.x0 - centre) <= 2 * h)) {
+        centre = best_x;  // not bracketed: move to the best sample, same stencil
+        m = {best_x, best_v, nan};
+        continue;
+      }
+      centre = p.x0;
+      m = {p.x0, p.v0, std::sqrt(delta95 / p.a)};
+      if (h <= m.half_width_A)
+        break;  // the stencil spans about ±2 widths: parabolic there
+      h = std::max(0.5 * h, 0.5 * m.half_width_A);
+    }
+    return m;
+  };
+  double db = spec.continuous_defocus ? prof_df[start] : spec.defocus_A[std::size_t(db_index)];
   r.defocus_A = {db, nan};
   r.thickness_A = {spec.thickness_A[std::size_t(kb)], nan};
-  double valley_slope = 0;
-  for (int iter = 0; iter < 4 && (fit_def || fit_thick); ++iter) {
-    std::vector<double> xs, ys, vs;
-    std::vector<double> dfs;
-    if (spec.continuous_defocus)
-      for (int j = -2; j <= 2; ++j)
-        dfs.push_back(db + j * h_def);
-    else
-      for (int j = std::max(0, db_index - 2); j <= std::min(n_def - 1, db_index + 2); ++j)
-        dfs.push_back(spec.defocus_A[std::size_t(j)]);
-    // Three thicknesses: χ² between stored slices is only roughly parabolic, so a wider stencil
-    // biases the vertex.
-    const int k_lo = std::max(0, std::min(kb - 1, n_thick - 3)), k_hi = std::min(n_thick - 1, std::max(kb + 1, 2));
-    double best_v = 1e300, best_df = db;
-    int best_k = kb;
-    for (int k = k_lo; k <= k_hi; ++k)
-      for (double df : dfs) {
-        const double v = score(form(tilt, k, lens_with(df)), rot, scale).chi2;
-        xs.push_back(df);
-        ys.push_back(spec.thickness_A[std::size_t(k)]);
-        vs.push_back(v);
-        if (v < best_v) {
-          best_v = v;
-          best_df = df;
-          best_k = k;
-        }
-      }
-    const double df_lo = dfs.front(), df_hi = dfs.back();
-    const double t_lo = spec.thickness_A[std::size_t(k_lo)], t_hi = spec.thickness_A[std::size_t(k_hi)];
-    bool inside = false;
-    if (fit_def && fit_thick) {
-      const Quadratic2D q = fit_quadratic_2d(xs, ys, vs);
-      inside = q.ok && q.x0 >= df_lo && q.x0 <= df_hi && q.y0 >= t_lo && q.y0 <= t_hi;
-      if (inside) {
-        valley_slope = q.axy / q.axx;  // best defocus moves by −slope per Å of thickness
-        r.defocus_A = {q.x0, q.half_width_x(delta95)};
-        r.thickness_A = {q.y0, q.half_width_y(delta95)};
-      }
-    } else {
-      // One axis only: a parabola over the best sample's row or column.
-      std::vector<double> u, w;
-      for (std::size_t i = 0; i < xs.size(); ++i)
-        if (fit_def ? ys[i] == spec.thickness_A[std::size_t(best_k)] : xs[i] == best_df) {
-          u.push_back(fit_def ? xs[i] : ys[i]);
-          w.push_back(vs[i]);
-        }
-      const Parabola p = fit_parabola(u, w);
-      inside = p.ok && p.x0 >= u.front() && p.x0 <= u.back();
-      if (inside) {
-        if (fit_def) {
-          r.defocus_A = {p.x0, std::sqrt(delta95 / p.a)};
-          r.thickness_A = {spec.thickness_A[std::size_t(best_k)], nan};
-        } else {
-          r.thickness_A = {p.x0, std::sqrt(delta95 / p.a)};
-          r.defocus_A = {best_df, nan};
-        }
-      }
+  double valley_slope = 0;  // d(best defocus)/d(thickness) along the valley [Å/Å]
+  for (int iter = 0; iter < 4 && fit_def; ++iter) {
+    const int k_lo = fit_thick ? std::max(0, std::min(kb - 1, n_thick - 3)) : kb;
+    const int k_hi = fit_thick ? std::min(n_thick - 1, k_lo + 2) : kb;
+    std::vector<double> ts, df_min, chi2_min, widths;
+    for (int k = k_lo; k <= k_hi; ++k) {
+      const DefocusMinimum m = defocus_minimum(k, db);
+      ts.push_back(spec.thickness_A[std::size_t(k)]);
+      df_min.push_back(m.defocus_A);
+      chi2_min.push_back(m.chi2);
+      widths.push_back(m.half_width_A);
     }
-    if (inside)
+    const int best = int(std::min_element(chi2_min.begin(), chi2_min.end()) - chi2_min.begin());
+    r.defocus_A = {df_min[std::size_t(best)], widths[std::size_t(best)]};
+    r.thickness_A = {ts[std::size_t(best)], nan};
+    if (!fit_thick)
       break;
-    // Recentre on the best sample; at the edge of the range the best sample is the answer.
-    const bool moved = best_df != db || best_k != kb;
-    db = best_df;
-    kb = best_k;
-    db_index = int(std::min_element(spec.defocus_A.begin(), spec.defocus_A.end(), [&](double a, double b) {
-                     return std::abs(a - db) < std::abs(b - db);
-                   }) - spec.defocus_A.begin());
-    r.defocus_A = {db, nan};
-    r.thickness_A = {spec.thickness_A[std::size_t(kb)], nan};
-    if (!moved)
+    const Parabola pt = fit_parabola(ts, chi2_min);
+    if (pt.ok && pt.x0 >= ts.front() && pt.x0 <= ts.back()) {
+      // Defocus follows the valley to the interpolated thickness (piecewise linear).
+      const std::size_t seg = pt.x0 <= ts[1] ? 0 : 1;
+      const double f = (pt.x0 - ts[seg]) / (ts[seg + 1] - ts[seg]);
+      valley_slope = (df_min[2] - df_min[0]) / (ts[2] - ts[0]);
+      const double u_t = std::sqrt(delta95 / pt.a);
+      const double w = (1 - f) * widths[seg] + f * widths[seg + 1];
+      r.defocus_A = {(1 - f) * df_min[seg] + f * df_min[seg + 1], std::hypot(w, valley_slope * u_t)};
+      r.thickness_A = {pt.x0, u_t};
       break;
+    }
+    // Not bracketed: recentre on the best thickness; at the edge of the range it is the answer.
+    const int kb_new = k_lo + best;
+    db = df_min[std::size_t(best)];
+    if (kb_new == kb)
+      break;
+    kb = kb_new;
+  }
+  if (!fit_def && fit_thick) {
+    // One defocus value (a single-page series): thickness alone.
+    std::vector<double> ts, vs;
+    for (int k = std::max(0, kb - 2); k <= std::min(n_thick - 1, kb + 2); ++k) {
+      ts.push_back(spec.thickness_A[std::size_t(k)]);
+      vs.push_back(score(form(tilt, k, lens_with(db)), rot, scale).chi2);
+    }
+    const Parabola p = fit_parabola(ts, vs);
+    if (p.ok && p.x0 >= ts.front() && p.x0 <= ts.back())
+      r.thickness_A = {p.x0, std::sqrt(delta95 / p.a)};
   }
   // The local quadratic only sees its own valley: thickness and defocus trade against each other
   // (other valleys can lie within the noise), so the intervals also span every grid cell of the

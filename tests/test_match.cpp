@@ -134,7 +134,7 @@ MatchResult run(const Matcher& m, const Image& experiment, const Lens& lens, con
   spec.thickness_A = m.stack.thickness_A;
   spec.max_rotation_deg = max_rot;
   spec.max_scale_change = max_scale;
-  return run_match(exp, lens, spec, [&](int, int k, const Lens& l) { return imager.image(k, l); });
+  return run_match(exp, lens, spec, [&](int, int k, const Lens& l, double pixel_scale) { return imager.image(k, l, pixel_scale); });
 }
 
 std::vector<double> range(double a, double b, double step) {
@@ -272,10 +272,9 @@ TEST_CASE("match statistics over 20 seeds: recovery and 95 % intervals covering 
   }
   INFO("covered: defocus " << covered_df << ", thickness " << covered_t << ", rotation " << covered_rot << ", scale "
                            << covered_scale << " of " << seeds);
-  // Known shortfall (issue 15): the defocus estimates carry a 1–4 Å bias not yet explained (all
-  // within the 2 nm asked for), larger than the noise-based intervals; measured coverage 11/20.
-  // Reported, not hidden: CHECK_NOFAIL prints it without failing the suite.
-  CHECK_NOFAIL(covered_df >= 18);
+  // Issue 15 asks ≥ 90 %. (A quadratic over a ±2-grid-step stencil once biased defocus by 1–4 Å,
+  // several interval widths: 11/20.)
+  CHECK(covered_df >= 18);
   CHECK(covered_t >= 18);
   CHECK(covered_rot >= 18);
   CHECK(covered_scale >= 18);

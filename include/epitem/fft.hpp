@@ -72,6 +72,20 @@ private:
   FftRigor rigor_ = FftRigor::Measure;
 };
 
+/// Forward transform of a real grid to its Hermitian half spectrum (kx = 0 … nx/2, nx/2 + 1
+/// values per row), unnormalised, e^{−2πi k·r}. Destroys `in` (FFTW's r2c). Cached like Fft2D.
+class RealForwardFft2D {
+public:
+  RealForwardFft2D() = default;
+  RealForwardFft2D(int nx, int ny, int threads = 0, FftRigor rigor = FftRigor::Measure);
+  void execute(float* in, cfloat* half) const;
+  int half_nx() const { return nx_ / 2 + 1; }
+
+private:
+  int nx_ = 0, ny_ = 0, threads_ = 1;
+  FftRigor rigor_ = FftRigor::Measure;
+};
+
 /// Plans FFTW would reuse for an (nx, ny, threads) grid are made now (e.g. before timing).
 void fft_prepare(int nx, int ny, int threads, FftRigor rigor = FftRigor::Measure);
 

@@ -3,6 +3,7 @@
 // camera (MTF, experiment pixel), aligned to the experiment (rotation, scale, sub-pixel shift)
 // and scored by normalised cross-correlation and a noise-weighted χ² on a region of interest.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -65,9 +66,9 @@ MatchExperiment prepare_experiment(const Image& experiment, const Roi& roi, cons
 class CameraModel {
 public:
   CameraModel(const Grid& sim_grid, double experiment_pixel_A, const Mtf& mtf);
-  /// `spectrum` = forward FFT of the intensity on the simulation grid (destroyed).
-  Image from_spectrum(AlignedVector<cfloat>& spectrum) const;
-  Image from_image(const Image& intensity) const;  ///< 1 forward + 1 inverse FFT
+  /// 1 real forward + 1 real inverse FFT. pixel_scale: the true pixel over the stated one
+  /// (MatchGeometry::scale), which sets where the MTF falls.
+  Image from_image(const Image& intensity, double pixel_scale = 1) const;
   double working_pixel_x_A() const { return wx_; }
   double working_pixel_y_A() const { return wy_; }
 
@@ -76,6 +77,14 @@ private:
   int mx_ = 0, my_ = 0;
   double wx_ = 0, wy_ = 0, pe_ = 0;
   Mtf mtf_;
+  struct Tap {
+    std::uint32_t to, from;  ///< indices in the output and simulation half spectra (< 2³² points)
+    double q;                ///< frequency / the stated pixel's Nyquist frequency
+  };
+  std::vector<Tap> taps_;
+  const std::vector<float>& weights(double pixel_scale) const;  ///< MTF per tap, cached
+  mutable std::vector<float> weights_;
+  mutable double weights_scale_ = 0;
 };
 
 /// Score of one simulation against the experiment at a geometry.
@@ -137,9 +146,9 @@ ExitWaveStack multislice_exit_waves(const AtomicModel& model, MultisliceSpec spe
 class StackImager {
 public:
   StackImager(const ExitWaveStack& stack, const CoherenceSpec& coherence, const CameraModel& camera);
-  /// Camera image at thickness index `t` for `lens`. Formers of thickness t are kept until
-  /// another thickness is asked for.
-  Image image(int t, const Lens& lens);
+  /// Camera image at thickness index `t` for `lens` (pixel_scale: CameraModel::from_image).
+  /// Formers of thickness t are kept until another thickness is asked for.
+  Image image(int t, const Lens& lens, double pixel_scale = 1);
   long fft_count() const { return ffts_; }
 
 private:
@@ -162,8 +171,9 @@ struct MatchSpec {
   bool refine_cs = false, refine_astigmatism = false;
 };
 
-/// Image of one cell: tilt index, thickness index, lens (defocus, Cs, C12 set) → CameraModel output.
-using CellImageFn = std::function<Image(int tilt, int thickness, const Lens& lens)>;
+/// Image of one cell: tilt index, thickness index, lens (defocus, Cs, C12 set), the experiment's
+/// true pixel over its stated one (for the MTF) → CameraModel output.
+using CellImageFn = std::function<Image(int tilt, int thickness, const Lens& lens, double pixel_scale)>;
 
 struct MatchCell {
   int tilt = 0, thickness = 0;
