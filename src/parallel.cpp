@@ -173,16 +173,19 @@ bool report_failure(const std::string& message) {
   return is_root();
 }
 
+namespace {
+// First item of rank r's block: ceil(n·r/N), so rank 0 holds item 0 even when n < N.
+int block_start(int r, int n_items) { return int(((long long)n_items * r + size() - 1) / size()); }
+}  // namespace
+
 int block_owner(int index, int n_items) {
   int r = 0;
-  while (r + 1 < size() && (long long)n_items * (r + 1) / size() <= index)
+  while (r + 1 < size() && block_start(r + 1, n_items) <= index)
     ++r;
   return r;
 }
 
-Block my_block(int n_items) {
-  return {int((long long)n_items * rank() / size()), int((long long)n_items * (rank() + 1) / size())};
-}
+Block my_block(int n_items) { return {block_start(rank(), n_items), block_start(rank() + 1, n_items)}; }
 
 void broadcast(std::vector<char>& bytes) {
 #ifdef EPITEM_MPI

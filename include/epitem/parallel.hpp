@@ -36,8 +36,9 @@ void collective(const std::function<void()>& body);
 void collect_in_order(int n_items, const std::function<std::vector<char>(int)>& make,
                       const std::function<void(int, const std::vector<char>&)>& use);
 
-/// Items 0 … n_items-1 in contiguous blocks, one per rank, sizes differing by at most one (a
-/// rank's frames then overlap its neighbour's by at most one): the rank of item `index`, and
+/// Items 0 … n_items-1 in contiguous blocks, one per rank in rank order, sizes differing by at
+/// most one (a rank's frames then overlap its neighbour's by at most one); rank 0's block holds
+/// item 0 (with fewer items than ranks the last ranks get none): the rank of item `index`, and
 /// this rank's block [first, last).
 int block_owner(int index, int n_items);
 struct Block {
