@@ -63,7 +63,7 @@ private:
   int threads_;
   int mx_, my_;                                     // fine grid
   int pitch_;                                       // its row stride (≥ mx_, see fine_pitch)
-  Fft1DMany fine_rows_, fine_cols_lo_, fine_cols_hi_;
+  Fft1DMany fine_rows_, fine_cols_lo_, fine_cols_hi_;  // columns: FFTW's strided plans beat ColumnFft here
   RealInverseFft2D to_real_;
   BandRows band_;
   BandFft band_fft_;
