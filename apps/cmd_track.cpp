@@ -17,6 +17,7 @@
 #include "epitem/indexing.hpp"
 #include "epitem/movie.hpp"
 #include "epitem/output.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/pattern_geometry.hpp"
 #include "epitem/png.hpp"
 #include "epitem/spot_detection.hpp"
@@ -108,6 +109,8 @@ int run_bench(int n, int n_frames, const SpotDetectionSpec& spec, int threads) {
 
 int track_main(int argc, char** argv) {
   return run_guarded("track", [&]() -> int {
+    parallel::start();  // under mpirun: frames are split over the ranks (docs/mpi.md)
+    const bool root = parallel::is_root();
     std::string movie_path, out, detections_path, png, profile_path, summary_path;
     int bench = 0, bench_frames_n = 20;
     po::options_description opts("track options");
@@ -142,7 +145,7 @@ int track_main(int argc, char** argv) {
     RunRecord rec("track");
     if (bench > 0) {
       const TrackRequest request = resolve_track_options(vm, threads, rec);
-      return run_bench(bench, bench_frames_n, request.settings.detection, threads);
+      return root ? run_bench(bench, bench_frames_n, request.settings.detection, threads) : EXIT_OK;
     }
     if (movie_path.empty())
       throw po::error("missing MOVIE (a multi-page TIFF or a folder of TIFF frames)");
@@ -151,6 +154,8 @@ int track_main(int argc, char** argv) {
     rec.add("movie", movie_path);
     TrackRequest request = resolve_track_options(vm, threads, rec);
     if (common.dry_run) {
+      if (!root)
+        return EXIT_OK;
       rec.echo(std::cout);
       std::cout << "# dry run: streams the movie (up to 50 + 200 frames read for the geometry, then every "
                    "frame once), ~6 frames of float work space per thread; nothing computed\n";
@@ -159,7 +164,9 @@ int track_main(int argc, char** argv) {
     load_track_phases(request);
     const Movie movie(movie_path);
     const MovieFrames frames(movie);
-    const WarnFn warn = warn_to_stderr();
+    const WarnFn warn = root ? warn_to_stderr() : WarnFn([](const std::string&) {});  // rank 0 speaks
+    request.settings.split_over_ranks = true;  // a no-op without mpirun
+    const bool split = parallel::size() > 1;
     double single_frame_s = 0;
     const FrameTimes times = track_frame_times(request, frames, movie.info().frame_time_s,
                                                movie.info().pixel_size_invA, rec, warn, single_frame_s);
@@ -172,7 +179,7 @@ int track_main(int argc, char** argv) {
       rec.result(key, value);
     const size_t n_geometry_results = run.results.size();
     const PatternGeometry& geom = run.geometry;
-    if (!common.quiet) {
+    if (!common.quiet && root) {
       rec.echo(std::cout);
       std::cout << std::setprecision(5) << "# centre (" << geom.ellipse.cx_px << ", " << geom.ellipse.cy_px
                 << ") px from " << run.centre_source << "; distortion a/b = " << geom.ellipse.axis_ratio()
@@ -182,10 +189,16 @@ int track_main(int argc, char** argv) {
     }
 
     // Pass 2: detection on every frame minus its azimuthal median, then tracks.
-    ProgressBar bar(common.quiet);
+    ProgressBar bar(common.quiet || !root);
     const auto t0 = std::chrono::steady_clock::now();
     detect_and_link_tracks(frames, settings, bar.callback(), warn, run);
     bar.finish();
+    // Rank 0 has every frame's spots now: it links, fits, labels and writes; the others stop.
+    const Json mpi_record =
+        split ? parallel::run_json(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())
+              : Json();
+    if (!root)
+      return EXIT_OK;
     finish_tracks(settings, times, single_frame_s, warn, run);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (run.scale_was_fitted && !common.quiet) {
@@ -280,6 +293,8 @@ int track_main(int argc, char** argv) {
     }
 
     const auto [n_det, n_indexed, n_ambiguous] = record_track_results(run, seconds, rec);
+    if (split)
+      rec.result("mpi", mpi_record);
     rec.write_sidecar(out);
     if (!common.quiet) {
       std::cout << std::setprecision(4) << "# " << n_frames << " frames, " << n_det << " detections, "

@@ -250,7 +250,7 @@ void load_track_phases(TrackRequest& request) {
     request.settings.phases.push_back(make_phase(read_crystal(name)));
 }
 
-FrameTimes track_frame_times(TrackRequest& r, const FrameSource& frames, double file_frame_time_s,
+FrameTimes track_frame_times(TrackRequest& r, const TrackInput& frames, double file_frame_time_s,
                              double file_pixel_size_invA, RunRecord& rec, const WarnFn& warn,
                              double& single_frame_s) {
   TrackSettings& s = r.settings;

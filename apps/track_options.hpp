@@ -35,7 +35,7 @@ void load_track_phases(TrackRequest& request);
 /// the file when the options do not give them (file_frame_time_s, file_pixel_size_invA: 0 =
 /// unknown); sets request.settings.pixel_size_invA and single_frame_s (how long a one-frame
 /// movie lasts: one frame interval when the frame rate is known, else 0).
-FrameTimes track_frame_times(TrackRequest& request, const FrameSource& frames, double file_frame_time_s,
+FrameTimes track_frame_times(TrackRequest& request, const TrackInput& frames, double file_frame_time_s,
                              double file_pixel_size_invA, RunRecord& rec, const WarnFn& warn,
                              double& single_frame_s);
 

@@ -19,7 +19,7 @@ using FloatStack = py::array_t<float, py::array::c_style | py::array::forcecast>
 
 /// A numpy (frames, ny, nx) or (ny, nx) float32 array as the frames of a movie (rows as stored:
 /// row 0 = top, as read_image returns them). The array must outlive the source.
-class StackFrames : public FrameSource {
+class StackFrames : public TrackInput {
 public:
   explicit StackFrames(const FloatStack& stack) : stack_(stack) {
     if (stack.ndim() != 2 && stack.ndim() != 3)
@@ -82,7 +82,7 @@ py::tuple track(const py::object& movie, int threads, const py::object& progress
     py::gil_scoped_release release;
     cli::load_track_phases(request);
     std::unique_ptr<Movie> file;
-    std::unique_ptr<FrameSource> frames;
+    std::unique_ptr<TrackInput> frames;
     double frame_time_s = 0, pixel_size_invA = 0;
     if (is_path) {
       file = std::make_unique<Movie>(path);

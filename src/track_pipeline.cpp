@@ -11,6 +11,7 @@
 
 #include "epitem/error.hpp"
 #include "epitem/image_file.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/structure_io.hpp"
 
 namespace epitem {
@@ -74,7 +75,7 @@ std::vector<size_t> spread_frames(size_t n_frames, size_t max_n) {
   return idx;
 }
 
-Image finite_frame(const FrameSource& frames, size_t i) {
+Image finite_frame(const TrackInput& frames, size_t i) {
   Image im = frames.frame(i);
   require_finite(im, frames.name() + " frame " + std::to_string(i));
   return im;
@@ -83,6 +84,45 @@ Image finite_frame(const FrameSource& frames, size_t i) {
 bool is_constant(const Image& im) {
   auto mm = std::minmax_element(im.pixels.begin(), im.pixels.end());
   return *mm.first == *mm.second;
+}
+
+/// The frames of a step split over MPI ranks (settings.split_over_ranks under mpirun), or all
+/// frames on this process.
+struct Split {
+  bool on = false;
+  explicit Split(const TrackSettings& s) : on(s.split_over_ranks && parallel::size() > 1) {}
+  bool root() const { return !on || parallel::is_root(); }
+  bool mine(size_t k) const { return !on || parallel::owns(int(k)); }
+  /// Items k < n this rank computes.
+  std::vector<size_t> my_items(size_t n) const {
+    std::vector<size_t> items;
+    for (size_t k = 0; k < n; ++k)
+      if (mine(k))
+        items.push_back(k);
+    return items;
+  }
+  /// A step that may fail on some ranks only (an unreadable frame): all ranks stop together.
+  void step(const std::function<void()>& body) const {
+    if (on)
+      parallel::collective(body);
+    else
+      body();
+  }
+};
+
+std::vector<char> spots_bytes(const std::vector<DetectedSpot>& spots) {
+  parallel::ByteWriter w;
+  w.put(std::uint64_t(spots.size()));
+  for (const auto& d : spots)
+    w.put(d);
+  return w.bytes;
+}
+
+std::vector<DetectedSpot> read_spots(parallel::ByteReader& r) {
+  std::vector<DetectedSpot> spots(size_t(r.get<std::uint64_t>()));
+  for (auto& d : spots)
+    d = r.get<DetectedSpot>();
+  return spots;
 }
 
 }  // namespace
@@ -146,73 +186,16 @@ std::vector<std::vector<SpotObservation>> spot_observations(const std::vector<Fr
   return frames;
 }
 
-void find_track_geometry(const FrameSource& frames, const TrackSettings& s, const WarnFn& warn, TrackRun& run) {
+namespace {
+
+/// Centre, distortion and calibration from the reference image and the pass-1 spots (rank 0).
+void geometry_on_root(const TrackInput& frames, const TrackSettings& s, const WarnFn& warn, const Image& ref,
+                      const std::vector<std::vector<DetectedSpot>>& pass1, bool need_spots, TrackRun& run) {
   const std::string& name = frames.name();
-  const size_t n_frames = frames.frame_count();
-  if (n_frames < 1)
-    fail(name, ": no frames; give a movie file or a folder of numbered frames");
   const int nx = frames.nx(), ny = frames.ny();
   const std::string& centre = s.centre;
-  if (centre != "auto" && centre != "friedel" && centre != "ring" && centre != "beam" && centre != "given")
-    fail("centre must be auto, friedel, ring, beam or X,Y; got '", centre, "'");
+  const DetectorMask& mask = run.mask;
   auto result = [&](const std::string& key, Json value) { run.results.emplace_back(key, std::move(value)); };
-
-  // Reference image: mean of up to 50 frames spread over the movie (the beam stop does not
-  // move; spread frames see more of the spots than the first ones).
-  const std::vector<size_t> ref_frames = spread_frames(n_frames, 50);
-  std::vector<double> ref_sum(size_t(nx) * size_t(ny), 0.0);
-  std::mutex ref_mutex;
-  std::atomic<int> n_constant{0};
-  parallel_for(ref_frames.size(), s.threads, [&](size_t k) {
-    const Image im = finite_frame(frames, ref_frames[k]);
-    n_constant += is_constant(im);
-    std::lock_guard<std::mutex> lock(ref_mutex);
-    for (size_t i = 0; i < im.size(); ++i)
-      ref_sum[i] += im.pixels[i];
-  }, {}, "reference frames");
-  if (n_constant == int(ref_frames.size())) {  // all sampled frames blank: check every frame
-    std::atomic<bool> any{false};
-    parallel_for(n_frames, s.threads, [&](size_t i) {
-      if (any)
-        return;
-      any = any || !is_constant(finite_frame(frames, i));
-    }, {}, "checking frames");
-    if (!any)
-      fail(name, ": every frame is constant (all ", frames.frame(0).pixels[0],
-           "); nothing to detect — check the file or the export settings");
-  }
-  Image ref(nx, ny);
-  for (size_t i = 0; i < ref.size(); ++i)
-    ref.pixels[i] = float(ref_sum[i] / double(ref_frames.size()));
-  DetectorMask& mask = run.mask;
-  if (s.beam_stop_auto)
-    mask = dark_region_mask(ref, 0.2, 2);
-  if (!s.mask_path.empty()) {
-    Image m = read_image_frames(s.mask_path).at(0);
-    if (m.nx != nx || m.ny != ny)
-      fail(s.mask_path, ": mask is ", m.nx, "x", m.ny, " but the frames are ", nx, "x", ny);
-    DetectorMask user{nx, ny, std::vector<std::uint8_t>(m.size())};
-    for (size_t i = 0; i < m.size(); ++i)
-      user.excluded[i] = m.pixels[i] != 0;
-    add_to_mask(mask, user);
-  }
-  if (!mask.empty() && mask.count() > 0.9 * double(nx) * ny)
-    fail(name, ": the beam-stop mask covers ", int(100.0 * double(mask.count()) / (double(nx) * ny)),
-         " % of the frame; use --beam-stop none or a --mask");
-  run.detector = std::make_shared<const SpotDetector>(nx, ny, s.detection, mask);
-
-  // Pass 1: raw detections on up to 200 frames spread over the movie. A spot's Friedel mate
-  // is often seen only in other frames, and the spots of one family at many azimuths give
-  // the distortion, so centre and shape come from all of them together.
-  const bool need_spots =
-      centre == "auto" || centre == "friedel" || (!s.distortion_given && !s.no_distortion_correction);
-  std::vector<std::vector<DetectedSpot>> pass1;
-  if (need_spots) {
-    const std::vector<size_t> idx = spread_frames(n_frames, 200);
-    for (auto& r : detect_frames(idx.size(), [&](size_t k) { return finite_frame(frames, idx[k]); }, *run.detector,
-                                 nullptr, false, s.threads, {}))
-      pass1.push_back(std::move(r.spots));
-  }
 
   // Centre.
   Ellipse ellipse{0.5 * nx, 0.5 * ny, 1, 1, 0};
@@ -372,21 +355,214 @@ void find_track_geometry(const FrameSource& frames, const TrackSettings& s, cons
   result("pixel_size_invA", pixel_invA);
 }
 
-void detect_and_link_tracks(const FrameSource& frames, const TrackSettings& s, const ProgressFn& progress,
+/// Rank 0's geometry (centre, ellipse, correction, pixel size) to the other ranks.
+void send_geometry(const Split& split, const TrackRun& run) {
+  if (!split.on)
+    return;
+  parallel::ByteWriter w;
+  w.put(run.geometry.ellipse).put(run.geometry.correct_distortion).put(run.geometry.pixel_size_invA);
+  parallel::broadcast(w.bytes);
+}
+
+/// The other ranks' side of send_geometry(); their profiler is built as rank 0's (before the
+/// calibration sets the pixel size).
+void receive_geometry(int nx, int ny, const DetectorMask& mask, TrackRun& run) {
+  std::vector<char> bytes;
+  parallel::broadcast(bytes);
+  parallel::ByteReader r(bytes);
+  PatternGeometry geom;
+  geom.ellipse = r.get<Ellipse>();
+  geom.correct_distortion = r.get<bool>();
+  run.profiler = std::make_shared<const RadialProfiler>(nx, ny, geom, mask, 1.0);
+  geom.pixel_size_invA = r.get<double>();
+  run.geometry = geom;
+}
+
+}  // namespace
+
+void find_track_geometry(const TrackInput& frames, const TrackSettings& s, const WarnFn& warn, TrackRun& run) {
+  const std::string& name = frames.name();
+  const size_t n_frames = frames.frame_count();
+  if (n_frames < 1)
+    fail(name, ": no frames; give a movie file or a folder of numbered frames");
+  const int nx = frames.nx(), ny = frames.ny();
+  const std::string& centre = s.centre;
+  if (centre != "auto" && centre != "friedel" && centre != "ring" && centre != "beam" && centre != "given")
+    fail("centre must be auto, friedel, ring, beam or X,Y; got '", centre, "'");
+  auto result = [&](const std::string& key, Json value) { run.results.emplace_back(key, std::move(value)); };
+
+  // Reference image: mean of up to 50 frames spread over the movie (the beam stop does not
+  // move; spread frames see more of the spots than the first ones). Split: each rank sums the
+  // frames it owns, rank 0 adds the sums (sums of float pixels in double: exact, in any order).
+  const Split split(s);
+  const std::vector<size_t> ref_frames = spread_frames(n_frames, 50);
+  std::vector<double> ref_sum(size_t(nx) * size_t(ny), 0.0);
+  std::mutex ref_mutex;
+  std::atomic<int> n_constant{0};
+  split.step([&] {
+    const std::vector<size_t> mine = split.my_items(ref_frames.size());
+    parallel_for(mine.size(), s.threads, [&](size_t k) {
+      const Image im = finite_frame(frames, ref_frames[mine[k]]);
+      n_constant += is_constant(im);
+      std::lock_guard<std::mutex> lock(ref_mutex);
+      for (size_t i = 0; i < im.size(); ++i)
+        ref_sum[i] += im.pixels[i];
+    }, {}, "reference frames");
+  });
+  if (split.on) {
+    n_constant = int(parallel::sum(n_constant));
+    std::vector<double> total(split.root() ? ref_sum.size() : 0, 0.0);
+    parallel::collect_in_order(parallel::size(), [&](int) {
+      parallel::ByteWriter w;
+      for (double v : ref_sum)
+        w.put(v);
+      return w.bytes;
+    }, [&](int, const std::vector<char>& bytes) {
+      parallel::ByteReader r(bytes);
+      for (double& v : total)
+        v += r.get<double>();
+    });
+    ref_sum = std::move(total);
+  }
+  if (n_constant == int(ref_frames.size())) {  // all sampled frames blank: check every frame
+    std::atomic<bool> any{false};
+    split.step([&] {
+      const std::vector<size_t> mine = split.my_items(n_frames);
+      parallel_for(mine.size(), s.threads, [&](size_t k) {
+        if (any)
+          return;
+        any = any || !is_constant(finite_frame(frames, mine[k]));
+      }, {}, "checking frames");
+    });
+    if (split.on)
+      any = parallel::sum(any ? 1 : 0) > 0;
+    if (!any)
+      fail(name, ": every frame is constant (all ", frames.frame(0).pixels[0],
+           "); nothing to detect — check the file or the export settings");
+  }
+  Image ref(nx, ny);
+  DetectorMask& mask = run.mask;
+  split.step([&] {  // rank 0: the reference image and the mask
+    if (!split.root())
+      return;
+    for (size_t i = 0; i < ref.size(); ++i)
+      ref.pixels[i] = float(ref_sum[i] / double(ref_frames.size()));
+    if (s.beam_stop_auto)
+      mask = dark_region_mask(ref, 0.2, 2);
+    if (!s.mask_path.empty()) {
+      Image m = read_image_frames(s.mask_path).at(0);
+      if (m.nx != nx || m.ny != ny)
+        fail(s.mask_path, ": mask is ", m.nx, "x", m.ny, " but the frames are ", nx, "x", ny);
+      DetectorMask user{nx, ny, std::vector<std::uint8_t>(m.size())};
+      for (size_t i = 0; i < m.size(); ++i)
+        user.excluded[i] = m.pixels[i] != 0;
+      add_to_mask(mask, user);
+    }
+    if (!mask.empty() && mask.count() > 0.9 * double(nx) * ny)
+      fail(name, ": the beam-stop mask covers ", int(100.0 * double(mask.count()) / (double(nx) * ny)),
+           " % of the frame; use --beam-stop none or a --mask");
+  });
+  if (split.on) {  // the mask to every rank
+    parallel::ByteWriter w;
+    w.put(mask.nx).put(mask.ny).put(std::uint64_t(mask.excluded.size()));
+    w.bytes.insert(w.bytes.end(), mask.excluded.begin(), mask.excluded.end());
+    parallel::broadcast(w.bytes);
+    parallel::ByteReader r(w.bytes);
+    mask.nx = r.get<int>();
+    mask.ny = r.get<int>();
+    mask.excluded.resize(size_t(r.get<std::uint64_t>()));
+    for (auto& v : mask.excluded)
+      v = r.get<std::uint8_t>();
+  }
+  run.detector = std::make_shared<const SpotDetector>(nx, ny, s.detection, mask);
+
+  // Pass 1: raw detections on up to 200 frames spread over the movie. A spot's Friedel mate
+  // is often seen only in other frames, and the spots of one family at many azimuths give
+  // the distortion, so centre and shape come from all of them together. Split: each rank
+  // detects its frames, rank 0 gathers the spots in frame order.
+  const bool need_spots =
+      centre == "auto" || centre == "friedel" || (!s.distortion_given && !s.no_distortion_correction);
+  std::vector<std::vector<DetectedSpot>> pass1;
+  if (need_spots) {
+    const std::vector<size_t> idx = spread_frames(n_frames, 200);
+    std::vector<FrameSpots> found;
+    const std::vector<size_t> mine = split.my_items(idx.size());
+    split.step([&] {
+      found = detect_frames(mine.size(), [&](size_t k) { return finite_frame(frames, idx[mine[k]]); },
+                            *run.detector, nullptr, false, s.threads, {});
+    });
+    if (split.on) {
+      std::vector<std::vector<char>> bytes(idx.size());
+      for (size_t k = 0; k < mine.size(); ++k)
+        bytes[mine[k]] = spots_bytes(found[k].spots);
+      parallel::collect_in_order(int(idx.size()), [&](int k) { return std::move(bytes[size_t(k)]); },
+                                 [&](int, const std::vector<char>& b) {
+                                   parallel::ByteReader r(b);
+                                   pass1.push_back(read_spots(r));
+                                 });
+    } else {
+      for (auto& r : found)
+        pass1.push_back(std::move(r.spots));
+    }
+  }
+  if (!split.root()) {  // rank 0 finds the geometry (below) and sends it here
+    split.step([] {});
+    receive_geometry(nx, ny, mask, run);
+    return;
+  }
+  split.step([&] { geometry_on_root(frames, s, warn, ref, pass1, need_spots, run); });
+  send_geometry(split, run);
+}
+
+void detect_and_link_tracks(const TrackInput& frames, const TrackSettings& s, const ProgressFn& progress,
                             const WarnFn& warn, TrackRun& run) {
   if (!run.detector || !run.profiler)
     fail("detect_and_link_tracks: call find_track_geometry first");
   std::vector<int>& empty_frames = run.empty_frames;
   empty_frames.clear();
   std::mutex empty_mutex;
-  run.frames = detect_frames(frames.frame_count(), [&](size_t i) {
-    Image im = finite_frame(frames, i);
-    if (is_constant(im)) {
-      std::lock_guard<std::mutex> lock(empty_mutex);
-      empty_frames.push_back(int(i));
+  const Split split(s);
+  const std::vector<size_t> mine = split.my_items(frames.frame_count());
+  std::vector<FrameSpots> found;
+  split.step([&] {  // split: each rank its own frames
+    found = detect_frames(mine.size(), [&](size_t k) {
+      Image im = finite_frame(frames, mine[k]);
+      if (is_constant(im)) {
+        std::lock_guard<std::mutex> lock(empty_mutex);
+        empty_frames.push_back(int(mine[k]));
+      }
+      return im;
+    }, *run.detector, run.profiler.get(), s.subtract_background, s.threads, progress);
+  });
+  if (split.on) {  // rank 0 receives every frame's spots, profile and blankness in frame order
+    std::vector<std::vector<char>> bytes(frames.frame_count());
+    for (size_t k = 0; k < mine.size(); ++k) {
+      parallel::ByteWriter w;
+      w.bytes = spots_bytes(found[k].spots);
+      w.put(std::uint64_t(found[k].profile.size()));
+      for (double v : found[k].profile)
+        w.put(v);
+      w.put(std::uint8_t(std::find(empty_frames.begin(), empty_frames.end(), int(mine[k])) != empty_frames.end()));
+      bytes[mine[k]] = std::move(w.bytes);
     }
-    return im;
-  }, *run.detector, run.profiler.get(), s.subtract_background, s.threads, progress);
+    found.clear();
+    empty_frames.clear();
+    parallel::collect_in_order(int(bytes.size()), [&](int i) { return std::move(bytes[size_t(i)]); },
+                               [&](int i, const std::vector<char>& b) {
+                                 parallel::ByteReader r(b);
+                                 FrameSpots f;
+                                 f.spots = read_spots(r);
+                                 f.profile.resize(size_t(r.get<std::uint64_t>()));
+                                 for (double& v : f.profile)
+                                   v = r.get<double>();
+                                 if (r.get<std::uint8_t>())
+                                   empty_frames.push_back(i);
+                                 found.push_back(std::move(f));
+                               });
+    if (!split.root())
+      return;
+  }
+  run.frames = std::move(found);
   std::sort(empty_frames.begin(), empty_frames.end());
   if (!empty_frames.empty())
     warn(std::to_string(empty_frames.size()) + " constant (e.g. all-zero) frame(s), first " +
@@ -464,7 +640,7 @@ void finish_tracks(const TrackSettings& s, const FrameTimes& times, double singl
   run.bins = summarise_lifespans(tracks, bin_width, origin);
 }
 
-TrackRun track_movie(const FrameSource& frames, const TrackSettings& settings, const FrameTimes& times,
+TrackRun track_movie(const TrackInput& frames, const TrackSettings& settings, const FrameTimes& times,
                      double single_frame_s, const ProgressFn& progress, const WarnFn& warn) {
   TrackRun run;
   find_track_geometry(frames, settings, warn, run);

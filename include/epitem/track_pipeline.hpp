@@ -23,9 +23,9 @@ namespace epitem {
 
 /// The frames of a movie, read on demand so that a run holds O(threads) frames at a time.
 /// frame(i) must be safe to call from several threads.
-class FrameSource {
+class TrackInput {
 public:
-  virtual ~FrameSource() = default;
+  virtual ~TrackInput() = default;
   virtual std::size_t frame_count() const = 0;
   virtual int nx() const = 0;
   virtual int ny() const = 0;
@@ -34,8 +34,8 @@ public:
   virtual std::string name() const = 0;
 };
 
-/// A Movie file (or folder of frames) as a FrameSource.
-class MovieFrames : public FrameSource {
+/// A Movie file (or folder of frames) as a TrackInput.
+class MovieFrames : public TrackInput {
 public:
   explicit MovieFrames(const Movie& movie) : movie_(movie) {}
   std::size_t frame_count() const override { return movie_.frame_count(); }
@@ -72,6 +72,11 @@ struct TrackSettings {
   bool subtract_background = true;    ///< detect on frame − azimuthal background
   double bin_width = 0;               ///< covariate bin of the summary (0: range/8, rounded)
   int threads = 1;
+  /// Under mpirun (parallel.hpp; every rank calls the steps): each rank reads and detects only
+  /// the frames it owns (parallel::owns), rank 0 receives their spots in frame order, computes
+  /// the geometry from them and sends it to the others, and links the tracks; the run's
+  /// frames, observations, tracks and results are on rank 0 only.
+  bool split_over_ranks = false;
 };
 
 /// Spots and radial profile of one frame.
@@ -101,17 +106,17 @@ struct TrackRun {
 
 /// Step 1: reference image (mean of up to 50 spread frames), beam-stop mask, centre (Friedel
 /// pairs of up to 200 spread frames, direct beam, ring or given), distortion, calibration.
-void find_track_geometry(const FrameSource& frames, const TrackSettings& settings, const WarnFn& warn,
+void find_track_geometry(const TrackInput& frames, const TrackSettings& settings, const WarnFn& warn,
                          TrackRun& run);
 /// Step 2: spots in every frame (minus its azimuthal background) and tracks.
-void detect_and_link_tracks(const FrameSource& frames, const TrackSettings& settings, const ProgressFn& progress,
+void detect_and_link_tracks(const TrackInput& frames, const TrackSettings& settings, const ProgressFn& progress,
                             const WarnFn& warn, TrackRun& run);
 /// Step 3: calibration scale fitted to the phases' families, lifespans from `times`, labels,
 /// summary bins. A one-frame movie lasts single_frame_s (0: unknown).
 void finish_tracks(const TrackSettings& settings, const FrameTimes& times, double single_frame_s,
                    const WarnFn& warn, TrackRun& run);
 /// The three steps.
-TrackRun track_movie(const FrameSource& frames, const TrackSettings& settings, const FrameTimes& times,
+TrackRun track_movie(const TrackInput& frames, const TrackSettings& settings, const FrameTimes& times,
                      double single_frame_s, const ProgressFn& progress, const WarnFn& warn);
 
 /// Spots (and the radial profile, when a profiler is given) of frames get(0..n-1) on `threads`

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # MPI (docs/mpi.md): `mpirun -n 3 epitem hrtem --phonons 6`, defocus/thickness/tilt series with
-# and without phonons, `multislice --phonons`, `saed --method multislice`, `flow` and `phasemap`
-# of a movie write the same TIFF pixels, CSV and PNG bytes as one process, sidecars equal except
+# and without phonons, `multislice --phonons`, `saed --method multislice`, `flow`, `phasemap` and
+# `track` of a movie write the same TIFF pixels, CSV and PNG bytes as one process, sidecars equal except
 # timing and provenance fields; a rank that cannot read its model or a frame stops all ranks
 # with one message and no output. Skipped (77) without mpirun or without an MPI build.
 # $1 = epitem binary, $2 = source dir.
 set -u
 EPITEM="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+SRC="$(cd "${2:-$(dirname "$0")/../..}" && pwd)"
 command -v mpirun > /dev/null || { echo "SKIP: mpirun not found (apt-get install openmpi-bin)"; exit 77; }
 "$EPITEM" -V | grep -q '^  mpi none' && { echo "SKIP: epitem built without MPI (EPITEM_MPI=OFF)"; exit 77; }
 command -v python3 > /dev/null || { echo "SKIP: python3 not found"; exit 77; }
@@ -27,7 +28,8 @@ MPIRUN=(mpirun --allow-run-as-root --oversubscribe -n 3)
 same_sidecar() {
   python3 - "$1" "$2" << 'PY'
 import json, sys
-skip = ("seconds", "provenance", "mpi", "peak_rss_bytes", "command_line", "start", "threads", "output")
+skip = ("seconds", "provenance", "mpi", "peak_rss_bytes", "command_line", "start", "threads", "output",
+        "detection_tracking_s", "frames_per_s")
 def clean(x):
     if isinstance(x, dict):
         return {k: clean(v) for k, v in x.items() if not any(s in k for s in skip)}
@@ -177,6 +179,43 @@ for cmd in flow phasemap; do
     fail "$cmd: unreadable frame: exit $rc, $n_errors error lines, files: $(ls "bad_$cmd".* | tr '\n' ' '): $(cat "bad_$cmd.log")"
   fi
 done
+
+# track of a 12-frame movie (a folder of `epitem saed` frames: Fe3O4 [110] in frames 0-5, NiFe
+# [110] in 6-11): frames split over the ranks (each reads only its own), rank 0 gathers the spots
+# in frame order, finds the geometry and links. Every output as one process.
+mkdir trackmovie
+for i in 01 02 03 04 05 06 07 08 09 10 11 12; do
+  phase=Fe3O4; [ "${i#0}" -gt 6 ] && phase=NiFe
+  "$EPITEM" saed $phase --zone 1,1,0 --out trk.csv --image trackmovie/frame_$i.tif --size 256 --pixel-size-inv-A 0.006 \
+    --gmax 0.7 -q || fail "saed frame $i"
+done
+same_outputs track tracks.csv tracks_summary.csv det.csv lifespans.png profile.csv profile_peaks.csv profile.tif \
+  profile.png tracks.json -- track ../trackmovie --fps 10 --ramp 400:1/s --phase Fe3O4 --phase NiFe \
+  --beam-stop none --out tracks.csv --detections det.csv --png lifespans.png --profile profile.csv --threads 1 -q
+# The tester's scenario (beam stop with a rod, halo, elliptical distortion, Poisson noise): the
+# mask, Friedel centre and distortion come from frames spread over all ranks.
+if /usr/bin/python3 -c 'import numpy, tifffile' 2> /dev/null; then
+  /usr/bin/python3 "$SRC/tests/scenarios/saed_movie_gen.py" --seed 7 --out scenario --frames 12 > /dev/null
+  same_outputs track-scenario st.csv st_summary.csv st_det.csv st.json -- track ../scenario.tif --fps 10 \
+    --pixel-size 0.004/A --phase Fe3O4 --phase NiFe --out st.csv --detections st_det.csv --threads 1 -q
+else
+  echo "skip [track-scenario: /usr/bin/python3 lacks numpy or tifffile]"
+fi
+python3 -c "import json,sys; m=json.load(open('three/tracks.json'))['results']['mpi']; sys.exit(m['ranks'] != 3)" 2> /dev/null \
+  && ok "track: sidecar records 3 ranks" || fail "track: sidecar has no mpi record with 3 ranks"
+# Frame 5 of 12 (index 4, rank 1's) is not a TIFF: one message naming rank 1 and the file, exit 1,
+# no output.
+cp -r trackmovie badtrack && printf "not a tiff" > badtrack/frame_05.tif
+"${MPIRUN[@]}" "$EPITEM" track badtrack --fps 10 --phase Fe3O4 --beam-stop none --out bad_track.csv \
+  --detections bad_track_det.csv --threads 1 -q > bad_track.log 2>&1
+rc=$?
+n_errors=$(grep -c '^error' bad_track.log)
+if [ $rc -ne 0 ] && [ "$n_errors" -eq 1 ] && grep -q "^error: rank 1 of 3: badtrack/frame_05.tif" bad_track.log \
+    && ! ls bad_track* | grep -qv log; then
+  ok "track: unreadable frame on rank 1: exit $rc, one message, no output"
+else
+  fail "track: unreadable frame: exit $rc, $n_errors error lines, files: $(ls bad_track* | tr '\n' ' '): $(cat bad_track.log)"
+fi
 
 # Rank 2 cannot read its model (as on a node without the file): one message, non-zero, no output.
 mpirun --allow-run-as-root --oversubscribe -n 2 "$EPITEM" hrtem si.xyz --gpts 48 --phonons 3 --out bad.tif -q \
