@@ -313,6 +313,9 @@ int saed_main(int argc, char** argv) {
       rec.echo(std::cout);
       const double image_bytes = want_image ? 3.0 * 4 * double(size_px) * size_px : 0;
       std::cout << "# dry run: memory needed about " << format_bytes(image_bytes + (1 << 20))
+                << (multislice ? " plus the multislice engine's (estimated once the structure is read: "
+                                 "sidecar results.multislice_memory_estimate_bytes)"
+                               : "")
                 << "; nothing computed\n";
       return EXIT_OK;
     }
@@ -372,9 +375,10 @@ int saed_main(int argc, char** argv) {
         const Grid g = multislice_grid(model, ms.multislice);
         const int configs = std::max(1, ms.multislice.phonon_configs);
         const int held = parallel::size() > 1 ? (configs + parallel::size() - 1) / parallel::size() : 0;
-        const double bytes = estimate_multislice_memory_bytes(model, ms.multislice) + (2.0 + held) * 8.0 * double(g.size());
+        const double one_process = estimate_multislice_memory_bytes(model, ms.multislice) + 2.0 * 8.0 * double(g.size());
+        const double bytes = one_process + held * 8.0 * double(g.size());
         const double avail = available_memory_bytes();
-        rec.result("multislice_memory_estimate_bytes", bytes);
+        rec.result("multislice_memory_estimate_bytes", one_process);  // the same on any number of ranks
         if (avail > 0 && bytes > avail)
           fail("saed --method multislice needs about ", format_bytes(bytes), " but only ", format_bytes(avail),
                " is available (MemAvailable): use a coarser --sampling or smaller --repeat");
