@@ -186,6 +186,7 @@ int bench_multislice(int argc, char** argv) {
     std::printf("%6s %7s %9s %9s %9s %12s %9s %8s %11s %9s\n", "grid", "threads", "pair_ms", "step_ms",
                 "step/pair", "potential_ms", "pot/pair", "cli_s", "2x80xpair_s", "cli/2x80");
     std::vector<std::pair<int, double>> run_by_threads;  // (threads, run seconds) at the largest grid
+    std::vector<std::pair<int, double>> pair_cost;      // (grid, pair seconds per point and log2 of points)
     for (int n : grids)
       for (int t : thread_list) {
         MultisliceSpec spec;
@@ -219,7 +220,21 @@ int bench_multislice(int argc, char** argv) {
         std::fflush(stdout);
         if (n == grids.back())
           run_by_threads.push_back({t, run});
+        if (t == thread_list.front())
+          pair_cost.push_back({n, pair / (double(n) * n * std::log2(double(n) * n))});
       }
+    // A pair that costs far more per point·log than the other grids' was most likely planned
+    // badly: FFTW_MEASURE on a busy machine can pick a 3x slower plan, and the wisdom keeps it.
+    if (!pair_cost.empty()) {
+      double best = 1e30;
+      for (const auto& pc : pair_cost)
+        best = std::min(best, pc.second);
+      for (const auto& pc : pair_cost)
+        if (pc.second > 2.5 * best)
+          std::printf("# warning: the %d^2 pair costs %.1fx per point*log2(points) of the cheapest grid: a badly\n"
+                      "#   measured FFTW plan in the wisdom? Replan on an idle machine (docs/performance.md)\n",
+                      pc.first, pc.second / best);
+    }
     if (run_by_threads.size() > 1)
       for (std::size_t i = 1; i < run_by_threads.size(); ++i)
         std::printf("# speed-up %d vs %d threads at %d^2: %.2fx\n", run_by_threads[i].first,
