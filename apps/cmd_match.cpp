@@ -18,6 +18,7 @@
 #include "epitem/match.hpp"
 #include "epitem/multislice.hpp"
 #include "epitem/output.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/png.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
@@ -156,6 +157,7 @@ std::string fmt(double v, int precision = 4) {
 }
 
 int match_main(int argc, char** argv) {
+  parallel::start();  // under mpirun: the map's rows are split over the ranks (docs/mpi.md)
   return run_guarded("match", [&]() -> int {
     const std::string usage =
         "usage: epitem match EXP MODEL [lens options] --defocus 0:100nm:2nm [--thickness auto|20:200A]\n"
@@ -431,7 +433,7 @@ int match_main(int argc, char** argv) {
     if (!png_path.empty())
       record.add_output(png_path);
     record_imaging(record, setup, grid);
-    if (!common.quiet || common.dry_run)
+    if (parallel::is_root() && (!common.quiet || common.dry_run))
       record.echo(std::cout);
     if (common.dry_run) {
       std::cout << "# map: " << spec.tilts_mrad.size() << " tilt(s) x " << spec.thickness_A.size() << " thickness(es) x "
@@ -442,12 +444,24 @@ int match_main(int argc, char** argv) {
     double max_shift_A = 0.5 * std::max(grid.extent_x_A, grid.extent_y_A);
     if (vm.count("max-shift"))
       max_shift_A = parse_quantity(vm["max-shift"].as<std::string>(), Dimension::Length, "--max-shift");
-    const MatchExperiment exp = prepare_experiment(experiment, roi, setup.detector.mtf,
-                                                   int(std::ceil(max_shift_A / experiment.pixel_size_A)), exp_path);
+    const int max_shift_px = int(std::ceil(max_shift_A / experiment.pixel_size_A));
+    // Under mpirun, rank 0 measures the FFT plans first and saves them as wisdom, which the other
+    // ranks then load: the same algorithms everywhere, so the same rounding as one process.
+    parallel::collective([&] {
+      if (parallel::size() > 1 && parallel::is_root()) {
+        prepare_experiment(experiment, roi, setup.detector.mtf, max_shift_px, exp_path);
+        CameraModel(grid, experiment.pixel_size_A, setup.detector.mtf).from_image(Image(grid.nx, grid.ny));
+        Fft2D(grid.nx, grid.ny, default_thread_count()).prepare();  // ImageFormer's
+        if (!vm.count("simulated"))
+          prepare_multislice_plans(model, ms_spec);
+      }
+    });
+    parallel::check_point();
+    const MatchExperiment exp = prepare_experiment(experiment, roi, setup.detector.mtf, max_shift_px, exp_path);
     const CameraModel camera(grid, experiment.pixel_size_A, setup.detector.mtf);
-    check_lens_against_grid(setup.lens, grid, warn_to_stderr());
+    check_lens_against_grid(setup.lens, grid, parallel::is_root() ? warn_to_stderr() : WarnFn());
 
-    ProgressBar bar(common.quiet);
+    ProgressBar bar(common.quiet || !parallel::is_root());
     const ProgressFn progress = bar.callback();
     CellImageFn image_fn;
     std::vector<std::unique_ptr<StackImager>> imagers;
@@ -471,7 +485,8 @@ int match_main(int argc, char** argv) {
           step = [&, it](std::size_t done, std::size_t total, const std::string& stage) {
             progress(it * total + done, tilts.size() * total, "multislice " + stage);
           };
-        stacks.push_back(multislice_exit_waves(model, s, spec.thickness_A, step, warn_to_stderr(), &rep));
+        stacks.push_back(multislice_exit_waves(model, s, spec.thickness_A, step,
+                                              parallel::is_root() ? warn_to_stderr() : WarnFn(), &rep));
         multislice_seconds += rep.total_seconds;
         if (it == 0)
           multislice_json = rep.to_json();
@@ -483,12 +498,19 @@ int match_main(int argc, char** argv) {
         return imagers[std::size_t(tilt)]->image(k, lens, pixel_scale);
       };
     }
+    const auto t_work = std::chrono::steady_clock::now();
     const MatchResult res = run_match(exp, setup.lens, spec, image_fn, progress);
     bar.finish();
-    const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    const Json mpi_json = parallel::size() > 1
+        ? parallel::run_json(multislice_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_work).count())
+        : Json();
     long ffts = 0;
     for (const auto& im : imagers)
       ffts += im->fft_count();
+    ffts = long(parallel::sum(ffts));
+    if (!parallel::is_root())
+      return EXIT_OK;  // rank 0 writes and prints
+    const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 
     // Map CSV and TIFF.
     std::ostringstream csv;
@@ -552,6 +574,8 @@ int match_main(int argc, char** argv) {
     record.result("total_seconds", total_seconds);
     if (!multislice_json.is_null())
       record.result("multislice", multislice_json);
+    if (!mpi_json.is_null())
+      record.result("mpi", mpi_json);
 
     write_tiff(map_tif, pages, record.tiff_description());
     if (!png_path.empty()) {

@@ -8,10 +8,12 @@
 #include <chrono>
 #include <cstdio>
 #include <tuple>
+#include <type_traits>
 #include <map>
 
 #include "epitem/error.hpp"
 #include "epitem/fft.hpp"
+#include "epitem/parallel.hpp"
 #include "epitem/statistics.hpp"
 #include "epitem/units.hpp"
 
@@ -679,46 +681,85 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
 
   // 1. Rotation and scale from a 3×3 sub-grid of cells (contrast differs between cells; the
   // lattice frequencies do not), then in real space at the best of them.
-  if (max_rot > 0 || max_scale > 0) {
-    std::vector<std::pair<int, int>> sub;
-    for (double a : {0.25, 0.5, 0.75})
-      for (double b : {0.25, 0.5, 0.75}) {
-        const std::pair<int, int> c{int(std::lround(a * (n_thick - 1))), int(std::lround(b * (n_def - 1)))};
-        if (std::find(sub.begin(), sub.end(), c) == sub.end())
-          sub.push_back(c);
+  // Under mpirun rank 0 finds them and tells the others.
+  parallel::collective([&] {
+    if ((max_rot > 0 || max_scale > 0) && parallel::is_root()) {
+      std::vector<std::pair<int, int>> sub;
+      for (double a : {0.25, 0.5, 0.75})
+        for (double b : {0.25, 0.5, 0.75}) {
+          const std::pair<int, int> c{int(std::lround(a * (n_thick - 1))), int(std::lround(b * (n_def - 1)))};
+          if (std::find(sub.begin(), sub.end(), c) == sub.end())
+            sub.push_back(c);
+        }
+      std::vector<Image> sims;
+      for (const auto& c : sub)
+        sims.push_back(form(0, c.first, lens_with(spec.defocus_A[std::size_t(c.second)])));
+      std::tie(rot, scale) = search_rotation_scale(exp, sims, max_rot, max_scale);
+      std::size_t best = 0;
+      double best_chi2 = 1e300;
+      for (std::size_t i = 0; i < sims.size(); ++i) {
+        const double v = score(sims[i], rot, scale).chi2;
+        if (v < best_chi2) {
+          best_chi2 = v;
+          best = i;
+        }
       }
-    std::vector<Image> sims;
-    for (const auto& c : sub)
-      sims.push_back(form(0, c.first, lens_with(spec.defocus_A[std::size_t(c.second)])));
-    std::tie(rot, scale) = search_rotation_scale(exp, sims, max_rot, max_scale);
-    std::size_t best = 0;
-    double best_chi2 = 1e300;
-    for (std::size_t i = 0; i < sims.size(); ++i) {
-      const double v = score(sims[i], rot, scale).chi2;
-      if (v < best_chi2) {
-        best_chi2 = v;
-        best = i;
-      }
+      const GeometryFit g = refine_geometry(sims[best], rot, scale);
+      rot = g.rot;
+      scale = g.scale;
     }
-    const GeometryFit g = refine_geometry(sims[best], rot, scale);
-    rot = g.rot;
-    scale = g.scale;
+  });
+  if (parallel::size() > 1) {
+    parallel::ByteWriter w;
+    w.put(rot).put(scale);
+    parallel::broadcast(w.bytes);
+    parallel::ByteReader in(w.bytes);
+    rot = in.get<double>();
+    scale = in.get<double>();
   }
 
-  // 2. The map at that geometry.
+  // 2. The map at that geometry. Under mpirun the (tilt, thickness) rows are split in contiguous
+  // blocks over the ranks (a row reuses its thickness's exit-wave spectra); rank 0 gathers the
+  // scores in row order and alone goes on to the refinement (docs/mpi.md).
   const std::size_t total = std::size_t(n_tilt) * n_thick * n_def;
-  for (int ti = 0; ti < n_tilt; ++ti)
-    for (int k = 0; k < n_thick; ++k)
+  const int n_rows = n_tilt * n_thick;
+  std::map<int, std::vector<MatchCell>> my_rows;
+  parallel::collective([&] {
+    const parallel::Block b = parallel::my_block(n_rows);
+    for (int row = b.first; row < b.last; ++row) {
+      std::vector<MatchCell>& cells = my_rows[row];
       for (int d = 0; d < n_def; ++d) {
         MatchCell c;
-        c.tilt = ti;
-        c.thickness = k;
+        c.tilt = row / n_thick;
+        c.thickness = row % n_thick;
         c.defocus_A = spec.defocus_A[std::size_t(d)];
-        c.score = score(form(ti, k, lens_with(c.defocus_A)), rot, scale);
-        r.map.push_back(c);
-        if (progress)
-          progress(r.map.size(), total, "map");
+        c.score = score(form(c.tilt, c.thickness, lens_with(c.defocus_A)), rot, scale);
+        cells.push_back(c);
+        if (progress)  // rank 0's own rows: its share of the map
+          progress(std::size_t(row - b.first) * n_def + std::size_t(d) + 1,
+                   std::size_t(b.last - b.first) * n_def, "map");
       }
+    }
+  });
+  static_assert(std::is_trivially_copyable_v<MatchCell>);
+  parallel::collect_in_order(
+      n_rows, [&](int row) { return parallel::block_owner(row, n_rows); },
+      [&](int row) {
+        parallel::ByteWriter w;
+        for (const MatchCell& c : my_rows.at(row))
+          w.put(c);
+        return w.bytes;
+      },
+      [&](int, const std::vector<char>& bytes) {
+        parallel::ByteReader in(bytes);
+        for (int d = 0; d < n_def; ++d)
+          r.map.push_back(in.get<MatchCell>());
+      });
+  r.images_formed = long(parallel::sum(r.images_formed));  // rank 0 alone formed step 1's
+  if (!parallel::is_root())
+    return r;  // the refinement and every output are rank 0's
+  if (r.map.size() != total)
+    fail("match: the map has ", r.map.size(), " of ", total, " cells");
   r.best_cell = *std::min_element(r.map.begin(), r.map.end(), [](const MatchCell& a, const MatchCell& b) {
     return a.score.chi2 < b.score.chi2;
   });
@@ -825,6 +866,30 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
     return m;
   };
   double db = spec.continuous_defocus ? prof_df[start] : spec.defocus_A[std::size_t(db_index)];
+  // Every thickness whose interpolated profile lies within the drop of the lowest grid cell has
+  // its defocus minimum refined: a defocus grid coarse against a sharp minimum interpolates it
+  // poorly (a thin crystal, periodic along the beam, once reported the wrong period with a
+  // tenth of the interval). The lowest refined minimum starts the fit; all of them set the reach.
+  std::vector<double> refined_chi2(std::size_t(n_thick), nan);
+  if (fit_def) {
+    double raw_best = 1e300;
+    for (const MatchCell& c : r.map)
+      if (c.tilt == tilt)
+        raw_best = std::min(raw_best, c.score.chi2);
+    double lowest = 1e300;
+    for (int k = 0; k < n_thick; ++k) {
+      const std::size_t p = std::size_t(tilt) * n_thick + std::size_t(k);
+      if (prof_min[p] > raw_best + delta95)
+        continue;
+      const DefocusMinimum m = defocus_minimum(k, prof_df[p]);
+      refined_chi2[std::size_t(k)] = m.chi2;
+      if (m.chi2 < lowest) {
+        lowest = m.chi2;
+        kb = k;
+        db = m.defocus_A;
+      }
+    }
+  }
   r.defocus_A = {db, nan};
   r.thickness_A = {spec.thickness_A[std::size_t(kb)], nan};
   double valley_slope = 0;  // d(best defocus)/d(thickness) along the valley [Å/Å]
@@ -884,10 +949,12 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
       if (c.tilt == tilt) {
         const std::size_t d = std::size_t(std::find(spec.defocus_A.begin(), spec.defocus_A.end(), c.defocus_A) -
                                           spec.defocus_A.begin());
-        prof_t[std::size_t(c.thickness)] = prof_min[std::size_t(tilt) * n_thick + std::size_t(c.thickness)];
+        const double refined = refined_chi2[std::size_t(c.thickness)];
+        prof_t[std::size_t(c.thickness)] =
+            std::isfinite(refined) ? refined : prof_min[std::size_t(tilt) * n_thick + std::size_t(c.thickness)];
         prof_d[d] = std::min(prof_d[d], c.score.chi2);
       }
-    const double floor_chi2 = *std::min_element(prof_t.begin(), prof_t.end());  // same geometry as the map
+    const double floor_chi2 = *std::min_element(prof_t.begin(), prof_t.end());
     const double threshold = floor_chi2 + delta95;
     double reach_t = 0;
     for (int k = 0; k < n_thick; ++k)

@@ -217,6 +217,34 @@ else
   fail "track: unreadable frame: exit $rc, $n_errors error lines, files: $(ls bad_track* | tr '\n' ' '): $(cat bad_track.log)"
 fi
 
+# match: the map's (tilt, thickness) rows split over the ranks in blocks, rank 0 finds the geometry
+# first and refines at the end; every output as one process.
+"$EPITEM" convert Fe3O4 f110.xyz --zone 1,1,0 --repeat 2,2,4 -q || fail "convert Fe3O4"
+"$EPITEM" hrtem f110.xyz --sampling 0.1A --slice 2.968A --thickness-series 35.6A --defocus 44nm --coherence envelope \
+  --mtf gaussian:0.5 --pixel 0.15A --dose 2000 --seed 5 --out mexp.tif -q || fail "match experiment"
+MATCH=(match ../mexp.tif ../f110.xyz --sampling 0.1A --slice 2.968A --defocus 40:48nm:2nm --thickness 30:42A
+       --mtf gaussian:0.5 --rotate 1deg --out m.csv --png m.png --threads 1 -q)
+if (cd one && "$EPITEM" "${MATCH[@]}") > match.1.log 2>&1 && (cd three && "${MPIRUN[@]}" "$EPITEM" "${MATCH[@]}") > match.3.log 2>&1; then
+  for f in m.csv m.png; do cmp -s "one/$f" "three/$f" && ok "match: $f equal, 3 ranks vs 1" || fail "match: $f differs"; done
+  [ "$(tiff_pixels one/m.tif)" = "$(tiff_pixels three/m.tif)" ] && ok "match: m.tif pixels equal" || fail "match: m.tif pixels differ"
+  # imaging_ffts counts the transforms made, and a rank forms its first row's spectra anew.
+  python3 - one/m.json three/m.json << 'PY' && ok "match: sidecars equal but timing and imaging_ffts" || fail "match: sidecars differ"
+import json, sys
+def clean(x):
+    if isinstance(x, dict):
+        return {k: clean(v) for k, v in x.items()
+                if not any(s in k for s in ("seconds", "provenance", "mpi", "peak_rss_bytes", "imaging_ffts", "output"))}
+    return [clean(v) for v in x] if isinstance(x, list) else x
+a, b = (clean(json.load(open(f))) for f in sys.argv[1:3])
+sys.exit(a != b)
+PY
+  cmp -s match.1.log match.3.log && ok "match: stdout as one process (the estimates)" || fail "match: stdout differs"
+  python3 -c "import json,sys; m=json.load(open('three/m.json'))['results']['mpi']; sys.exit(m['ranks'] != 3)" 2> /dev/null \
+    && ok "match: sidecar records 3 ranks" || fail "match: sidecar has no mpi record with 3 ranks"
+else
+  fail "match runs: $(tail -3 match.1.log match.3.log)"
+fi
+
 # Rank 2 cannot read its model (as on a node without the file): one message, non-zero, no output.
 mpirun --allow-run-as-root --oversubscribe -n 2 "$EPITEM" hrtem si.xyz --gpts 48 --phonons 3 --out bad.tif -q \
   : -n 1 "$EPITEM" hrtem missing.xyz --gpts 48 --phonons 3 --out bad.tif -q > bad.log 2>&1
