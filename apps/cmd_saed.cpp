@@ -113,6 +113,9 @@ int saed_main(int argc, char** argv) {
       ("repeat", po::value<std::string>()->default_value("auto"),
        "--method multislice: lateral repeats nx,ny of the oriented cell (auto: 1,1 for static atoms, "
        "≥ 30 Å with --phonons); the thickness sets the repeats along the beam")
+      ("thickness-range", po::value<std::string>(),
+       "--method multislice: average over every whole period between two thicknesses tmin,tmax [Å] "
+       "(10nm,20nm: a wedge in the selected area), instead of --thickness")
       ("phonons", po::value<int>()->default_value(0),
        "--method multislice: frozen-phonon configurations averaged (0 = static atoms, no Debye–Waller damping)")
       ("phonon-seed", po::value<unsigned long long>()->default_value(1),
@@ -186,8 +189,8 @@ int saed_main(int argc, char** argv) {
       throw po::error("--method multislice takes one phase (STRUCTURE --zone u,v,w [--x u,v,w]), "
                       "without --preset, a second --phase or --rotate");
     if (!multislice)
-      for (const char* name : {"sampling", "slice", "repeat", "phonons", "phonon-seed"})
-        if (!vm[name].defaulted())
+      for (const char* name : {"sampling", "slice", "repeat", "phonons", "phonon-seed", "thickness-range"})
+        if (vm.count(name) && !vm[name].defaulted())
           throw po::error(std::string("--") + name + " needs --method multislice");
     if (is_preset) {
       if (out.empty())
@@ -234,6 +237,17 @@ int saed_main(int argc, char** argv) {
       ms.multislice.threads = common.threads;
       ms.multislice.validate();
       ms.thickness_A = spec.thickness_A;
+      if (vm.count("thickness-range")) {
+        if (!vm["thickness"].defaulted())
+          throw po::error("give either --thickness or --thickness-range, not both");
+        const auto range = parse_quantity_list(vm["thickness-range"].as<std::string>(), Dimension::Length,
+                                               "--thickness-range");
+        if (range.size() != 2 || !(range[0] > 0) || !(range[1] > range[0]))
+          throw po::error("--thickness-range takes tmin,tmax with 0 < tmin < tmax (10nm,20nm), got '" +
+                          vm["thickness-range"].as<std::string>() + "'");
+        ms.thickness_min_A = range[0];
+        ms.thickness_A = range[1];
+      }
       ms.lateral_repeats = parse_lateral_repeats(vm["repeat"].as<std::string>());
     }
     if (!multislice && !parallel::is_root())
@@ -365,6 +379,7 @@ int saed_main(int argc, char** argv) {
     std::array<int, 3> repeats{1, 1, 1};
     if (multislice) {
       model = saed_multislice_model(saed_phases[0], first_x, ms, &repeats);
+      ms.multislice.thickness_series_A = saed_thickness_series_A(model, repeats[2], ms);
       // The kinematic columns at the thickness the multislice actually has (whole periods).
       spec.thickness_A = multislice_slicing(model, ms.multislice).boundaries_A.back();
       rec.add("thermal_phonons", thermal_json(thermal, phonon_u_iso_used(model)));
@@ -395,7 +410,11 @@ int saed_main(int argc, char** argv) {
     SaedPattern pattern = kinematic_saed(saed_phases, spec);
     if (multislice) {
       readings = read_spots(pattern, diffraction.grid, diffraction.mean);
-      kinematic_pattern = pattern;
+      // The kinematic columns over the same thicknesses (those the multislice saved).
+      const auto& saved = diffraction.report.saved_thicknesses_A;
+      kinematic_pattern = saved.size() > 1 ? kinematic_thickness_average(pattern, saved, spec.shape) : pattern;
+      if (saved.size() > 1)
+        rec.result("multislice_thicknesses_A", Json(saved));
       pattern = with_multislice_intensities(kinematic_pattern, readings);
       const Grid& g = diffraction.grid;
       rec.result("multislice_repeats", std::to_string(repeats[0]) + "," + std::to_string(repeats[1]) + "," +

@@ -267,9 +267,7 @@ void SaedSpec::validate() const {
     fail("SAED: coincidence tolerance must be > 0 1/Å, got ", coincidence_tol_invA);
 }
 
-namespace {
-
-double relrod(double s_invA, double t_A, RelrodShape shape) {
+double relrod_shape(double s_invA, double t_A, RelrodShape shape) {
   const double x = PI * s_invA * t_A;
   if (shape == RelrodShape::Envelope)
     return t_A * t_A / (1 + 2 * x * x);
@@ -278,6 +276,8 @@ double relrod(double s_invA, double t_A, RelrodShape shape) {
   const double sinc = std::sin(x) / x;
   return t_A * t_A * sinc * sinc;
 }
+
+namespace {
 
 /// Excitation error s_g = −(2k0·g + g²)/(2|k0 + g|) (docs/formulas.md §7).
 double excitation_error(const Vec3& k0, const Vec3& g) {
@@ -383,7 +383,7 @@ std::vector<Candidate> phase_candidates(const SaedPhase& phase, int phase_index,
         spot.intensity = value.is_forbidden
                              ? 0
                              : phase.weight * F_per_volume * F_per_volume *
-                                   relrod(s, spec.thickness_A, spec.shape);
+                                   relrod_shape(s, spec.thickness_A, spec.shape);
         out.push_back(cand);
       }
   return out;

@@ -52,10 +52,19 @@ AtomicModel saed_multislice_model(const SaedPhase& phase, const Vec3& x_uvw, con
   return orient_crystal(phase.crystal, phase.zone_uvw, x_uvw, n);
 }
 
+std::vector<double> saed_thickness_series_A(const AtomicModel& model, int periods, const SaedMultisliceSpec& spec) {
+  std::vector<double> series;
+  if (spec.thickness_min_A <= 0)
+    return series;
+  const double period = model.box_lengths_A().z() / periods;
+  for (int k = std::max(1, int(std::lround(spec.thickness_min_A / period))); k < periods; ++k)
+    series.push_back(k * period);
+  return series;
+}
+
 MeanDiffraction mean_diffraction(const AtomicModel& model, const MultisliceSpec& spec_in, ProgressFn progress,
                                  WarnFn warn) {
   MultisliceSpec spec = spec_in;
-  spec.thickness_series_A.clear();  // the full model only
   spec.config_stride = parallel::size();
   spec.config_offset = parallel::rank();
   spec.validate();
@@ -70,15 +79,26 @@ MeanDiffraction mean_diffraction(const AtomicModel& model, const MultisliceSpec&
     if (split && parallel::is_root())
       prepare_multislice_plans(model, spec);
   });
-  std::map<int, std::vector<double>> mine;  // under mpirun: this rank's patterns by configuration
+  // Each configuration's patterns (one per saved thickness) are first added into its own sum,
+  // which then goes into the total: the same additions in one process and under mpirun.
+  const int n_thick = int(spec.thickness_series_A.size()) + 1;
+  std::map<int, std::vector<double>> mine;  // this rank's per-configuration sums (mpirun)
+  std::vector<double> config_sum;
   parallel::collective([&] {
     out.report = run_multislice(
         model, spec,
-        [&](int config, int, double, const Wave& exit) {
+        [&](int config, int ti, double, const Wave& exit) {
+          const std::vector<double> p = sum.pattern_of(exit);
+          config_sum.resize(p.size(), 0.0);
+          for (std::size_t i = 0; i < p.size(); ++i)
+            config_sum[i] += p[i];
+          if (ti + 1 < n_thick)
+            return;  // the full thickness comes last
           if (split)
-            mine[config] = sum.pattern_of(exit);
+            mine[config] = std::move(config_sum);
           else
-            sum.add(exit);
+            sum.add(config_sum);
+          config_sum.clear();
         },
         progress, warn);
   });
@@ -115,8 +135,30 @@ MeanDiffraction mean_diffraction(const AtomicModel& model, const MultisliceSpec&
   if (parallel::is_root()) {
     out.mean = sum.sum();
     for (double& v : out.mean)
-      v /= rep.phonon_configs;
+      v /= double(rep.phonon_configs) * n_thick;
   }
+  return out;
+}
+
+SaedPattern kinematic_thickness_average(const SaedPattern& pattern, const std::vector<double>& thicknesses_A,
+                                        RelrodShape shape) {
+  if (thicknesses_A.empty())
+    fail("kinematic_thickness_average: no thicknesses");
+  SaedPattern out = pattern;
+  std::vector<double> mean(pattern.spots.size(), 0.0);
+  double strongest = 0;
+  for (std::size_t i = 0; i < pattern.spots.size(); ++i) {
+    const SaedSpot& s = pattern.spots[i];
+    if (s.is_direct_beam || s.intensity <= 0)
+      continue;  // 000 is listed at 100; forbidden and double-diffraction spots have none
+    for (double t : thicknesses_A)
+      mean[i] += s.F_abs_A * s.F_abs_A * relrod_shape(s.excitation_error_invA, t, shape);
+    mean[i] /= double(thicknesses_A.size());
+    strongest = std::max(strongest, mean[i]);
+  }
+  for (std::size_t i = 0; i < out.spots.size(); ++i)
+    if (!out.spots[i].is_direct_beam)
+      out.spots[i].intensity = strongest > 0 ? 100 * mean[i] / strongest : 0;
   return out;
 }
 

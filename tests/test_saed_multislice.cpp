@@ -144,3 +144,38 @@ TEST_CASE("saed multislice: frozen phonons give the kinematic Debye-Waller facto
   CHECK(static_atoms > 0.12);  // the missing Debye–Waller factor (measured 26 %, 4-20)
   CHECK(phonons < 0.04);       // measured 0.6–2.3 % over seeds
 }
+
+TEST_CASE("saed multislice: kinematic thickness average (one thickness: the table; a wide range: 1/(2π²s²))",
+          "[saed-multislice]") {
+  const SaedPhase phase = saed_phase_for_zone(read_crystal("Fe3O4"), Vec3(1, 1, 0));
+  SaedSpec spec;
+  spec.thickness_A = 120;
+  spec.double_diffraction = false;
+  const SaedPattern kin = kinematic_saed({phase}, spec);
+  const SaedPattern same = kinematic_thickness_average(kin, {120.0}, spec.shape);
+  for (std::size_t i = 0; i < kin.spots.size(); ++i)
+    CHECK(same.spots[i].intensity == Approx(kin.spots[i].intensity).epsilon(1e-9).margin(1e-12));
+  // 500 … 1500 Å in 1 Å steps: sin²(πts) averages to ½ where πsΔt ≫ 1 (|s| ≥ 0.004 1/Å: over
+  // 12 periods), so there I ∝ |F|²/(2π²s²): ratios between such spots follow |F/s|².
+  std::vector<double> ts;
+  for (int t = 500; t <= 1500; ++t)
+    ts.push_back(t);
+  const SaedPattern wide = kinematic_thickness_average(kin, ts, spec.shape);
+  std::vector<double> expect(kin.spots.size(), 0.0);
+  std::size_t ref = 0;
+  for (std::size_t i = 0; i < kin.spots.size(); ++i) {
+    const SaedSpot& s = kin.spots[i];
+    if (!s.is_direct_beam && s.intensity > 0 && std::abs(s.excitation_error_invA) >= 0.004)
+      expect[i] = s.F_abs_A * s.F_abs_A / (s.excitation_error_invA * s.excitation_error_invA);
+    if (expect[i] > expect[ref])
+      ref = i;
+  }
+  REQUIRE(expect[ref] > 0);
+  int compared = 0;
+  for (std::size_t i = 0; i < kin.spots.size(); ++i)
+    if (expect[i] > 0.1 * expect[ref]) {
+      CHECK(wide.spots[i].intensity / wide.spots[ref].intensity == Approx(expect[i] / expect[ref]).epsilon(0.03));
+      ++compared;
+    }
+  CHECK(compared >= 4);
+}

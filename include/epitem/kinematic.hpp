@@ -97,6 +97,9 @@ enum class RelrodShape {
   Envelope,  ///< t²/(1 + 2(πts)²): equal at s = 0, the sinc's mean beyond the main lobe
 };
 
+/// The relrod shape factor at excitation error s [1/Å] of a slab t [Å] thick (t² at s = 0).
+double relrod_shape(double s_invA, double t_A, RelrodShape shape);
+
 struct SaedSpec {
   double energy_eV = 200e3;
   double thickness_A = 200;        ///< slab thickness t in the shape function

@@ -16,6 +16,9 @@ namespace epitem {
 struct SaedMultisliceSpec {
   MultisliceSpec multislice;        ///< energy, grid sampling, slices, phonons, seed, tilt, threads
   double thickness_A = 200;         ///< rounded to whole periods of the oriented cell along +z
+  /// > 0: average over the whole periods from this thickness to thickness_A (a wedge within the
+  /// selected area, --thickness-range); 0: thickness_A only.
+  double thickness_min_A = 0;
   std::array<int, 2> lateral_repeats{0, 0};  ///< of the oriented cell along x, y; 0 = auto
   /// Auto lateral repeats with phonons: the box spans at least this much [Å], so the thermal
   /// diffuse scattering spreads between the Bragg pixels instead of landing on them.
@@ -29,8 +32,15 @@ struct SaedMultisliceSpec {
 AtomicModel saed_multislice_model(const SaedPhase& phase, const Vec3& x_uvw, const SaedMultisliceSpec& spec,
                                   std::array<int, 3>* repeats_used = nullptr);
 
-/// Mean diffraction pattern of a model over its frozen-phonon configurations (FFT order, a
-/// fraction of the incident beam per pixel). Under mpirun (parallel.hpp) configuration c runs on
+/// The thicknesses [Å] a run averages over: without a range (thickness_min_A = 0) none besides
+/// the model's; with one, every whole period from thickness_min_A up to below the model's (pass
+/// as MultisliceSpec::thickness_series_A; the model's own thickness is always saved last).
+/// `periods`: the model's repeats along z (saed_multislice_model's repeats_used[2]).
+std::vector<double> saed_thickness_series_A(const AtomicModel& model, int periods, const SaedMultisliceSpec& spec);
+
+/// Mean diffraction pattern of a model over its frozen-phonon configurations and the saved
+/// thicknesses (spec.thickness_series_A and the full model; FFT order, a fraction of the
+/// incident beam per pixel). Under mpirun (parallel.hpp) configuration c runs on
 /// rank owns(c) and rank 0 sums in configuration order, so the sum is that of one process;
 /// other ranks return an empty mean.
 struct MeanDiffraction {
@@ -58,6 +68,11 @@ struct SpotReading {
 
 /// Reads every spot of a one-phase pattern at its pixel of `mean` (FFT order on `grid`).
 std::vector<SpotReading> read_spots(const SaedPattern& pattern, const Grid& grid, const std::vector<double>& mean);
+
+/// The kinematic pattern of one phase averaged over thicknesses: each spot's |F|²·shape(s, t)
+/// averaged over thicknesses_A, strongest = 100 again (000 stays 100, forbidden spots 0).
+SaedPattern kinematic_thickness_average(const SaedPattern& pattern, const std::vector<double>& thicknesses_A,
+                                        RelrodShape shape);
 
 /// The pattern with multislice intensities: strongest read non-000 spot = 100 (as the kinematic
 /// table), 000 capped at 100, unread spots 0.

@@ -92,7 +92,7 @@ run_pair defocus --gpts 48 --slice 1.3575A --phonons 4 --defocus-series -200,-10
 
 # saed --method multislice: phonon configurations split over ranks; CSV bytes and TIFF pixels as
 # one process (rank 0 sums the diffraction patterns in configuration order).
-SAED=(saed Fe3O4 --zone 1,1,0 --method multislice --phonons 3 --phonon-seed 2 --repeat 1,1 --thickness 3nm
+SAED=(saed Fe3O4 --zone 1,1,0 --method multislice --phonons 3 --phonon-seed 2 --repeat 1,1 --thickness-range 1nm,3nm
       --sampling 0.1A --slice 1A --threads 1 --out sms.csv --image sms.tif -q)
 if (cd one && "$EPITEM" "${SAED[@]}") > sms.1.log 2>&1 && (cd three && "${MPIRUN[@]}" "$EPITEM" "${SAED[@]}") > sms.3.log 2>&1; then
   cmp -s one/sms.csv three/sms.csv && ok "saed multislice: CSV bytes equal, 3 ranks vs 1" || fail "saed multislice: CSV differs"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `epitem saed --method multislice` (docs/diffraction.md): every spot's intensity_fraction equals
 # the `multislice --diffraction` pattern of the same crystal (zone, thickness, grid, slices,
-# phonons, seed, temperature) at the spot's pixel to 1e-6; at 12 nm Fe3O4 [110] 4-40 is much
+# phonons, seed, temperature) at the spot's pixel to 1e-6 (with --thickness-range: the mean of its
+# --thickness-series pages); at 12 nm Fe3O4 [110] 4-40 is much
 # stronger relative to 1-13 than kinematically (dynamical scattering); bad input is one line.
 # Args: $1 = epitem binary, $2 = source dir.
 set -u
@@ -63,6 +64,48 @@ assert read > 100 and worst < 1e-6
 PY
 [ -s ms.tif ] && [ -s ms.png ] && ok "TIFF and PNG written" || fail "pictures missing"
 
+# 1b. --thickness-range: the mean over the saved thicknesses of `multislice --thickness-series`.
+"$EPITEM" saed Fe3O4 --zone 1,1,0 --method multislice --thickness-range 2.4nm,6nm --sampling 0.1A --slice 1A \
+  --out range.csv -q || fail "saed --thickness-range run"
+series=$(python3 -c "import json; r=json.load(open('range.json'))['results']; print(','.join(repr(t) for t in r['multislice_thicknesses_A'][:-1]))")
+nz=$(python3 -c "import json; print(json.load(open('range.json'))['results']['multislice_repeats'].split(',')[2])")
+"$EPITEM" multislice Fe3O4 --zone 1,1,0 --repeat 1,1,"$nz" --sampling 0.1A --slice 1A --thickness-series "$series" \
+  --out exit_r.tif --diffraction dp_r.tif -q || fail "multislice --thickness-series run"
+python3 - range.csv range.json dp_r.tif << 'PY' && ok "--thickness-range = mean of the multislice thickness-series pages (1e-6)" || fail "--thickness-range vs multislice pages"
+import csv, json, struct, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+res = json.load(open(sys.argv[2]))['results']
+Lx, Ly = res['multislice_extent_x_A'], res['multislice_extent_y_A']
+d = open(sys.argv[3], 'rb').read()
+e = '<' if d[:2] == b'II' else '>'
+off, pages = struct.unpack(e + 'I', d[4:8])[0], []
+while off:
+    n = struct.unpack(e + 'H', d[off:off + 2])[0]
+    tags = {}
+    for i in range(n):
+        tag, typ, cnt, val = struct.unpack(e + 'HHII', d[off + 2 + 12 * i:off + 14 + 12 * i])
+        fmt = 'H' if typ == 3 else 'I'
+        if cnt == 1:
+            tags[tag] = [struct.unpack(e + fmt, d[off + 10 + 12 * i:off + 10 + 12 * i + struct.calcsize(fmt)])[0]]
+        elif tag in (273, 279):
+            tags[tag] = list(struct.unpack(e + fmt * cnt, d[val:val + struct.calcsize(fmt) * cnt]))
+    nx, ny = tags[256][0], tags[257][0]
+    data = b''.join(d[o:o + c] for o, c in zip(tags[273], tags[279]))
+    pages.append(struct.unpack(e + 'f' * (nx * ny), data[:4 * nx * ny]))
+    off = struct.unpack(e + 'I', d[off + 2 + 12 * n:off + 6 + 12 * n])[0]
+assert len(pages) == len(res['multislice_thicknesses_A']) >= 3, (len(pages), res['multislice_thicknesses_A'])
+worst = 0.0
+for r in rows:
+    if r['multislice_pixel'] != 'read':
+        continue
+    rx, ry = round(float(r['gx']) * Lx), round(float(r['gy']) * Ly)
+    i = ((ny - (ry % ny + ny // 2) % ny) % ny) * nx + (rx % nx + nx // 2) % nx
+    ref = sum(p[i] for p in pages) / len(pages)
+    worst = max(worst, abs(float(r['intensity_fraction']) / ref - 1))
+print(f"{len(pages)} thicknesses; worst relative difference {worst:.2e}")
+assert worst < 1e-6
+PY
+
 # 2. Dynamical effect: 4-40 / 1-13 at 12 nm, multislice over kinematic (the issue: 6 % vs 180 %).
 "$EPITEM" saed Fe3O4 --zone 1,1,0 --method multislice --thickness 12nm --out t12.csv -q || fail "12 nm run"
 python3 - t12.csv << 'PY' && ok "12 nm: 4-40 / 1-13 grows > 2x over kinematic" || fail "12 nm dynamical ratio"
@@ -81,6 +124,7 @@ expect_error 2 "multislice with two phases" "one phase" -- saed --phase NiFe --z
 expect_error 2 "multislice with the preset" "one phase" -- saed --preset nife-fe3o4 --method multislice
 expect_error 2 "--phonons without multislice" "--method multislice" -- saed Fe3O4 --zone 1,1,0 --phonons 3 --out x.csv
 expect_error 2 "multislice with --tilt" "--tilt" -- saed Fe3O4 --zone 1,1,0 --method multislice --tilt 2mrad --out x.csv
+expect_error 2 "--thickness-range reversed" "--thickness-range" -- saed Fe3O4 --zone 1,1,0 --method multislice --thickness-range 2nm,1nm --out x.csv
 expect_error 2 "bad --repeat" "--repeat" -- saed Fe3O4 --zone 1,1,0 --method multislice --repeat 2 --out x.csv
 expect_error 1 "--sampling too coarse" "" -- saed Fe3O4 --zone 1,1,0 --method multislice --sampling 5A --out x.csv
 
