@@ -44,15 +44,21 @@ struct Envelope {
         s_coef(lens.convergence_mrad * units::mrad_to_rad / (2 * lam)), bx(bx_), by(by_) {
     chi.gradient(bx, by, gbx, gby);
   }
+  // e^{−104} is below half the smallest float32 denormal: the transfer function stores floats,
+  // so such points are exactly 0 there. Returning 0 skips libm's slow underflow path and lets
+  // callers skip the phase (most of a fine grid lies beyond the information limit).
+  static constexpr double ZERO_BEYOND = 104;
   double operator()(const AberrationPolynomial& chi, double qx, double qy) const {
     const double t = t_coef * (qx * qx + qy * qy - bx * bx - by * by);
     double arg = 0.5 * t * t;
+    if (arg > ZERO_BEYOND)
+      return 0;
     if (s_coef > 0) {
       double gx, gy;
       chi.gradient(qx, qy, gx, gy);
       arg += s_coef * s_coef * ((gx - gbx) * (gx - gbx) + (gy - gby) * (gy - gby));
     }
-    return std::exp(-arg);
+    return arg > ZERO_BEYOND ? 0 : std::exp(-arg);
   }
 };
 
@@ -189,8 +195,12 @@ void fill_transfer(const Lens& lens, const Grid& grid, double defocus_shift_A, d
           out[i] = 0;
           continue;
         }
-        const double phase = chi.chi(qx, qy) - chi_beta;
         const double amp = envelopes ? envelope(chi, qx, qy) : 1;
+        if (amp == 0) {
+          out[i] = 0;
+          continue;
+        }
+        const double phase = chi.chi(qx, qy) - chi_beta;
         out[i] = cfloat(float(amp * std::cos(phase)), float(-amp * std::sin(phase)));
       }
     }
