@@ -76,8 +76,10 @@ MeanDiffraction mean_diffraction(const AtomicModel& model, const MultisliceSpec&
   // Rank 0 measures the FFT plans and saves them as wisdom, which the other ranks load: the same
   // FFT algorithms everywhere, so the same rounding (docs/mpi.md).
   parallel::collective([&] {
-    if (split && parallel::is_root())
+    if (split && parallel::is_root()) {
       prepare_multislice_plans(model, spec);
+      sum.pattern_of(Wave(grid, spec.energy_eV));  // the pattern's own (out-of-place) FFT plan
+    }
   });
   // Each configuration's patterns (one per saved thickness) are first added into its own sum,
   // which then goes into the total: the same additions in one process and under mpirun.
