@@ -115,46 +115,25 @@ fftwf_plan get_many_plan(int n, int howmany, int stride, int dist, int threads, 
   return plan;
 }
 
-using RealKey = std::tuple<int, int, int, int>;  // nx, ny, threads, rigor
+using RealKey = std::tuple<int, int, int, int, int>;  // nx, ny, threads, rigor, sign
 
-fftwf_plan get_c2r_plan(int nx, int ny, int threads, FftRigor rigor) {
+// Plans of the real transforms: FFTW_BACKWARD = c2r (half spectrum → real), FFTW_FORWARD = r2c.
+fftwf_plan get_real_plan(int nx, int ny, int threads, FftRigor rigor, int sign) {
   std::lock_guard<std::mutex> lock(planner_mutex());
   static std::map<RealKey, fftwf_plan> plans;
-  const RealKey key{nx, ny, threads, int(rigor)};
+  const RealKey key{nx, ny, threads, int(rigor), sign};
   if (auto it = plans.find(key); it != plans.end())
     return it->second;
   load_wisdom_once();
   const std::size_t half = std::size_t(nx / 2 + 1) * std::size_t(ny);
-  auto* in = static_cast<fftwf_complex*>(fftw_aligned_malloc(half * sizeof(fftwf_complex)));
-  auto* out = static_cast<float*>(fftw_aligned_malloc(std::size_t(nx) * std::size_t(ny) * sizeof(float)));
+  auto* spectrum = static_cast<fftwf_complex*>(fftw_aligned_malloc(half * sizeof(fftwf_complex)));
+  auto* real = static_cast<float*>(fftw_aligned_malloc(std::size_t(nx) * std::size_t(ny) * sizeof(float)));
   fftwf_plan_with_nthreads(threads);
   const unsigned flags = (rigor == FftRigor::Measure ? FFTW_MEASURE : FFTW_ESTIMATE) | unsigned(FFTW_DESTROY_INPUT);
-  fftwf_plan plan = fftwf_plan_dft_c2r_2d(ny, nx, in, out, flags);
-  fftw_aligned_free(out);
-  fftw_aligned_free(in);
-  if (!plan)
-    fail("FFTW could not plan a real ", nx, " x ", ny, " transform");
-  if (rigor == FftRigor::Measure)
-    save_wisdom();
-  plans.emplace(key, plan);
-  return plan;
-}
-
-fftwf_plan get_r2c_plan(int nx, int ny, int threads, FftRigor rigor) {
-  std::lock_guard<std::mutex> lock(planner_mutex());
-  static std::map<RealKey, fftwf_plan> plans;
-  const RealKey key{nx, ny, threads, int(rigor)};
-  if (auto it = plans.find(key); it != plans.end())
-    return it->second;
-  load_wisdom_once();
-  const std::size_t half = std::size_t(nx / 2 + 1) * std::size_t(ny);
-  auto* in = static_cast<float*>(fftw_aligned_malloc(std::size_t(nx) * std::size_t(ny) * sizeof(float)));
-  auto* out = static_cast<fftwf_complex*>(fftw_aligned_malloc(half * sizeof(fftwf_complex)));
-  fftwf_plan_with_nthreads(threads);
-  const unsigned flags = (rigor == FftRigor::Measure ? FFTW_MEASURE : FFTW_ESTIMATE) | unsigned(FFTW_DESTROY_INPUT);
-  fftwf_plan plan = fftwf_plan_dft_r2c_2d(ny, nx, in, out, flags);
-  fftw_aligned_free(out);
-  fftw_aligned_free(in);
+  fftwf_plan plan = sign == FFTW_BACKWARD ? fftwf_plan_dft_c2r_2d(ny, nx, spectrum, real, flags)
+                                          : fftwf_plan_dft_r2c_2d(ny, nx, real, spectrum, flags);
+  fftw_aligned_free(real);
+  fftw_aligned_free(spectrum);
   if (!plan)
     fail("FFTW could not plan a real ", nx, " x ", ny, " transform");
   if (rigor == FftRigor::Measure)
@@ -342,26 +321,26 @@ RealInverseFft2D::RealInverseFft2D(int nx, int ny, int threads, FftRigor rigor)
     : nx_(nx), ny_(ny), threads_(threads > 0 ? threads : default_thread_count()), rigor_(rigor) {
   if (nx < 1 || ny < 1)
     fail("RealInverseFft2D: grid must be at least 1 x 1, got ", nx, " x ", ny);
-  get_c2r_plan(nx_, ny_, threads_, rigor_);
+  get_real_plan(nx_, ny_, threads_, rigor_, FFTW_BACKWARD);
 }
 
 void RealInverseFft2D::execute(cfloat* half, float* out) const {
   require_aligned(half);
   require_aligned(out);
-  fftwf_execute_dft_c2r(get_c2r_plan(nx_, ny_, threads_, rigor_), reinterpret_cast<fftwf_complex*>(half), out);
+  fftwf_execute_dft_c2r(get_real_plan(nx_, ny_, threads_, rigor_, FFTW_BACKWARD), reinterpret_cast<fftwf_complex*>(half), out);
 }
 
 RealForwardFft2D::RealForwardFft2D(int nx, int ny, int threads, FftRigor rigor)
     : nx_(nx), ny_(ny), threads_(threads > 0 ? threads : default_thread_count()), rigor_(rigor) {
   if (nx < 1 || ny < 1)
     fail("RealForwardFft2D: grid must be at least 1 x 1, got ", nx, " x ", ny);
-  get_r2c_plan(nx_, ny_, threads_, rigor_);
+  get_real_plan(nx_, ny_, threads_, rigor_, FFTW_FORWARD);
 }
 
 void RealForwardFft2D::execute(float* in, cfloat* half) const {
   require_aligned(in);
   require_aligned(half);
-  fftwf_execute_dft_r2c(get_r2c_plan(nx_, ny_, threads_, rigor_), in, reinterpret_cast<fftwf_complex*>(half));
+  fftwf_execute_dft_r2c(get_real_plan(nx_, ny_, threads_, rigor_, FFTW_FORWARD), in, reinterpret_cast<fftwf_complex*>(half));
 }
 
 void Fft2D::prepare() const {
