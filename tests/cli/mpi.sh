@@ -49,25 +49,7 @@ PY
 # The float32 pixel bytes of every page (the TIFF's embedded sidecar holds timings, so the
 # whole files differ there; the sidecars are compared separately).
 tiff_pixels() {
-  python3 - "$1" << 'PY'
-import struct, sys
-d = open(sys.argv[1], 'rb').read()
-e = '<' if d[:2] == b'II' else '>'
-off, out = struct.unpack(e + 'I', d[4:8])[0], []
-while off:
-    n = struct.unpack(e + 'H', d[off:off + 2])[0]
-    tags = {}
-    for i in range(n):
-        tag, typ, cnt, val = struct.unpack(e + 'HHII', d[off + 2 + 12 * i:off + 14 + 12 * i])
-        fmt = 'H' if typ == 3 else 'I'
-        if cnt == 1:
-            tags[tag] = [struct.unpack(e + fmt, d[off + 10 + 12 * i:off + 10 + 12 * i + struct.calcsize(fmt)])[0]]
-        elif tag in (273, 279):
-            tags[tag] = list(struct.unpack(e + fmt * cnt, d[val:val + struct.calcsize(fmt) * cnt]))
-    out += [d[o:o + c] for o, c in zip(tags[273], tags[279])]
-    off = struct.unpack(e + 'I', d[off + 2 + 12 * n:off + 6 + 12 * n])[0]
-sys.stdout.write(b''.join(out).hex())
-PY
+  python3 -c "import sys; sys.path.insert(0, '$SRC/tests/cli/lib'); import tiff_pages; sys.stdout.write(tiff_pages.pixel_bytes(sys.argv[1]).hex())" "$1"
 }
 
 mkdir one three

@@ -6,6 +6,7 @@
 # stronger relative to 1-13 than kinematically (dynamical scattering); bad input is one line.
 # Args: $1 = epitem binary, $2 = source dir.
 set -u
+export EPITEM_TEST_LIB="$(cd "$(dirname "$0")/lib" && pwd)"  # tiff_pages.py
 source "$(dirname "$0")/lib/common.bash"
 cli_setup "$1"
 command -v python3 > /dev/null || { echo "SKIP: python3 not found"; exit 77; }
@@ -21,25 +22,13 @@ nz=$(python3 -c "import json; print(json.load(open('ms.json'))['results']['multi
 "$EPITEM" multislice Fe3O4 --zone 1,1,0 --repeat 2,2,"$nz" "${COMMON[@]}" --out exit.tif --diffraction dp.tif \
   || fail "multislice --diffraction run"
 python3 - ms.csv ms.json dp.tif << 'PY' && ok "saed --method multislice = multislice --diffraction at every spot pixel (1e-6)" || fail "saed vs multislice --diffraction"
-import csv, json, struct, sys
+import csv, json, os, sys
+sys.path.insert(0, os.environ['EPITEM_TEST_LIB'])
+import tiff_pages
 rows = list(csv.DictReader(open(sys.argv[1])))
 res = json.load(open(sys.argv[2]))['results']
 Lx, Ly = res['multislice_extent_x_A'], res['multislice_extent_y_A']
-d = open(sys.argv[3], 'rb').read()
-e = '<' if d[:2] == b'II' else '>'
-off = struct.unpack(e + 'I', d[4:8])[0]
-n = struct.unpack(e + 'H', d[off:off + 2])[0]
-tags = {}
-for i in range(n):
-    tag, typ, cnt, val = struct.unpack(e + 'HHII', d[off + 2 + 12 * i:off + 14 + 12 * i])
-    fmt = 'H' if typ == 3 else 'I'
-    if cnt == 1:
-        tags[tag] = [struct.unpack(e + fmt, d[off + 10 + 12 * i:off + 10 + 12 * i + struct.calcsize(fmt)])[0]]
-    elif tag in (273, 279):
-        tags[tag] = list(struct.unpack(e + fmt * cnt, d[val:val + struct.calcsize(fmt) * cnt]))
-nx, ny = tags[256][0], tags[257][0]
-data = b''.join(d[o:o + c] for o, c in zip(tags[273], tags[279]))
-pix = struct.unpack(e + 'f' * (nx * ny), data[:4 * nx * ny])
+nx, ny, pix = tiff_pages.float_pages(sys.argv[3])[0]
 assert res['multislice_grid'] == f'{nx}x{ny}', (res['multislice_grid'], nx, ny)
 worst, read, strongest = 0.0, 0, 0.0
 for r in rows:
@@ -72,27 +61,14 @@ nz=$(python3 -c "import json; print(json.load(open('range.json'))['results']['mu
 "$EPITEM" multislice Fe3O4 --zone 1,1,0 --repeat 1,1,"$nz" --sampling 0.1A --slice 1A --thickness-series "$series" \
   --out exit_r.tif --diffraction dp_r.tif -q || fail "multislice --thickness-series run"
 python3 - range.csv range.json dp_r.tif << 'PY' && ok "--thickness-range = mean of the multislice thickness-series pages (1e-6)" || fail "--thickness-range vs multislice pages"
-import csv, json, struct, sys
+import csv, json, os, sys
+sys.path.insert(0, os.environ['EPITEM_TEST_LIB'])
+import tiff_pages
 rows = list(csv.DictReader(open(sys.argv[1])))
 res = json.load(open(sys.argv[2]))['results']
 Lx, Ly = res['multislice_extent_x_A'], res['multislice_extent_y_A']
-d = open(sys.argv[3], 'rb').read()
-e = '<' if d[:2] == b'II' else '>'
-off, pages = struct.unpack(e + 'I', d[4:8])[0], []
-while off:
-    n = struct.unpack(e + 'H', d[off:off + 2])[0]
-    tags = {}
-    for i in range(n):
-        tag, typ, cnt, val = struct.unpack(e + 'HHII', d[off + 2 + 12 * i:off + 14 + 12 * i])
-        fmt = 'H' if typ == 3 else 'I'
-        if cnt == 1:
-            tags[tag] = [struct.unpack(e + fmt, d[off + 10 + 12 * i:off + 10 + 12 * i + struct.calcsize(fmt)])[0]]
-        elif tag in (273, 279):
-            tags[tag] = list(struct.unpack(e + fmt * cnt, d[val:val + struct.calcsize(fmt) * cnt]))
-    nx, ny = tags[256][0], tags[257][0]
-    data = b''.join(d[o:o + c] for o, c in zip(tags[273], tags[279]))
-    pages.append(struct.unpack(e + 'f' * (nx * ny), data[:4 * nx * ny]))
-    off = struct.unpack(e + 'I', d[off + 2 + 12 * n:off + 6 + 12 * n])[0]
+nx, ny, _ = tiff_pages.float_pages(sys.argv[3])[0]
+pages = [p for _, _, p in tiff_pages.float_pages(sys.argv[3])]
 assert len(pages) == len(res['multislice_thicknesses_A']) >= 3, (len(pages), res['multislice_thicknesses_A'])
 worst = 0.0
 for r in rows:
