@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -19,6 +20,7 @@
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
 #include "imaging_options.hpp"
+#include "rank_collection.hpp"
 #include "thermal_options.hpp"
 
 namespace epitem::cli {
@@ -30,47 +32,27 @@ void collect_rank_images(std::map<int, std::vector<std::pair<std::array<std::siz
                          MultisliceReport& report, std::map<std::array<std::size_t, 3>, ImageAverage>& averages,
                          long& ffts) {
   ffts = long(parallel::sum(ffts));
-  report.transmission_functions_computed = int(parallel::sum(report.transmission_functions_computed));
-  report.peak_rss_bytes = parallel::max(report.peak_rss_bytes);
-  std::vector<double>& loss = report.band_limit_loss_by_config;
-  double loss_sum = 0;
-  parallel::collect_in_order(
-      report.phonon_configs,
-      [&](int config) {
-        parallel::ByteWriter w;
-        w.put(loss[std::size_t(config)]);
+  collect_configurations(
+      report,
+      [&](int config, parallel::ByteWriter& w) {
         const auto& images = rank_images[config];
         w.put(std::uint64_t(images.size()));
         for (const auto& [key, image] : images) {
           for (std::size_t k : key)
             w.put(std::uint64_t(k));
-          w.put(image.nx).put(image.ny).put(image.pixel_size_A).put(image.pixel_size_invA);
-          w.put(image.pixel_size_y_A).put(image.pixel_size_y_invA);
-          w.put_floats(image.pixels);
+          put_image(w, image);
         }
         rank_images.erase(config);
-        return w.bytes;
       },
-      [&](int config, const std::vector<char>& bytes) {
-        parallel::ByteReader r(bytes);
-        loss[std::size_t(config)] = r.get<double>();
-        loss_sum += loss[std::size_t(config)];
+      [&](int, parallel::ByteReader& r) {
         const auto n = r.get<std::uint64_t>();
         for (std::uint64_t i = 0; i < n; ++i) {
           std::array<std::size_t, 3> key;
           for (std::size_t& k : key)
             k = std::size_t(r.get<std::uint64_t>());
-          const int nx = r.get<int>(), ny = r.get<int>();
-          Image image(nx, ny);
-          image.pixel_size_A = r.get<double>();
-          image.pixel_size_invA = r.get<double>();
-          image.pixel_size_y_A = r.get<double>();
-          image.pixel_size_y_invA = r.get<double>();
-          r.get_floats(image.pixels);
-          averages[key].add(image);
+          averages[key].add(get_image(r));
         }
       });
-  report.band_limit_loss = loss_sum / report.phonon_configs;
 }
 
 // A static run under mpirun: rank 0 receives every page (numbered tilt, thickness, defocus) from
@@ -82,24 +64,14 @@ void collect_rank_pages(std::map<int, Image>& rank_pages, int n_units, std::size
       n_units, [&](int unit) { return parallel::block_owner(unit, n_units); },
       [&](int unit) {
         parallel::ByteWriter w;
-        const Image& image = rank_pages.at(unit);
-        w.put(image.nx).put(image.ny).put(image.pixel_size_A).put(image.pixel_size_invA);
-        w.put(image.pixel_size_y_A).put(image.pixel_size_y_invA);
-        w.put_floats(image.pixels);
+        put_image(w, rank_pages.at(unit));
         rank_pages.erase(unit);
         return w.bytes;
       },
       [&](int unit, const std::vector<char>& bytes) {
         parallel::ByteReader r(bytes);
-        const int nx = r.get<int>(), ny = r.get<int>();
-        Image image(nx, ny);
-        image.pixel_size_A = r.get<double>();
-        image.pixel_size_invA = r.get<double>();
-        image.pixel_size_y_A = r.get<double>();
-        image.pixel_size_y_invA = r.get<double>();
-        r.get_floats(image.pixels);
         const std::size_t u = std::size_t(unit);
-        averages[{u / n_def % n_thick, u / n_def / n_thick, u % n_def}].add(image);
+        averages[{u / n_def % n_thick, u / n_def / n_thick, u % n_def}].add(get_image(r));
       });
 }
 

@@ -16,6 +16,7 @@
 #include "epitem/parallel.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
+#include "rank_collection.hpp"
 #include "thermal_options.hpp"
 
 namespace epitem::cli {
@@ -23,32 +24,6 @@ namespace epitem::cli {
 namespace {
 
 Vec3 triple(const std::vector<int>& v) { return Vec3(v[0], v[1], v[2]); }
-
-// Under mpirun: rank 0 receives every configuration in configuration order (its band-limit loss,
-// then what `pack` wrote on the rank that ran it, handed to `unpack`), and the report's counts
-// are combined over the ranks, so the report reads as that of one process.
-void collect_configurations(MultisliceReport& rep, const std::function<void(int, parallel::ByteWriter&)>& pack,
-                            const std::function<void(int, parallel::ByteReader&)>& unpack) {
-  rep.transmission_functions_computed = int(parallel::sum(rep.transmission_functions_computed));
-  rep.peak_rss_bytes = parallel::max(rep.peak_rss_bytes);
-  std::vector<double>& loss = rep.band_limit_loss_by_config;
-  double loss_sum = 0;
-  parallel::collect_in_order(
-      rep.phonon_configs,
-      [&](int config) {
-        parallel::ByteWriter w;
-        w.put(loss[std::size_t(config)]);
-        pack(config, w);
-        return w.bytes;
-      },
-      [&](int config, const std::vector<char>& bytes) {
-        parallel::ByteReader r(bytes);
-        loss[std::size_t(config)] = r.get<double>();
-        loss_sum += loss[std::size_t(config)];
-        unpack(config, r);
-      });
-  rep.band_limit_loss = loss_sum / rep.phonon_configs;
-}
 
 // Memory the command adds to the library's: saved exit-wave pages and diffraction sums.
 double cli_memory_bytes(const Grid& g, int n_saved, bool diffraction) {
