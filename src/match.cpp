@@ -608,10 +608,10 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
     l.aberrations.defocus_A = defocus_A;
     return l;
   };
-  double rot = 0, scale = 1;  // the experiment's geometry, found in step 1
+  double pixel_scale = 1;  // the camera's true pixel / stated, set once the geometry is found
   auto form = [&](int tilt, int k, const Lens& l) {
     const auto t0 = Clock::now();
-    Image im = image(tilt, k, l, scale);
+    Image im = image(tilt, k, l, pixel_scale);
     r.imaging_seconds += seconds_since(t0);
     ++r.images_formed;
     return im;
@@ -682,6 +682,7 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
   // 1. Rotation and scale from a 3×3 sub-grid of cells (contrast differs between cells; the
   // lattice frequencies do not), then in real space at the best of them.
   // Under mpirun rank 0 finds them and tells the others.
+  double rot = 0, scale = 1;
   parallel::collective([&] {
     if ((max_rot > 0 || max_scale > 0) && parallel::is_root()) {
       std::vector<std::pair<int, int>> sub;
@@ -717,6 +718,7 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
     rot = in.get<double>();
     scale = in.get<double>();
   }
+  pixel_scale = scale;
 
   // 2. The map at that geometry. Under mpirun the (tilt, thickness) rows are split in contiguous
   // blocks over the ranks (a row reuses its thickness's exit-wave spectra); rank 0 gathers the
@@ -800,6 +802,7 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
     const GeometryFit g = refine_geometry(sim, rot, scale);
     rot = g.rot;
     scale = g.scale;
+    pixel_scale = scale;
     const double nan = std::numeric_limits<double>::quiet_NaN();
     r.rotation_deg = {rot, max_rot > 0 ? (max_scale > 0 ? g.q.half_width_x(delta95) : (g.p.ok ? std::sqrt(delta95 / g.p.a) : nan)) : 0};
     r.scale = {scale, max_scale > 0 ? (max_rot > 0 ? g.q.half_width_y(delta95) : (g.p.ok ? std::sqrt(delta95 / g.p.a) : nan)) : 0};
