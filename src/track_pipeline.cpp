@@ -389,8 +389,6 @@ void find_track_geometry(const TrackInput& frames, const TrackSettings& s, const
   const std::string& centre = s.centre;
   if (centre != "auto" && centre != "friedel" && centre != "ring" && centre != "beam" && centre != "given")
     fail("centre must be auto, friedel, ring, beam or X,Y; got '", centre, "'");
-  auto result = [&](const std::string& key, Json value) { run.results.emplace_back(key, std::move(value)); };
-
   // Reference image: mean of up to 50 frames spread over the movie (the beam stop does not
   // move; spread frames see more of the spots than the first ones). Split: each rank sums the
   // frames it owns, rank 0 adds the sums (sums of float pixels in double: exact, in any order).

@@ -80,8 +80,9 @@ struct ByteWriter {
   template <class T>
   ByteWriter& put(const T& value) {
     static_assert(std::is_trivially_copyable_v<T>);
-    const char* p = reinterpret_cast<const char*>(&value);
-    bytes.insert(bytes.end(), p, p + sizeof(T));
+    const std::size_t at = bytes.size();
+    bytes.resize(at + sizeof(T));
+    std::memcpy(bytes.data() + at, &value, sizeof(T));
     return *this;
   }
   void put_floats(const std::vector<float>& values) {
