@@ -631,6 +631,11 @@ int match_main(int argc, char** argv) {
     std::printf("%s\n", res.verdict.c_str());
     if (res.poor_fit)
       warn_to_stderr()(res.verdict);
+    if (setup.coherence_auto && !vm.count("simulated") && !common.quiet)
+      warn_to_stderr()("imaged with the envelope coherence model (fast). A micrograph is partially coherent, and "
+                       "against one the envelope can move defocus by ~0.5 nm and thickness by a slice or two with "
+                       "intervals that miss the truth (docs/match.md): for final numbers rerun with --coherence "
+                       "integrate on a narrow range around this result");
     if (!common.quiet)
       std::printf("# %zu cells; multislice %.2f s, imaging %.2f s (%ld FFTs), alignment %.2f s, total %.2f s\n",
                   res.map.size(), multislice_seconds, res.imaging_seconds, ffts, res.alignment_seconds, total_seconds);

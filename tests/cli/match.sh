@@ -17,6 +17,8 @@ cd "$TMP" || exit 1
   --mtf gaussian:0.5 --rotate 2deg --scale-range 2% --out m.csv --png m.png >out.txt 2>err.txt \
   || fail "match: $(cat err.txt)"
 for f in m.csv m.tif m.png m.json; do [ -s "$f" ] || fail "match wrote no $f"; done
+# The default envelope model is biased against a partially coherent micrograph: said on stderr.
+grep -q "rerun with --coherence integrate" err.txt || fail "no warning about the envelope model: $(cat err.txt)"
 head -1 m.csv | grep -q "^tilt_x_mrad,tilt_y_mrad,thickness_A,defocus_A,ncc,chi2,chi2_reduced" || fail "CSV header"
 grep -q '"fit_poor": false' m.json || fail "a correct model should not be a poor fit: $(cat out.txt)"
 awk '/^defocus/ { d = $2 - 44; if (d < 0) d = -d; exit !(d < 2) }' out.txt || fail "defocus not within 2 nm of 44: $(grep ^defocus out.txt)"
