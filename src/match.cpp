@@ -1005,7 +1005,7 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
         std::abs(spec.thickness_A[std::size_t(k_best)] - r.thickness_A.value))
       k_best = k;
 
-  // 5. Optional Cs and two-fold astigmatism: parabolic line searches (two rounds), then defocus again.
+  // 5. Optional Cs and two-fold astigmatism: rounds of parabolic line searches, defocus in each.
   r.Cs_A = {lens.aberrations.Cs_A, 0};
   r.astigmatism_A = {lens.aberrations.astigmatism_A, 0};
   r.astigmatism_angle_deg = {lens.aberrations.astigmatism_angle_deg, 0};
@@ -1034,17 +1034,44 @@ MatchResult run_match(const MatchExperiment& exp, const Lens& base_lens, const M
         uncertainty = nan;
       }
     };
-    for (int round = 0; round < 2; ++round) {
-      if (spec.refine_cs)
-        line_search(lens.aberrations.Cs_A, std::max(0.02 * lens.aberrations.Cs_A, 1e5), u_cs,
-                    [&](Lens& l, double v) { l.aberrations.Cs_A = v; });
-      if (spec.refine_astigmatism) {
-        line_search(a1, 20.0, u_a1, [&](Lens& l, double v) { double s1 = a1; a1 = v; apply(l); a1 = s1; });
-        apply(lens);
-        line_search(a2, 20.0, u_a2, [&](Lens& l, double v) { double s2 = a2; a2 = v; apply(l); a2 = s2; });
-        apply(lens);
+    // Rounds of line searches until every step is within its parameter's 95 % half-width (a
+    // parabola over a wider stencil is biased, as for defocus) and no parameter moved by more than
+    // that half-width: the parameters are correlated (C12 with defocus), so one or two rounds of
+    // coordinate search stopped short of the minimum.
+    double step_cs = std::max(0.02 * lens.aberrations.Cs_A, 1e5), step_a1 = 20.0, step_a2 = 20.0, step_df = h_def;
+    auto shrink = [](double& step, double uncertainty) {
+      if (std::isfinite(uncertainty))
+        step = std::max(std::min(step, uncertainty), 0.25 * step);
+    };
+    auto settled = [](double step, double moved, double uncertainty) {
+      return std::isfinite(uncertainty) && step <= 1.01 * uncertainty && std::abs(moved) <= uncertainty;
+    };
+    for (int round = 0; round < 10; ++round) {
+      bool done = true;
+      if (spec.refine_cs) {
+        const double before = lens.aberrations.Cs_A;
+        line_search(lens.aberrations.Cs_A, step_cs, u_cs, [&](Lens& l, double v) { l.aberrations.Cs_A = v; });
+        done = done && settled(step_cs, lens.aberrations.Cs_A - before, u_cs);
+        shrink(step_cs, u_cs);
       }
-      line_search(lens.aberrations.defocus_A, h_def, u_df, [&](Lens& l, double v) { l.aberrations.defocus_A = v; });
+      if (spec.refine_astigmatism) {
+        double before = a1;
+        line_search(a1, step_a1, u_a1, [&](Lens& l, double v) { double s1 = a1; a1 = v; apply(l); a1 = s1; });
+        apply(lens);
+        done = done && settled(step_a1, a1 - before, u_a1);
+        shrink(step_a1, u_a1);
+        before = a2;
+        line_search(a2, step_a2, u_a2, [&](Lens& l, double v) { double s2 = a2; a2 = v; apply(l); a2 = s2; });
+        apply(lens);
+        done = done && settled(step_a2, a2 - before, u_a2);
+        shrink(step_a2, u_a2);
+      }
+      const double before = lens.aberrations.defocus_A;
+      line_search(lens.aberrations.defocus_A, step_df, u_df, [&](Lens& l, double v) { l.aberrations.defocus_A = v; });
+      done = done && settled(step_df, lens.aberrations.defocus_A - before, u_df);
+      shrink(step_df, u_df);
+      if (done)
+        break;
     }
     r.defocus_A = {lens.aberrations.defocus_A, std::isfinite(u_df) ? std::max(u_df, r.defocus_A.uncertainty_95) : u_df};
     if (spec.refine_cs)

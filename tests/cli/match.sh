@@ -24,6 +24,17 @@ grep -q '"fit_poor": false' m.json || fail "a correct model should not be a poor
 awk '/^defocus/ { d = $2 - 44; if (d < 0) d = -d; exit !(d < 2) }' out.txt || fail "defocus not within 2 nm of 44: $(grep ^defocus out.txt)"
 awk '/^thickness/ { d = $2 - 3.5616; if (d < 0) d = -d; exit !(d < 0.2968) }' out.txt \
   || fail "thickness not within one slice of 3.56 nm: $(grep ^thickness out.txt)"
+# Two-fold astigmatism 3 nm at 30°: --refine astigmatism recovers it inside its interval (two
+# rounds of line searches once stopped at 2.67 ± 0.07 nm).
+"$EPITEM" hrtem f110.xyz --sampling 0.1A --slice 2.968A --thickness-series 35.6A --defocus 44nm --astigmatism 3nm \
+  --astigmatism-angle 30deg --coherence envelope --mtf gaussian:0.5 --pixel 0.15A --dose 2000 --seed 7 --out aexp.tif \
+  --quiet || fail "hrtem astigmatic experiment"
+"$EPITEM" match aexp.tif f110.xyz --sampling 0.1A --slice 2.968A --defocus 36:52nm:2nm --thickness 24:48A \
+  --mtf gaussian:0.5 --refine astigmatism --out a.csv > aout.txt 2> aerr.txt || fail "match --refine astigmatism: $(cat aerr.txt)"
+awk '/^astigmatism/ { d = $2 - 3; if (d < 0) d = -d; exit !(d <= $4) }' aout.txt \
+  || fail "astigmatism interval misses 3 nm: $(grep ^astig aout.txt)"
+awk '/^astig. angle/ { d = $3 - 30; if (d < 0) d = -d; exit !(d <= $5) }' aout.txt \
+  || fail "astigmatism angle interval misses 30 deg: $(grep ^astig aout.txt)"
 # The [111] model is a poor fit, said on stdout, stderr and in the sidecar.
 "$EPITEM" match exp.tif f111.xyz --sampling 0.1A --defocus 36:52nm:4nm --thickness 24:48A --mtf gaussian:0.5 \
   --rotate 2deg --out w.csv >wout.txt 2>werr.txt || fail "match [111]: $(cat werr.txt)"
