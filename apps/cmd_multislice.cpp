@@ -14,9 +14,9 @@
 #include "epitem/multislice.hpp"
 #include "epitem/output.hpp"
 #include "epitem/parallel.hpp"
+#include "epitem/rank_collection.hpp"
 #include "epitem/structure_io.hpp"
 #include "epitem/units.hpp"
-#include "rank_collection.hpp"
 #include "thermal_options.hpp"
 
 namespace epitem::cli {

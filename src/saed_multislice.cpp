@@ -10,6 +10,7 @@
 #include "epitem/diffraction_pattern.hpp"
 #include "epitem/error.hpp"
 #include "epitem/parallel.hpp"
+#include "epitem/rank_collection.hpp"
 
 namespace epitem {
 
@@ -106,33 +107,21 @@ MeanDiffraction mean_diffraction(const AtomicModel& model, const MultisliceSpec&
   });
   MultisliceReport& rep = out.report;
   if (split) {
-    rep.transmission_functions_computed = int(parallel::sum(rep.transmission_functions_computed));
-    rep.peak_rss_bytes = parallel::max(rep.peak_rss_bytes);
-    double loss_sum = 0;
     const std::size_t n_bytes = grid.size() * sizeof(double);
-    parallel::collect_in_order(
-        rep.phonon_configs,
-        [&](int config) {
-          parallel::ByteWriter w;
-          w.put(rep.band_limit_loss_by_config[std::size_t(config)]);
+    collect_configurations(
+        rep,
+        [&](int config, parallel::ByteWriter& w) {
           const std::size_t head = w.bytes.size();
           w.bytes.resize(head + n_bytes);
           std::memcpy(w.bytes.data() + head, mine.at(config).data(), n_bytes);
           mine.erase(config);
-          return w.bytes;
         },
-        [&](int config, const std::vector<char>& bytes) {
-          if (bytes.size() != sizeof(double) + n_bytes)
-            fail("diffraction pattern of configuration ", config, ": ", bytes.size(), " bytes received");
-          double loss;
-          std::memcpy(&loss, bytes.data(), sizeof loss);
-          rep.band_limit_loss_by_config[std::size_t(config)] = loss;
-          loss_sum += loss;
+        [&](int, parallel::ByteReader& r) {
           std::vector<double> p(grid.size());
-          std::memcpy(p.data(), bytes.data() + sizeof(double), n_bytes);
+          for (double& v : p)
+            v = r.get<double>();
           sum.add(p);
         });
-    rep.band_limit_loss = loss_sum / rep.phonon_configs;
   }
   if (parallel::is_root()) {
     out.mean = sum.sum();

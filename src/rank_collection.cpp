@@ -1,9 +1,9 @@
-#include "rank_collection.hpp"
+#include "epitem/rank_collection.hpp"
 
 #include <cstdint>
 #include <vector>
 
-namespace epitem::cli {
+namespace epitem {
 
 void put_image(parallel::ByteWriter& w, const Image& image) {
   w.put(image.nx).put(image.ny).put(image.pixel_size_A).put(image.pixel_size_invA);
@@ -45,4 +45,4 @@ void collect_configurations(MultisliceReport& rep, const std::function<void(int,
   rep.band_limit_loss = loss_sum / rep.phonon_configs;
 }
 
-}  // namespace epitem::cli
+}  // namespace epitem

@@ -1,5 +1,5 @@
 // Gathering the results of work split over MPI ranks on rank 0, shared by the commands that
-// split frozen-phonon configurations or pages (docs/mpi.md).
+// split frozen-phonon configurations or pages (hrtem, multislice, saed; docs/mpi.md).
 #pragma once
 #include <functional>
 
@@ -7,7 +7,7 @@
 #include "epitem/multislice.hpp"
 #include "epitem/parallel.hpp"
 
-namespace epitem::cli {
+namespace epitem {
 
 /// An image (size, pixel sizes, pixels) into / out of one message.
 void put_image(parallel::ByteWriter& w, const Image& image);
@@ -19,4 +19,4 @@ Image get_image(parallel::ByteReader& r);
 void collect_configurations(MultisliceReport& report, const std::function<void(int, parallel::ByteWriter&)>& pack,
                             const std::function<void(int, parallel::ByteReader&)>& unpack);
 
-}  // namespace epitem::cli
+}  // namespace epitem
