@@ -25,12 +25,10 @@ namespace {
 
 Vec3 triple(const std::vector<int>& v) { return Vec3(v[0], v[1], v[2]); }
 
-// Memory the command adds to the library's: saved exit-wave pages; with --diffraction the sums
-// (doubles), one pattern's transformed wave and its doubles, and FFTW's arrays for planning that
-// out-of-place transform at its first use, while everything else is allocated.
+// Memory the command adds to the library's: saved exit-wave pages and, with --diffraction, the
+// pattern sums per saved thickness.
 double cli_memory_bytes(const Grid& g, int n_saved, bool diffraction) {
-  const double n = double(g.size());
-  return n_saved * n * 8.0 + (diffraction ? n_saved * n * 8.0 + n * (8.0 + 8.0) + n * 16.0 : 0.0);
+  return n_saved * double(g.size()) * 8.0 + (diffraction ? DiffractionSum::memory_bytes(g, n_saved) : 0.0);
 }
 
 int multislice_main(int argc, char** argv) {

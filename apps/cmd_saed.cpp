@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "epitem/diffraction_pattern.hpp"
 #include "epitem/error.hpp"
 #include "epitem/kinematic.hpp"
 #include "epitem/model.hpp"
@@ -390,7 +391,8 @@ int saed_main(int argc, char** argv) {
         const Grid g = multislice_grid(model, ms.multislice);
         const int configs = std::max(1, ms.multislice.phonon_configs);
         const int held = parallel::size() > 1 ? (configs + parallel::size() - 1) / parallel::size() : 0;
-        const double one_process = estimate_multislice_memory_bytes(model, ms.multislice) + 2.0 * 8.0 * double(g.size());
+        const double one_process = estimate_multislice_memory_bytes(model, ms.multislice) +
+                                   DiffractionSum::memory_bytes(g, 2);  // the total and one configuration's
         const double bytes = one_process + held * 8.0 * double(g.size());
         const double avail = available_memory_bytes();
         rec.result("multislice_memory_estimate_bytes", one_process);  // the same on any number of ranks

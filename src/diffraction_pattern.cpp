@@ -6,6 +6,11 @@ namespace epitem {
 
 DiffractionSum::DiffractionSum(const Grid& grid, int threads) : grid_(grid), fft_(grid.nx, grid.ny, threads) {}
 
+double DiffractionSum::memory_bytes(const Grid& grid, int sums) {
+  const double n = double(grid.size());
+  return n * (8.0 * sums + 8.0 + 8.0 + 16.0);
+}
+
 std::vector<double> DiffractionSum::pattern_of(const Wave& wave) const {
   if (wave.grid.nx != grid_.nx || wave.grid.ny != grid_.ny)
     fail("diffraction pattern: wave grid ", wave.grid.nx, "x", wave.grid.ny, " differs from ", grid_.nx, "x", grid_.ny);

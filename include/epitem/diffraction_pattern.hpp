@@ -14,6 +14,10 @@ namespace epitem {
 class DiffractionSum {
 public:
   DiffractionSum(const Grid& grid, int threads);
+  /// Memory [bytes] of `sums` running sums (doubles) on the grid, one pattern's temporaries (the
+  /// transformed wave and its doubles) and FFTW's arrays for planning that out-of-place
+  /// transform at its first use.
+  static double memory_bytes(const Grid& grid, int sums);
 
   /// One wave's |FFT ψ|²/N², FFT order (index iy·nx + ix, k = kx_invA(ix), ky_invA(iy)).
   std::vector<double> pattern_of(const Wave& wave) const;
