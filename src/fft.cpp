@@ -288,17 +288,13 @@ void fft_prepare(int nx, int ny, int threads, FftRigor rigor) {
 
 Fft1DMany::Fft1DMany(int n, int howmany, int stride, int dist, int threads, FftRigor rigor)
     : n_(n), howmany_(howmany), stride_(stride), dist_(dist),
-      threads_(threads > 0 ? threads : default_thread_count()), rigor_(rigor) {
+      threads_(threads > 0 ? threads : default_thread_count()) {
   if (n < 1 || howmany < 0 || stride < 1 || dist < 1)
     fail("Fft1DMany: bad layout n = ", n, ", howmany = ", howmany, ", stride = ", stride, ", dist = ", dist);
   if (howmany > 0) {
-    plan(FFTW_FORWARD);
-    plan(FFTW_BACKWARD);
+    forward_plan_ = get_many_plan(n_, howmany_, stride_, dist_, threads_, FFTW_FORWARD, rigor);
+    inverse_plan_ = get_many_plan(n_, howmany_, stride_, dist_, threads_, FFTW_BACKWARD, rigor);
   }
-}
-
-void* Fft1DMany::plan(int sign) const {
-  return get_many_plan(n_, howmany_, stride_, dist_, threads_, sign, rigor_);
 }
 
 void Fft1DMany::forward(cfloat* data) const {
@@ -306,7 +302,7 @@ void Fft1DMany::forward(cfloat* data) const {
     return;
   require_aligned(data);
   auto* p = reinterpret_cast<fftwf_complex*>(data);
-  fftwf_execute_dft(static_cast<fftwf_plan>(plan(FFTW_FORWARD)), p, p);
+  fftwf_execute_dft(static_cast<fftwf_plan>(forward_plan_), p, p);
 }
 
 void Fft1DMany::inverse(cfloat* data) const {
@@ -314,20 +310,20 @@ void Fft1DMany::inverse(cfloat* data) const {
     return;
   require_aligned(data);
   auto* p = reinterpret_cast<fftwf_complex*>(data);
-  fftwf_execute_dft(static_cast<fftwf_plan>(plan(FFTW_BACKWARD)), p, p);
+  fftwf_execute_dft(static_cast<fftwf_plan>(inverse_plan_), p, p);
 }
 
 RealInverseFft2D::RealInverseFft2D(int nx, int ny, int threads, FftRigor rigor)
-    : nx_(nx), ny_(ny), threads_(threads > 0 ? threads : default_thread_count()), rigor_(rigor) {
+    : nx_(nx), ny_(ny), threads_(threads > 0 ? threads : default_thread_count()) {
   if (nx < 1 || ny < 1)
     fail("RealInverseFft2D: grid must be at least 1 x 1, got ", nx, " x ", ny);
-  get_real_plan(nx_, ny_, threads_, rigor_, FFTW_BACKWARD);
+  plan_ = get_real_plan(nx_, ny_, threads_, rigor, FFTW_BACKWARD);
 }
 
 void RealInverseFft2D::execute(cfloat* half, float* out) const {
   require_aligned(half);
   require_aligned(out);
-  fftwf_execute_dft_c2r(get_real_plan(nx_, ny_, threads_, rigor_, FFTW_BACKWARD), reinterpret_cast<fftwf_complex*>(half), out);
+  fftwf_execute_dft_c2r(static_cast<fftwf_plan>(plan_), reinterpret_cast<fftwf_complex*>(half), out);
 }
 
 RealForwardFft2D::RealForwardFft2D(int nx, int ny, int threads, FftRigor rigor)

@@ -450,6 +450,7 @@ MultisliceReport run_multislice(const AtomicModel& model, const MultisliceSpec& 
   const BandRows band = make_band_rows(grid);
   const BandFft fft(grid, band, threads);
   SlicePotential potential(grid, species_of(model), spec.table, threads);
+  potential.set_direct_summation(spec.direct_structure_factors);
   const double tan_x = std::tan(spec.beam_tilt_x_mrad * units::mrad_to_rad);
   const double tan_y = std::tan(spec.beam_tilt_y_mrad * units::mrad_to_rad);
   std::vector<Propagator> props;  // one per distinct slice thickness

@@ -15,10 +15,11 @@ namespace {
 // |d| < W/2 fine pixels. Frequencies |u| ≤ u_p = (n/2)/m cycles per fine pixel are kept; their
 // aliases start at 1 − u_p. W = 10 and β = 0.97·π·W·(1 − u_p) put the aliases at ≲ 1e-7 of
 // Σ|w| (Barnett et al. 2019 §4). The deconvolution 1/ĝ reaches 15 per axis at u_p, so float32
-// rounding of the FFT (~1e-8 of Σ|w|) grows to ≲ 2e-6 in the corners of the spectrum. Less
-// oversampling trades FFT size for that growth: at 1.25 it is 250 per axis, 6e4 in a corner,
-// and single-precision structure factors there would be off by 1e-4. Spreading costs ~100
-// flops per atom, nothing next to the FFT.
+// rounding of the FFT grows in the spectrum's corners: measured ≤ 5.5e-6 of Σ|w| there (a lone
+// atom, the worst case) and ≤ 6e-7 inside the band limit. Less oversampling trades FFT size for
+// that growth: 1.25 along one axis measured 3.5e-5 in the corners, over the 1e-5 required, and
+// saved 10-20 % of the potential's time. Spreading costs ~100 flops per atom, nothing next to
+// the FFT.
 constexpr double OVERSAMPLING = 1.5;
 constexpr int WIDTH = 10;
 constexpr int HALF_WIDTH = WIDTH / 2;
@@ -40,6 +41,13 @@ int fine_size(int n) {
 // A multiple of 4 values (32 bytes, FFTW's SIMD alignment) plus two cache lines.
 int fine_pitch(int m) { return (m + 3) / 4 * 4 + 16; }
 
+// Columns are transformed HALF_COLUMNS (T_COLUMNS) at a time in a contiguous buffer, n + 8
+// apart (even: aligned for FFTW; not a 4 KiB multiple). A few cache lines per row read.
+constexpr int HALF_COLUMNS = 4;
+constexpr int T_COLUMNS = 8;
+constexpr std::size_t PREFETCH_ROWS = 12;
+int column_dist(int n) { return (n + 1) / 2 * 2 + 8; }
+
 struct Kernel {
   double beta = 0;
   double operator()(double d) const {
@@ -58,8 +66,8 @@ struct Kernel {
   }
 };
 
-Kernel make_kernel(int nx, int ny, int mx, int my) {
-  const double u_p = std::max(double(nx / 2) / mx, double(ny / 2) / my);
+Kernel make_kernel(int n, int m) {
+  const double u_p = double(n / 2) / m;
   return Kernel{BETA_FACTOR * PI * WIDTH * (1 - u_p)};
 }
 
@@ -114,15 +122,13 @@ void exp_i_grid(const float* v, float sigma, float* out, std::size_t b, std::siz
   }
 }
 
-// One row of the Hermitian half spectrum from the transform of two packed species (see
-// SlicePotential::potential): for ix in [b, e), with x = row[ix] and xm = conj of the value at
-// m[−ix] (the mirrored column), out[ix] (+)= fa·(x + xm)/2 + fb·(x − xm)/2i; fb may be null.
-// Plain floats so that it vectorises (the std::complex form did not); AVX2 clone as above.
+// C(k) = fa·S_a + fb·S_b for i in [b, e) from the transform of two packed species (see
+// spectrum_columns): x = r[i] and xm = conj(m[−i]), the value at the mirrored frequency; fb may
+// be null. Plain floats so that it vectorises (the std::complex form did not); AVX2 clone as above.
 __attribute__((target_clones("avx2", "default")))
-void unpack_row(const float* row, const float* m, const float* fa, const float* fb, float* out, int b, int e,
-                bool add) {
+void unpack(const float* r, const float* m, const float* fa, const float* fb, float* out, int b, int e) {
   for (int i = b; i < e; ++i) {
-    const float xr = row[2 * i], xi = row[2 * i + 1], mr = m[-2 * i], mi = -m[-2 * i + 1];
+    const float xr = r[2 * i], xi = r[2 * i + 1], mr = m[-2 * i], mi = -m[-2 * i + 1];
     const float sa_r = 0.5f * (xr + mr), sa_i = 0.5f * (xi + mi);
     float o_r = fa[i] * sa_r, o_i = fa[i] * sa_i;
     if (fb) {
@@ -130,8 +136,8 @@ void unpack_row(const float* row, const float* m, const float* fa, const float* 
       o_r = o_r + fb[i] * d_i;
       o_i = o_i + fb[i] * -d_r;
     }
-    out[2 * i] = add ? out[2 * i] + o_r : o_r;
-    out[2 * i + 1] = add ? out[2 * i + 1] + o_i : o_i;
+    out[2 * i] = o_r;
+    out[2 * i + 1] = o_i;
   }
 }
 
@@ -158,19 +164,18 @@ AlignedVector<cfloat> structure_factor_direct(const Grid& grid, const std::vecto
 SlicePotential::SlicePotential(const Grid& grid, std::vector<int> species, ScatteringTable table,
                                int threads, FftRigor rigor)
     : grid_(grid), species_(std::move(species)), threads_(threads > 0 ? threads : default_thread_count()),
-      mx_(fine_size(grid.nx)), my_(fine_size(grid.ny)),
-      pitch_(fine_pitch(mx_)),
+      mx_(fine_size(grid.nx)), my_(fine_size(grid.ny)), pitch_(fine_pitch(mx_)),
+      half_nx_(grid.nx / 2 + 1), fine_dist_(column_dist(my_)), half_dist_(column_dist(grid.ny)),
       fine_rows_(mx_, my_, 1, pitch_, threads_, rigor),
-      fine_cols_lo_(my_, grid.nx / 2 + 1, pitch_, 1, threads_, rigor),
-      fine_cols_hi_(my_, (grid.nx / 2 + 1) / 2 * 2, pitch_, 1, threads_, rigor),
-      to_real_(grid.nx, grid.ny, threads_, rigor), band_(make_band_rows(grid)),
-      band_fft_(grid, band_, threads_), half_nx_(grid.nx / 2 + 1) {
+      fine_columns_(my_, 2 * HALF_COLUMNS, 1, fine_dist_, 1, rigor),
+      half_columns_(grid.ny, HALF_COLUMNS, 1, half_dist_, 1, rigor),
+      row_to_real_(grid.nx, 1, 1, rigor), row_fft_(grid.nx, 1, 1, grid.nx, 1, rigor),
+      t_columns_(grid.ny, T_COLUMNS, 1, half_dist_, 1, rigor) {
   std::sort(species_.begin(), species_.end());
   species_.erase(std::unique(species_.begin(), species_.end()), species_.end());
   const int nx = grid.nx, ny = grid.ny;
-  const Kernel kernel = make_kernel(nx, ny, mx_, my_);
-  deconv_x_ = deconvolution(kernel, nx, mx_);
-  deconv_y_ = deconvolution(kernel, ny, my_);
+  deconv_x_ = deconvolution(make_kernel(nx, mx_), nx, mx_);
+  deconv_y_ = deconvolution(make_kernel(ny, my_), ny, my_);
   const double prefactor = POTENTIAL_PREFACTOR_VA2 / (grid.extent_x_A * grid.extent_y_A);
   // f_e depends on |k| only: evaluate on the non-negative quadrant, mirror to negative ky.
   const int hy = ny / 2 + 1;
@@ -180,24 +185,32 @@ SlicePotential::SlicePotential(const Grid& grid, std::vector<int> species, Scatt
       for (int i = 0; i < half_nx_; ++i)
         f[std::size_t(j) * half_nx_ + i] =
             scattering_factor_A(Z, std::hypot(i / grid.extent_x_A, j / grid.extent_y_A), table);
+    // Column-major (the columns stage walks down columns): [ix · ny + iy].
     AlignedVector<float> table_z(std::size_t(half_nx_) * ny);
-    for (int iy = 0; iy < ny; ++iy) {
-      const int ay = std::abs(signed_index(iy, ny));
-      for (int ix = 0; ix < half_nx_; ++ix)
-        table_z[std::size_t(iy) * half_nx_ + ix] =
+    for (int ix = 0; ix < half_nx_; ++ix)
+      for (int iy = 0; iy < ny; ++iy) {
+        const int ay = std::abs(signed_index(iy, ny));
+        table_z[std::size_t(ix) * ny + iy] =
             float(prefactor * f[std::size_t(ay) * half_nx_ + ix] * deconv_x_[ix] * deconv_y_[ay]);
-    }
+      }
     form_.push_back(std::move(table_z));
   }
+  // The band limit by columns: column ix keeps rows [0, pos_end) and [neg_begin, ny).
+  Grid transposed = grid;
+  std::swap(transposed.nx, transposed.ny);
+  std::swap(transposed.extent_x_A, transposed.extent_y_A);
+  band_columns_ = make_band_rows(transposed);
+  for (int ix = 0; ix < nx; ++ix)
+    if (band_columns_.pos_end[std::size_t(ix)] > 0)
+      t_band_columns_.push_back(ix);
   fine_.assign(std::size_t(pitch_) * my_, cfloat(0.f, 0.f));
   half_.assign(std::size_t(half_nx_) * ny, cfloat(0.f, 0.f));
-  v_.assign(grid.size(), 0.f);
 }
 
 double SlicePotential::memory_bytes(const Grid& grid, int n_species) {
-  const double n = double(grid.size());
+  const double half = double(grid.nx / 2 + 1) * grid.ny;
   const double fine = double(fine_pitch(fine_size(grid.nx))) * fine_size(grid.ny);
-  return fine * 8.0 + n * (4.0 + 4.0 + 2.0 * n_species);
+  return fine * 8.0 + half * (8.0 + 4.0 * n_species);
 }
 
 int SlicePotential::species_index(int Z) const {
@@ -208,11 +221,11 @@ int SlicePotential::species_index(int Z) const {
 }
 
 // Spreads atoms of species_a onto the real part and species_b (−1: none) onto the imaginary
-// part of the fine grid, then transforms it: all rows (contiguous), then only the columns
-// |kx| ≤ nx/2 (strided, the slower kind: 1/3 of them are skipped).
-void SlicePotential::spread(const std::vector<SliceAtom>& atoms, int species_a, int species_b) {
+// part of the fine grid and transforms its rows (contiguous); the columns follow in
+// spectrum_columns, only those it needs.
+void SlicePotential::spread_rows(const std::vector<SliceAtom>& atoms, int species_a, int species_b) {
   std::fill(fine_.begin(), fine_.end(), cfloat(0.f, 0.f));
-  const Kernel kernel = make_kernel(grid_.nx, grid_.ny, mx_, my_);
+  const Kernel kernel_x = make_kernel(grid_.nx, mx_), kernel_y = make_kernel(grid_.ny, my_);
   float* g = reinterpret_cast<float*>(fine_.data());
   const double hx = grid_.extent_x_A / mx_, hy = grid_.extent_y_A / my_;
   float wx[WIDTH], wy[WIDTH];
@@ -221,8 +234,8 @@ void SlicePotential::spread(const std::vector<SliceAtom>& atoms, int species_a, 
     const int part = a.Z == species_a ? 0 : (a.Z == species_b ? 1 : -1);
     if (part < 0)
       continue;
-    kernel_1d(kernel, a.x_A / hx, mx_, wx, ix);
-    kernel_1d(kernel, a.y_A / hy, my_, wy, iy);
+    kernel_1d(kernel_x, a.x_A / hx, mx_, wx, ix);
+    kernel_1d(kernel_y, a.y_A / hy, my_, wy, iy);
     for (int j = 0; j < WIDTH; ++j) {
       const float wj = float(a.weight) * wy[j];
       float* row = g + 2 * std::size_t(iy[j]) * pitch_ + part;
@@ -231,9 +244,6 @@ void SlicePotential::spread(const std::vector<SliceAtom>& atoms, int species_a, 
     }
   }
   fine_rows_.forward(fine_.data());
-  fine_cols_lo_.forward(fine_.data());
-  // Columns mx − nx/2 … mx − 1, from an even column (FFTW's alignment): maybe one extra.
-  fine_cols_hi_.forward(fine_.data() + std::size_t(mx_ - (grid_.nx / 2 + 1) / 2 * 2));
 }
 
 AlignedVector<cfloat> SlicePotential::structure_factor(const std::vector<SliceAtom>& atoms) {
@@ -246,7 +256,8 @@ AlignedVector<cfloat> SlicePotential::structure_factor(const std::vector<SliceAt
   for (const SliceAtom& a : atoms)
     if (a.Z != Z)
       fail("structure_factor: atoms of one species expected");
-  spread(atoms, Z, -1);
+  spread_rows(atoms, Z, -1);
+  ColumnFft(my_, mx_, pitch_, threads_, FftRigor::Estimate).forward(fine_.data());
   const int nx = grid_.nx, ny = grid_.ny;
   for (int iy = 0; iy < ny; ++iy) {
     const int sy = signed_index(iy, ny);
@@ -259,80 +270,255 @@ AlignedVector<cfloat> SlicePotential::structure_factor(const std::vector<SliceAt
   return out;
 }
 
-// v_z = Re Σ_k C(k) e^{+2πi k·r} with C(k) = Σ_s form_s(k)·S_s(k) over the grid's signed k. The
-// real part equals the inverse of the Hermitian half H(k) = (C(k) + C*(−k mod n))/2, which is
-// C(k) itself except on the Nyquist row/column of an even grid, where −k wraps onto the alias
-// at +n/2: there H averages the two (the fine grid has both).
-void SlicePotential::potential(const std::vector<SliceAtom>& atoms) {
+// Columns stage of one species pair: for HALF_COLUMNS half-spectrum columns kx at a time, the
+// fine grid's columns kx and −kx are copied into a buffer and transformed (only the nx + 1 of
+// mx columns needed), unpacked into C(kx, ky) = form_a·S_a + form_b·S_b over the grid's ky,
+// added to the earlier pairs' sum in half_ and, after the last pair, inverse-transformed along
+// y. half_ then holds, per row y, the x half spectrum of v_z at that y.
+//
+// v_z = Re Σ_k C(k) e^{+2πi k·r}, the inverse of the Hermitian half H(k) = (C(k) + C*(−k mod n))/2:
+// C(k) itself except on the Nyquist row/column of an even grid, where −k wraps onto the alias at
+// +n/2 and H averages the two (the fine grid has both). Two real species share one complex FFT:
+// X = S_a + i S_b with S real-space-real, so S_a(k) = (X(k) + X*(−k))/2, S_b(k) = (X(k) − X*(−k))/2i.
+void SlicePotential::spectrum_columns(int a, int b, bool first, bool last) {
+  const int nx = grid_.nx, ny = grid_.ny, my = my_, mx = mx_, hx = half_nx_;
+  const std::size_t pitch = std::size_t(pitch_), fd = std::size_t(fine_dist_), hd = std::size_t(half_dist_);
+  const bool nyquist_x = nx % 2 == 0, nyquist_y = ny % 2 == 0;
+  const float* form_a = form_[std::size_t(a)].data();
+  const float* form_b = b >= 0 ? form_[std::size_t(b)].data() : nullptr;
+  const int blocks = (hx + HALF_COLUMNS - 1) / HALF_COLUMNS;
+  parallel_for(std::size_t(blocks), threads_, [&](std::size_t b0, std::size_t b1) {
+    thread_local AlignedVector<cfloat> fine_buffer, half_buffer;
+    if (fine_buffer.size() < fd * 2 * HALF_COLUMNS)
+      fine_buffer.assign(fd * 2 * HALF_COLUMNS, cfloat(0.f, 0.f));
+    if (half_buffer.size() < hd * HALF_COLUMNS)
+      half_buffer.assign(hd * HALF_COLUMNS, cfloat(0.f, 0.f));
+    cfloat* fb = fine_buffer.data();
+    cfloat* hb = half_buffer.data();
+    for (std::size_t blk = b0; blk < b1; ++blk) {
+      const int k0 = int(blk) * HALF_COLUMNS;
+      const int w = std::min(HALF_COLUMNS, hx - k0);
+      // Buffer column 2c: fine column kx = k0 + c; 2c + 1: fine column −kx.
+      int cols[2 * HALF_COLUMNS];
+      for (int c = 0; c < HALF_COLUMNS; ++c) {
+        const int kx = std::min(k0 + c, hx - 1);  // a short last block repeats its last column
+        cols[2 * c] = kx;
+        cols[2 * c + 1] = (mx - kx) % mx;
+      }
+      for (int y = 0; y < my; ++y) {
+        const cfloat* row = fine_.data() + std::size_t(y) * pitch;
+        if (y + int(PREFETCH_ROWS) < my) {  // rows are ≥ 4 KiB apart: the hardware prefetchers stop at those
+          __builtin_prefetch(row + PREFETCH_ROWS * pitch + cols[0]);
+          __builtin_prefetch(row + PREFETCH_ROWS * pitch + cols[2 * HALF_COLUMNS - 1]);
+        }
+        for (int c = 0; c < 2 * HALF_COLUMNS; ++c)
+          fb[std::size_t(c) * fd + std::size_t(y)] = row[cols[c]];
+      }
+      fine_columns_.forward(fb);
+      for (int c = 0; c < w; ++c) {
+        const int kx = k0 + c;
+        const cfloat* pos = fb + std::size_t(2 * c) * fd;  // fine column +kx
+        const cfloat* neg = fb + std::size_t(2 * c + 1) * fd;  // fine column −kx
+        const float* fa = form_a + std::size_t(kx) * ny;
+        const float* fbz = form_b ? form_b + std::size_t(kx) * ny : nullptr;
+        cfloat* out = hb + std::size_t(c) * hd;
+        // fa·S_a + fb·S_b at signed (±kx, sy), P the fine column of the sign taken, Q the other.
+        auto value = [&](const cfloat* p, const cfloat* q, int sy, int iy) {
+          const cfloat x = p[(sy + my) % my];
+          const cfloat xm = std::conj(q[(my - sy) % my]);
+          const cfloat d = 0.5f * (x - xm);
+          const cfloat sum = fa[iy] * 0.5f * (x + xm);
+          return fbz ? sum + fbz[iy] * cfloat(d.imag(), -d.real()) : sum;
+        };
+        const bool nyquist_column = nyquist_x && kx == nx / 2;
+        // Grid row iy ≥ 0 at fine row sy = iy, its mirror at my − iy; negative sy = iy − ny at
+        // my − ny + iy, mirror at ny − iy.
+        const float* p = reinterpret_cast<const float*>(pos);
+        const float* q = reinterpret_cast<const float*>(neg);
+        float* o = reinterpret_cast<float*>(out);
+        const int half_y = (ny + 1) / 2;
+        unpack(p, q, fa, fbz, o, 0, 1);
+        unpack(p, q + 2 * std::size_t(my), fa, fbz, o, 1, half_y);
+        unpack(p + 2 * std::size_t(my - ny), q + 2 * std::size_t(ny), fa, fbz, o, half_y, ny);
+        if (nyquist_column)  // the grid's −nx/2 and its alias +nx/2
+          for (int iy = 0; iy < ny; ++iy) {
+            const int sy = signed_index(iy, ny);
+            const bool ny_row = nyquist_y && sy == -ny / 2;
+            out[iy] = 0.5f * (value(neg, pos, sy, iy) + value(pos, neg, ny_row ? -sy : sy, iy));
+          }
+        else if (nyquist_y) {  // the grid's −ny/2 and its alias +ny/2
+          const int iy = ny / 2;
+          out[iy] = 0.5f * (value(pos, neg, -ny / 2, iy) + value(pos, neg, ny / 2, iy));
+        }
+        if (!first)
+          for (int iy = 0; iy < ny; ++iy)
+            out[iy] += half_[std::size_t(iy) * hx + std::size_t(kx)];
+      }
+      if (last)
+        half_columns_.inverse(hb);
+      for (int iy = 0; iy < ny; ++iy) {
+        cfloat* row = half_.data() + std::size_t(iy) * hx + std::size_t(k0);
+        for (int c = 0; c < w; ++c)
+          row[c] = hb[std::size_t(c) * hd + std::size_t(iy)];
+      }
+    }
+  });
+}
+
+// v_z by rows from half_ (after spectrum_columns): per row y, the real inverse along x; then
+// either v_z into `v`, or t = exp(iσv_z) transformed along x into `t`.
+void SlicePotential::real_rows(float* v, float sigma, cfloat* t) {
+  const int nx = grid_.nx, hx = half_nx_;
+  parallel_for(std::size_t(grid_.ny), threads_, [&](std::size_t y0, std::size_t y1) {
+    thread_local AlignedVector<cfloat> half_row, t_row;
+    thread_local AlignedVector<float> v_row;
+    half_row.resize(std::size_t(hx));
+    t_row.resize(std::size_t(nx));
+    v_row.resize(std::size_t(nx));
+    for (std::size_t iy = y0; iy < y1; ++iy) {
+      std::copy_n(half_.data() + iy * std::size_t(hx), hx, half_row.data());  // aligned, and c2r destroys it
+      row_to_real_.execute(half_row.data(), v_row.data());
+      if (v) {
+        std::copy_n(v_row.data(), nx, v + iy * std::size_t(nx));
+        continue;
+      }
+      // Rows of an even-width grid start FFTW-aligned: transform in place, else via the buffer.
+      cfloat* out = nx % 2 == 0 ? t + iy * std::size_t(nx) : t_row.data();
+      exp_i_grid(v_row.data(), sigma, reinterpret_cast<float*>(out), 0, std::size_t(nx));
+      row_fft_.forward(out);
+      if (out != t + iy * std::size_t(nx))
+        std::copy_n(out, nx, t + iy * std::size_t(nx));
+    }
+  });
+}
+
+// The band limit of t (rows already transformed by real_rows): each column inside the band is
+// transformed along y, cut to the band and scaled by 1/N, and transformed back; then every row
+// is transformed back along x with the columns outside the band zeroed.
+void SlicePotential::band_limit(cfloat* t) {
+  const int nx = grid_.nx, ny = grid_.ny;
+  const std::size_t hd = std::size_t(half_dist_);
+  const float scale = 1.f / float(grid_.size());
+  const int ncols = int(t_band_columns_.size());
+  const int blocks = (ncols + T_COLUMNS - 1) / T_COLUMNS;
+  parallel_for(std::size_t(blocks), threads_, [&](std::size_t b0, std::size_t b1) {
+    thread_local AlignedVector<cfloat> buffer;
+    if (buffer.size() < hd * T_COLUMNS)
+      buffer.assign(hd * T_COLUMNS, cfloat(0.f, 0.f));
+    cfloat* buf = buffer.data();
+    for (std::size_t blk = b0; blk < b1; ++blk) {
+      const int c0 = int(blk) * T_COLUMNS;
+      const int w = std::min(T_COLUMNS, ncols - c0);
+      const int* cols = t_band_columns_.data() + c0;
+      for (int y = 0; y < ny; ++y) {
+        const cfloat* row = t + std::size_t(y) * std::size_t(nx);
+        if (y + PREFETCH_ROWS < std::size_t(ny)) {
+          __builtin_prefetch(row + PREFETCH_ROWS * nx + cols[0]);
+          __builtin_prefetch(row + PREFETCH_ROWS * nx + cols[w - 1]);
+        }
+        for (int c = 0; c < w; ++c)
+          buf[std::size_t(c) * hd + std::size_t(y)] = row[cols[c]];
+      }
+      t_columns_.forward(buf);
+      for (int c = 0; c < w; ++c) {
+        cfloat* col = buf + std::size_t(c) * hd;
+        const int pe = band_columns_.pos_end[std::size_t(cols[c])];
+        const int nb = band_columns_.neg_begin[std::size_t(cols[c])];
+        for (int y = 0; y < pe; ++y)
+          col[y] *= scale;
+        std::fill(col + pe, col + nb, cfloat(0.f, 0.f));
+        for (int y = nb; y < ny; ++y)
+          col[y] *= scale;
+      }
+      t_columns_.inverse(buf);
+      for (int y = 0; y < ny; ++y) {
+        cfloat* row = t + std::size_t(y) * std::size_t(nx);
+        for (int c = 0; c < w; ++c)
+          row[cols[c]] = buf[std::size_t(c) * hd + std::size_t(y)];
+      }
+    }
+  });
+  // Columns outside the band: the first band column's run [0, e) and the last's (nb, nx).
+  int pos_end = 0, neg_begin = nx;
+  while (pos_end < nx && band_columns_.pos_end[std::size_t(pos_end)] > 0 && grid_.kx_invA(pos_end) >= 0)
+    ++pos_end;
+  while (neg_begin - 1 > pos_end && band_columns_.pos_end[std::size_t(neg_begin - 1)] > 0)
+    --neg_begin;
+  parallel_for(std::size_t(ny), threads_, [&](std::size_t y0, std::size_t y1) {
+    thread_local AlignedVector<cfloat> row_buffer;
+    row_buffer.resize(std::size_t(nx));
+    for (std::size_t y = y0; y < y1; ++y) {
+      cfloat* row = t + y * std::size_t(nx);
+      cfloat* r = nx % 2 == 0 ? row : row_buffer.data();  // as in real_rows
+      if (r != row)
+        std::copy_n(row, nx, r);
+      std::fill(r + pos_end, r + neg_begin, cfloat(0.f, 0.f));
+      row_fft_.inverse(r);
+      if (r != row)
+        std::copy_n(r, nx, row);
+    }
+  });
+}
+
+// Species present in a slice, by index, paired for the packed transforms.
+void SlicePotential::spectrum(const std::vector<SliceAtom>& atoms) {
   std::vector<int> present;
   for (const SliceAtom& a : atoms)
     present.push_back(species_index(a.Z));
   std::sort(present.begin(), present.end());
   present.erase(std::unique(present.begin(), present.end()), present.end());
-  if (present.empty())
+  if (present.empty()) {
     std::fill(half_.begin(), half_.end(), cfloat(0.f, 0.f));
-  const int nx = grid_.nx, ny = grid_.ny, hx = half_nx_, mx = mx_, my = my_;
-  const std::size_t pitch = std::size_t(pitch_);
-  const bool nyquist_x = nx % 2 == 0;
-  // Two real species share one complex FFT: X = S_a + i S_b with S real-space-real, so
-  // S_a(k) = (X(k) + X*(−k))/2 and S_b(k) = (X(k) − X*(−k))/2i.
+    return;
+  }
+  if (direct_)
+    return direct_spectrum(atoms, present);
   for (std::size_t p = 0; p < present.size(); p += 2) {
     const int a = present[p];
     const int b = p + 1 < present.size() ? present[p + 1] : -1;
-    const bool add = p > 0;  // the first pair writes, later pairs add
-    spread(atoms, species_[a], b >= 0 ? species_[b] : -1);
-    const cfloat* fine = fine_.data();
-    auto value = [&](int sx, int sy, float fa, float fb) {  // fa·S_a + fb·S_b at signed (sx, sy)
-      const cfloat x = fine[std::size_t((sy + my) % my) * pitch + std::size_t((sx + mx) % mx)];
-      const cfloat xm = std::conj(fine[std::size_t((my - sy) % my) * pitch + std::size_t((mx - sx) % mx)]);
-      const cfloat d = 0.5f * (x - xm);
-      return fa * 0.5f * (x + xm) + fb * cfloat(d.imag(), -d.real());
-    };
-    const float* fa_table = form_[std::size_t(a)].data();
-    const float* fb_table = b >= 0 ? form_[std::size_t(b)].data() : nullptr;
-    parallel_for(std::size_t(ny), threads_, [&](std::size_t y0, std::size_t y1) {
-      for (int iy = int(y0); iy < int(y1); ++iy) {
-        const int sy = signed_index(iy, ny);
-        const bool nyquist_row = ny % 2 == 0 && sy == -ny / 2;
-        const float* fa = fa_table + std::size_t(iy) * hx;
-        const float* fb = fb_table ? fb_table + std::size_t(iy) * hx : nullptr;
-        cfloat* out = half_.data() + std::size_t(iy) * hx;
-        const cfloat* row = fine + std::size_t((sy + my) % my) * pitch;
-        const cfloat* mrow = fine + std::size_t((my - sy) % my) * pitch;
-        const int plain_end = nyquist_row ? 0 : (nyquist_x ? hx - 1 : hx);
-        const float* r = reinterpret_cast<const float*>(row);
-        const float* m = reinterpret_cast<const float*>(mrow);
-        float* o = reinterpret_cast<float*>(out);
-        unpack_row(r, m, fa, fb, o, 0, std::min(1, plain_end), add);  // −0 is column 0 itself
-        unpack_row(r, m + 2 * std::size_t(mx), fa, fb, o, 1, plain_end, add);
-        for (int ix = plain_end; ix < hx; ++ix) {
-          // The grid's own k has −n/2 in a Nyquist component; −(−k mod n) has +n/2 there.
-          const int gx = nyquist_x && ix == nx / 2 ? -ix : ix;
-          const float wa = fa[ix], wb = fb ? fb[ix] : 0.f;
-          const cfloat h = 0.5f * (value(gx, sy, wa, wb) + value(ix, nyquist_row ? -sy : sy, wa, wb));
-          out[ix] = add ? out[ix] + h : h;
-        }
-      }
-    });
+    spread_rows(atoms, species_[std::size_t(a)], b >= 0 ? species_[std::size_t(b)] : -1);
+    spectrum_columns(a, b, p == 0, p + 2 >= present.size());
   }
-  to_real_.execute(half_.data(), v_.data());
+}
+
+// half_ as spectrum_columns leaves it, from exact phase sums: C(k) per species with the
+// Hermitian half H(k) = (C(k) + C*(−k mod n))/2 over the grid's k, inverse along y.
+void SlicePotential::direct_spectrum(const std::vector<SliceAtom>& atoms, const std::vector<int>& present) {
+  const int nx = grid_.nx, ny = grid_.ny, hx = half_nx_;
+  std::vector<std::complex<double>> c(grid_.size(), 0.0);
+  for (int s : present) {
+    std::vector<SliceAtom> of_species;
+    for (const SliceAtom& a : atoms)
+      if (a.Z == species_[std::size_t(s)])
+        of_species.push_back(a);
+    const AlignedVector<cfloat> sf = structure_factor_direct(grid_, of_species);
+    const float* form = form_[std::size_t(s)].data();
+    for (int iy = 0; iy < ny; ++iy)
+      for (int ix = 0; ix < nx; ++ix) {
+        const int ax = std::abs(signed_index(ix, nx)), ay = std::abs(signed_index(iy, ny));
+        const double f = double(form[std::size_t(ax) * ny + iy]) / (double(deconv_x_[ax]) * deconv_y_[ay]);
+        c[std::size_t(iy) * nx + ix] += f * std::complex<double>(sf[std::size_t(iy) * nx + ix]);
+      }
+  }
+  for (int iy = 0; iy < ny; ++iy)
+    for (int ix = 0; ix < hx; ++ix) {
+      const std::size_t mirror = std::size_t((ny - iy) % ny) * nx + std::size_t((nx - ix) % nx);
+      half_[std::size_t(iy) * hx + ix] = cfloat(0.5 * (c[std::size_t(iy) * nx + ix] + std::conj(c[mirror])));
+    }
+  ColumnFft(ny, hx, hx, threads_, FftRigor::Estimate).inverse(half_.data());
 }
 
 std::vector<float> SlicePotential::projected_potential_VA(const std::vector<SliceAtom>& atoms) {
-  potential(atoms);
-  return std::vector<float>(v_.begin(), v_.end());
+  spectrum(atoms);
+  std::vector<float> v(grid_.size());
+  real_rows(v.data(), 0.f, nullptr);
+  return v;
 }
 
 void SlicePotential::transmission(const std::vector<SliceAtom>& atoms, double sigma_rad_per_VA, cfloat* t) {
-  potential(atoms);
-  const float sigma = float(sigma_rad_per_VA);
-  const float* v = v_.data();
-  parallel_for(grid_.size(), threads_, [&](std::size_t b, std::size_t e) {
-    exp_i_grid(v, sigma, reinterpret_cast<float*>(t), b, e);
-  });
-  band_fft_.forward(t);
-  apply_band_limit(t, grid_, band_, 1.f / float(grid_.size()), threads_);
-  band_fft_.inverse(t);
+  spectrum(atoms);
+  real_rows(nullptr, float(sigma_rad_per_VA), t);
+  band_limit(t);
 }
 
 }  // namespace epitem

@@ -52,9 +52,9 @@ public:
   bool empty() const { return howmany_ == 0; }
 
 private:
-  void* plan(int sign) const;
   int n_ = 0, howmany_ = 0, stride_ = 1, dist_ = 1, threads_ = 1;
-  FftRigor rigor_ = FftRigor::Measure;
+  void* forward_plan_ = nullptr;  // from the process-wide cache (lives as long as the process):
+  void* inverse_plan_ = nullptr;  // held here so that executing takes no lock
 };
 
 /// Inverse of a Hermitian half spectrum to a real grid, unnormalised: out(r) = Σ_k H(k) e^{+2πi k·r}
@@ -69,7 +69,7 @@ public:
 
 private:
   int nx_ = 0, ny_ = 0, threads_ = 1;
-  FftRigor rigor_ = FftRigor::Measure;
+  void* plan_ = nullptr;  // cached plan, as Fft1DMany
 };
 
 /// Forward transform of a real grid to its Hermitian half spectrum (kx = 0 … nx/2, nx/2 + 1

@@ -30,6 +30,9 @@ struct MultisliceSpec {
   /// Runs only the configurations c with c % config_stride == config_offset (one MPI rank's share,
   /// include/epitem/parallel.hpp); each configuration's displacements depend on (seed, c) only.
   int config_stride = 1, config_offset = 0;
+  /// Exact structure factors by direct summation instead of gridding (SlicePotential::
+  /// set_direct_summation): O(atoms·pixels) per slice, a reference for validating runs.
+  bool direct_structure_factors = false;
   void validate() const;            ///< throws Error with the option name and valid range
 };
 

@@ -28,8 +28,11 @@ AlignedVector<cfloat> structure_factor_direct(const Grid& grid, const std::vecto
 
 /// Builds v_z and t = exp(iσ v_z) for slices of one run: per-species form-factor tables are made
 /// once; each slice then costs O(atoms·10²) spreading, per pair of species one FFT of the
-/// oversampled grid pruned to the needed columns, one real inverse FFT and the band-limit FFT pair
-/// of t. Not thread-safe (one per run; it threads internally).
+/// oversampled grid (its rows, then only the columns |kx| ≤ nx/2), and then passes that keep
+/// data in cache: per column the unpacking into v_z's spectrum and its inverse along y; per row
+/// the real inverse along x, exp(iσv_z) and the forward transform along x; per column inside
+/// the band the band-limit pair along y; per row the inverse along x. Not thread-safe (one per
+/// run; it threads internally).
 class SlicePotential {
 public:
   /// `species`: every Z that will occur. Threads: FFTW and loops (0 = default_thread_count()).
@@ -46,6 +49,10 @@ public:
   /// (grid.band_limit_invA()), into `t` (grid.size() values, fftwf-aligned).
   void transmission(const std::vector<SliceAtom>& atoms, double sigma_rad_per_VA, cfloat* t);
 
+  /// Structure factors by structure_factor_direct instead of gridding: exact phases in double
+  /// precision at O(atoms·pixels), for validating the gridded potential on whole runs.
+  void set_direct_summation(bool on) { direct_ = on; }
+
   /// Bytes this object holds (for memory estimates) for a grid and number of species.
   static double memory_bytes(const Grid& grid, int n_species);
 
@@ -54,8 +61,12 @@ public:
   int fine_ny() const { return my_; }
 
 private:
-  void spread(const std::vector<SliceAtom>& atoms, int species_a, int species_b);
-  void potential(const std::vector<SliceAtom>& atoms);  // → v_
+  void spread_rows(const std::vector<SliceAtom>& atoms, int species_a, int species_b);
+  void spectrum_columns(int a, int b, bool first, bool last);
+  void spectrum(const std::vector<SliceAtom>& atoms);          // → half_ (see spectrum_columns)
+  void direct_spectrum(const std::vector<SliceAtom>& atoms, const std::vector<int>& present);
+  void real_rows(float* v, float sigma, cfloat* t);
+  void band_limit(cfloat* t);
   int species_index(int Z) const;
 
   Grid grid_;
@@ -63,15 +74,17 @@ private:
   int threads_;
   int mx_, my_;                                     // fine grid
   int pitch_;                                       // its row stride (≥ mx_, see fine_pitch)
-  Fft1DMany fine_rows_, fine_cols_lo_, fine_cols_hi_;  // columns: FFTW's strided plans beat ColumnFft here
-  RealInverseFft2D to_real_;
-  BandRows band_;
-  BandFft band_fft_;
   int half_nx_;
-  std::vector<AlignedVector<float>> form_;          // per species, half spectrum: (47.8776/A) f(|k|) / ĝ(kx) ĝ(ky)
+  int fine_dist_, half_dist_;                       // column buffers' column strides
+  Fft1DMany fine_rows_, fine_columns_, half_columns_;
+  RealInverseFft2D row_to_real_;                    // one row
+  Fft1DMany row_fft_, t_columns_;
+  BandRows band_columns_;                           // the band limit by column (transposed)
+  std::vector<int> t_band_columns_;                 // columns with anything inside the band
+  std::vector<AlignedVector<float>> form_;          // per species, column-major [kx·ny + iy]: (47.8776/A) f(|k|) / ĝ(kx) ĝ(ky)
   std::vector<float> deconv_x_, deconv_y_;          // 1/ĝ by |signed index| (for structure_factor)
   AlignedVector<cfloat> fine_, half_;
-  AlignedVector<float> v_;
+  bool direct_ = false;
 };
 
 }  // namespace epitem
