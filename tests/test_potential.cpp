@@ -45,6 +45,33 @@ TEST_CASE("gridded structure factors equal the exact phase sum", "[potential]") 
   }
 }
 
+TEST_CASE("a lone atom's structure factor has exact phases to 1e-5 everywhere", "[potential]") {
+  // The worst case of gridding: the deconvolution grows float32 rounding most in the spectrum's
+  // corners, relative to Σ|w| = 1. Measured ≤ 4.8e-6 there over these seeds, ≤ 4.2e-7 inside the
+  // 2/3 band limit; the requirement (issue 19) is 1e-5.
+  const Grid g = make_grid(64, 64, 7.3, 7.9);
+  SlicePotential pot(g, {26}, ScatteringTable::Kirkland, 1, FftRigor::Estimate);
+  double worst = 0, worst_band = 0;
+  for (unsigned seed = 1; seed <= 8; ++seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> u(-2.0, 20.0);
+    const std::vector<SliceAtom> atom = {SliceAtom{26, u(rng), u(rng), 1.0}};
+    const auto fast = pot.structure_factor(atom);
+    const auto exact = structure_factor_direct(g, atom);
+    for (int iy = 0; iy < g.ny; ++iy)
+      for (int ix = 0; ix < g.nx; ++ix) {
+        const std::size_t i = std::size_t(iy) * g.nx + ix;
+        const double e = std::abs(fast[i] - exact[i]);
+        worst = std::max(worst, e);
+        if (std::hypot(g.kx_invA(ix), g.ky_invA(iy)) <= g.band_limit_invA())
+          worst_band = std::max(worst_band, e);
+      }
+  }
+  INFO("worst " << worst << ", inside the band limit " << worst_band);
+  CHECK(worst < 1e-5);
+  CHECK(worst_band < 2e-6);
+}
+
 TEST_CASE("integral of v_z is 47.8776 f_e(0) per atom", "[potential]") {
   const Grid g = make_grid(128, 96, 12.0, 10.0);
   for (ScatteringTable table : {ScatteringTable::Kirkland, ScatteringTable::Peng}) {
