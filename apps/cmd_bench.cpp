@@ -185,6 +185,11 @@ int bench_multislice(int argc, char** argv) {
                 "# potential = one slice's band-limited transmission function; cli = `epitem multislice`\n");
     std::printf("%6s %7s %9s %9s %9s %12s %9s %8s %11s %9s\n", "grid", "threads", "pair_ms", "step_ms",
                 "step/pair", "potential_ms", "pot/pair", "cli_s", "2x80xpair_s", "cli/2x80");
+    struct StageLine {
+      int n, threads;
+      double spread_rows, columns, rows, band;  // FFT pairs per slice
+    };
+    std::vector<StageLine> stage_lines;
     std::vector<std::pair<int, double>> run_by_threads;  // (threads, run seconds) at the largest grid
     std::vector<std::pair<int, double>> pair_cost;      // (grid, pair seconds per point and log2 of points)
     for (int n : grids)
@@ -210,6 +215,15 @@ int bench_multislice(int argc, char** argv) {
             pot.transmission(atoms, sigma, buf.data());
           potential = std::min(potential, (now_seconds() - t0) / double(slices.size()));
         }
+        // Where a slice's time goes: the stages' wall-clock split, scaled to the best pass.
+        pot.reset_stage_seconds();
+        for (const auto& atoms : slices)
+          pot.transmission(atoms, sigma, buf.data());
+        const SlicePotential::StageSeconds st = pot.stage_seconds();
+        const double st_sum = st.spread_rows + st.columns + st.rows + st.band_limit;
+        const double to_pairs = st_sum > 0 ? potential / st_sum / pair : 0;
+        stage_lines.push_back({n, t, st.spread_rows * to_pairs, st.columns * to_pairs, st.rows * to_pairs,
+                               st.band_limit * to_pairs});
         char args[512];
         std::snprintf(args, sizeof args,
                       "multislice Fe3O4 --zone 1,1,0 --x -1,1,0 --repeat 3,4,10 --gpts %d --slice 1.484217A "
@@ -223,6 +237,12 @@ int bench_multislice(int argc, char** argv) {
         if (t == thread_list.front())
           pair_cost.push_back({n, pair / (double(n) * n * std::log2(double(n) * n))});
       }
+    std::printf("# potential stages in FFT pairs: spread_rows = zero + spread + fine rows; columns = fine\n"
+                "# columns (|kx| <= nx/2), unpacking, inverse along y; rows = real inverse along x, exp(i sigma v),\n"
+                "# forward along x; band = band-limit columns pair + inverse rows\n");
+    std::printf("%6s %7s %12s %9s %9s %9s\n", "grid", "threads", "spread_rows", "columns", "rows", "band");
+    for (const StageLine& l : stage_lines)
+      std::printf("%6d %7d %12.2f %9.2f %9.2f %9.2f\n", l.n, l.threads, l.spread_rows, l.columns, l.rows, l.band);
     // A pair that costs far more per point·log than the other grids' was most likely planned
     // badly: FFTW_MEASURE on a busy machine can pick a 3x slower plan, and the wisdom keeps it.
     if (!pair_cost.empty()) {

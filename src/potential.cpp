@@ -1,6 +1,7 @@
 #include "epitem/potential.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "epitem/error.hpp"
@@ -24,6 +25,10 @@ constexpr double OVERSAMPLING = 1.5;
 constexpr int WIDTH = 10;
 constexpr int HALF_WIDTH = WIDTH / 2;
 constexpr double BETA_FACTOR = 0.97;
+
+double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 int signed_index(int i, int n) { return i < (n + 1) / 2 ? i : i - n; }
 
@@ -476,8 +481,12 @@ void SlicePotential::spectrum(const std::vector<SliceAtom>& atoms) {
   for (std::size_t p = 0; p < present.size(); p += 2) {
     const int a = present[p];
     const int b = p + 1 < present.size() ? present[p + 1] : -1;
+    const double t0 = seconds_now();
     spread_rows(atoms, species_[std::size_t(a)], b >= 0 ? species_[std::size_t(b)] : -1);
+    const double t1 = seconds_now();
     spectrum_columns(a, b, p == 0, p + 2 >= present.size());
+    stage_seconds_.spread_rows += t1 - t0;
+    stage_seconds_.columns += seconds_now() - t1;
   }
 }
 
@@ -517,8 +526,12 @@ std::vector<float> SlicePotential::projected_potential_VA(const std::vector<Slic
 
 void SlicePotential::transmission(const std::vector<SliceAtom>& atoms, double sigma_rad_per_VA, cfloat* t) {
   spectrum(atoms);
+  const double t0 = seconds_now();
   real_rows(nullptr, float(sigma_rad_per_VA), t);
+  const double t1 = seconds_now();
   band_limit(t);
+  stage_seconds_.rows += t1 - t0;
+  stage_seconds_.band_limit += seconds_now() - t1;
 }
 
 }  // namespace epitem

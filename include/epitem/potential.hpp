@@ -53,6 +53,14 @@ public:
   /// precision at O(atoms·pixels), for validating the gridded potential on whole runs.
   void set_direct_summation(bool on) { direct_ = on; }
 
+  /// Wall-clock seconds spent so far in each stage (for `epitem bench multislice`): zeroing,
+  /// spreading and the fine rows; the column stage; the row stage; the band limit.
+  struct StageSeconds {
+    double spread_rows = 0, columns = 0, rows = 0, band_limit = 0;
+  };
+  const StageSeconds& stage_seconds() const { return stage_seconds_; }
+  void reset_stage_seconds() { stage_seconds_ = StageSeconds{}; }
+
   /// Bytes this object holds (for memory estimates) for a grid and number of species.
   static double memory_bytes(const Grid& grid, int n_species);
 
@@ -85,6 +93,7 @@ private:
   std::vector<float> deconv_x_, deconv_y_;          // 1/ĝ by |signed index| (for structure_factor)
   AlignedVector<cfloat> fine_, half_;
   bool direct_ = false;
+  StageSeconds stage_seconds_;
 };
 
 }  // namespace epitem
