@@ -19,7 +19,7 @@ BandRows make_band_rows(const Grid& g) {
     while (e < g.nx && g.kx_invA(e) >= 0 && inside(e))
       ++e;
     int nb = g.nx;
-    while (nb - 1 > e && g.kx_invA(nb - 1) < 0 && inside(nb - 1))
+    while (nb - 1 >= e && g.kx_invA(nb - 1) < 0 && inside(nb - 1))
       --nb;
     b.pos_end[iy] = e;
     b.neg_begin[iy] = nb;

@@ -447,7 +447,7 @@ void SlicePotential::band_limit(cfloat* t) {
   int pos_end = 0, neg_begin = nx;
   while (pos_end < nx && band_columns_.pos_end[std::size_t(pos_end)] > 0 && grid_.kx_invA(pos_end) >= 0)
     ++pos_end;
-  while (neg_begin - 1 > pos_end && band_columns_.pos_end[std::size_t(neg_begin - 1)] > 0)
+  while (neg_begin - 1 >= pos_end && band_columns_.pos_end[std::size_t(neg_begin - 1)] > 0)
     --neg_begin;
   parallel_for(std::size_t(ny), threads_, [&](std::size_t y0, std::size_t y1) {
     thread_local AlignedVector<cfloat> row_buffer;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include "epitem/potential.hpp"
 #include "epitem/units.hpp"
@@ -165,8 +166,10 @@ TEST_CASE("v_z and t of two species equal the direct Fourier sums on even and od
   // the Nyquist row and column included); t = exp(iσv) cut at the 2/3 band limit. Covers the
   // two-species packing, the Hermitian half spectrum and the fast sin/cos.
   const double sigma = interaction_sigma_rad_per_VA(200e3);
-  for (auto [nx, ny] : {std::pair{32, 24}, std::pair{27, 30}}) {
-    const Grid g = make_grid(nx, ny, 6.1, 5.3);
+  // 3-point axes with square pixels put ±1/L exactly on the band edge (both must stay).
+  for (auto [nx, ny, lx, ly] : {std::tuple{32, 24, 6.1, 5.3}, std::tuple{27, 30, 6.1, 5.3},
+                                std::tuple{5, 3, 10.0, 6.0}, std::tuple{3, 4, 6.0, 8.0}}) {
+    const Grid g = make_grid(nx, ny, lx, ly);
     for (unsigned seed : {1u, 2u}) {
       std::mt19937 rng(seed);
       std::uniform_real_distribution<double> u(-1.0, 7.0);

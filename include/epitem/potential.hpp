@@ -49,7 +49,7 @@ public:
   /// (grid.band_limit_invA()), into `t` (grid.size() values, fftwf-aligned).
   void transmission(const std::vector<SliceAtom>& atoms, double sigma_rad_per_VA, cfloat* t);
 
-  /// Structure factors by structure_factor_direct instead of gridding: exact phases in double
+  /// Structure factors by structure_factor_direct instead of gridding: exact phases summed in double
   /// precision at O(atoms·pixels), for validating the gridded potential on whole runs.
   void set_direct_summation(bool on) { direct_ = on; }
 

@@ -11,7 +11,7 @@ namespace epitem {
 
 using cfloat = std::complex<float>;
 
-/// std::allocator replacement returning fftwf_malloc'ed (SIMD-aligned) memory.
+/// std::allocator replacement returning SIMD-aligned memory (2 MiB-aligned huge pages when large; wave.cpp).
 template <class T>
 struct FftwAllocator {
   using value_type = T;
