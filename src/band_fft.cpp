@@ -42,7 +42,7 @@ ColumnFft::ColumnFft(int n, int ncols, int pitch, int threads, FftRigor rigor)
     rest_ = Fft1DMany(n, ncols % BLOCK, 1, dist, 1, rigor);
 }
 
-void ColumnFft::run(cfloat* data, bool forward) const {
+void ColumnFft::run(cfloat* data, Pass pass, const std::function<void(int, cfloat*)>* between) const {
   const int blocks = (ncols_ + BLOCK - 1) / BLOCK;
   const std::size_t n = std::size_t(n_), pitch = std::size_t(pitch_);
   const std::size_t dist = (n + 1) / 2 * 2 + BUFFER_PAD;
@@ -62,9 +62,13 @@ void ColumnFft::run(cfloat* data, bool forward) const {
         for (int c = 0; c < w; ++c)
           buf[std::size_t(c) * dist + y] = row[c];
       }
-      if (forward)
+      if (pass != Pass::Inverse)
         plan.forward(buf);
-      else
+      if (pass == Pass::Filter) {
+        for (int c = 0; c < w; ++c)
+          (*between)(int(c0) + c, buf + std::size_t(c) * dist);
+      }
+      if (pass != Pass::Forward)
         plan.inverse(buf);
       for (std::size_t y = 0; y < n; ++y) {
         cfloat* row = data + y * pitch + c0;
@@ -106,21 +110,6 @@ void BandFft::inverse(cfloat* data) const {
   rows_lo_.inverse(data);
   rows_hi_.inverse(data + std::size_t(hi_begin_) * std::size_t(nx_));
   cols_.inverse(data);
-}
-
-void apply_band_limit(cfloat* data, const Grid& g, const BandRows& band, float scale, int threads) {
-  const std::size_t nx = std::size_t(g.nx);
-  parallel_for(std::size_t(g.ny), threads, [&](std::size_t y0, std::size_t y1) {
-    for (std::size_t iy = y0; iy < y1; ++iy) {
-      cfloat* row = data + iy * nx;
-      const std::size_t pe = std::size_t(band.pos_end[iy]), nb = std::size_t(band.neg_begin[iy]);
-      for (std::size_t ix = 0; ix < pe; ++ix)
-        row[ix] *= scale;
-      std::fill(row + pe, row + nb, cfloat(0.f, 0.f));
-      for (std::size_t ix = nb; ix < nx; ++ix)
-        row[ix] *= scale;
-    }
-  });
 }
 
 }  // namespace epitem

@@ -327,16 +327,16 @@ void RealInverseFft2D::execute(cfloat* half, float* out) const {
 }
 
 RealForwardFft2D::RealForwardFft2D(int nx, int ny, int threads, FftRigor rigor)
-    : nx_(nx), ny_(ny), threads_(threads > 0 ? threads : default_thread_count()), rigor_(rigor) {
+    : nx_(nx), ny_(ny), threads_(threads > 0 ? threads : default_thread_count()) {
   if (nx < 1 || ny < 1)
     fail("RealForwardFft2D: grid must be at least 1 x 1, got ", nx, " x ", ny);
-  get_real_plan(nx_, ny_, threads_, rigor_, FFTW_FORWARD);
+  plan_ = get_real_plan(nx_, ny_, threads_, rigor, FFTW_FORWARD);
 }
 
 void RealForwardFft2D::execute(float* in, cfloat* half) const {
   require_aligned(in);
   require_aligned(half);
-  fftwf_execute_dft_r2c(get_real_plan(nx_, ny_, threads_, rigor_, FFTW_FORWARD), in, reinterpret_cast<fftwf_complex*>(half));
+  fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan_), in, reinterpret_cast<fftwf_complex*>(half));
 }
 
 void Fft2D::prepare() const {

@@ -46,10 +46,9 @@ int fine_size(int n) {
 // A multiple of 4 values (32 bytes, FFTW's SIMD alignment) plus two cache lines.
 int fine_pitch(int m) { return (m + 3) / 4 * 4 + 16; }
 
-// Columns are transformed HALF_COLUMNS (T_COLUMNS) at a time in a contiguous buffer, n + 8
-// apart (even: aligned for FFTW; not a 4 KiB multiple). A few cache lines per row read.
+// Half-spectrum columns are transformed HALF_COLUMNS at a time (with their mirrors) in a
+// contiguous buffer, n + 8 apart (even: aligned for FFTW; not a 4 KiB multiple).
 constexpr int HALF_COLUMNS = 4;
-constexpr int T_COLUMNS = 8;
 constexpr std::size_t PREFETCH_ROWS = 12;
 int column_dist(int n) { return (n + 1) / 2 * 2 + 8; }
 
@@ -174,8 +173,7 @@ SlicePotential::SlicePotential(const Grid& grid, std::vector<int> species, Scatt
       fine_rows_(mx_, my_, 1, pitch_, threads_, rigor),
       fine_columns_(my_, 2 * HALF_COLUMNS, 1, fine_dist_, 1, rigor),
       half_columns_(grid.ny, HALF_COLUMNS, 1, half_dist_, 1, rigor),
-      row_to_real_(grid.nx, 1, 1, rigor), row_fft_(grid.nx, 1, 1, grid.nx, 1, rigor),
-      t_columns_(grid.ny, T_COLUMNS, 1, half_dist_, 1, rigor) {
+      row_to_real_(grid.nx, 1, 1, rigor), row_fft_(grid.nx, 1, 1, grid.nx, 1, rigor) {
   std::sort(species_.begin(), species_.end());
   species_.erase(std::unique(species_.begin(), species_.end()), species_.end());
   const int nx = grid.nx, ny = grid.ny;
@@ -200,14 +198,16 @@ SlicePotential::SlicePotential(const Grid& grid, std::vector<int> species, Scatt
       }
     form_.push_back(std::move(table_z));
   }
-  // The band limit by columns: column ix keeps rows [0, pos_end) and [neg_begin, ny).
+  // The band limit by columns: column ix keeps rows [0, pos_end) and [neg_begin, ny); the
+  // columns with anything inside are the band's run along kx at ky = 0.
   Grid transposed = grid;
   std::swap(transposed.nx, transposed.ny);
   std::swap(transposed.extent_x_A, transposed.extent_y_A);
   band_columns_ = make_band_rows(transposed);
-  for (int ix = 0; ix < nx; ++ix)
-    if (band_columns_.pos_end[std::size_t(ix)] > 0)
-      t_band_columns_.push_back(ix);
+  const BandRows band_rows = make_band_rows(grid);
+  band_x_ = {band_rows.pos_end[0], band_rows.neg_begin[0]};
+  band_columns_lo_ = ColumnFft(ny, band_x_.pos_end, nx, threads_, rigor);
+  band_columns_hi_ = ColumnFft(ny, nx - band_x_.neg_begin, nx, threads_, rigor);
   fine_.assign(std::size_t(pitch_) * my_, cfloat(0.f, 0.f));
   half_.assign(std::size_t(half_nx_) * ny, cfloat(0.f, 0.f));
 }
@@ -402,53 +402,17 @@ void SlicePotential::real_rows(float* v, float sigma, cfloat* t) {
 // is transformed back along x with the columns outside the band zeroed.
 void SlicePotential::band_limit(cfloat* t) {
   const int nx = grid_.nx, ny = grid_.ny;
-  const std::size_t hd = std::size_t(half_dist_);
   const float scale = 1.f / float(grid_.size());
-  const int ncols = int(t_band_columns_.size());
-  const int blocks = (ncols + T_COLUMNS - 1) / T_COLUMNS;
-  parallel_for(std::size_t(blocks), threads_, [&](std::size_t b0, std::size_t b1) {
-    thread_local AlignedVector<cfloat> buffer;
-    if (buffer.size() < hd * T_COLUMNS)
-      buffer.assign(hd * T_COLUMNS, cfloat(0.f, 0.f));
-    cfloat* buf = buffer.data();
-    for (std::size_t blk = b0; blk < b1; ++blk) {
-      const int c0 = int(blk) * T_COLUMNS;
-      const int w = std::min(T_COLUMNS, ncols - c0);
-      const int* cols = t_band_columns_.data() + c0;
-      for (int y = 0; y < ny; ++y) {
-        const cfloat* row = t + std::size_t(y) * std::size_t(nx);
-        if (y + PREFETCH_ROWS < std::size_t(ny)) {
-          __builtin_prefetch(row + PREFETCH_ROWS * nx + cols[0]);
-          __builtin_prefetch(row + PREFETCH_ROWS * nx + cols[w - 1]);
-        }
-        for (int c = 0; c < w; ++c)
-          buf[std::size_t(c) * hd + std::size_t(y)] = row[cols[c]];
-      }
-      t_columns_.forward(buf);
-      for (int c = 0; c < w; ++c) {
-        cfloat* col = buf + std::size_t(c) * hd;
-        const int pe = band_columns_.pos_end[std::size_t(cols[c])];
-        const int nb = band_columns_.neg_begin[std::size_t(cols[c])];
-        for (int y = 0; y < pe; ++y)
-          col[y] *= scale;
-        std::fill(col + pe, col + nb, cfloat(0.f, 0.f));
-        for (int y = nb; y < ny; ++y)
-          col[y] *= scale;
-      }
-      t_columns_.inverse(buf);
-      for (int y = 0; y < ny; ++y) {
-        cfloat* row = t + std::size_t(y) * std::size_t(nx);
-        for (int c = 0; c < w; ++c)
-          row[cols[c]] = buf[std::size_t(c) * hd + std::size_t(y)];
-      }
-    }
-  });
-  // Columns outside the band: the first band column's run [0, e) and the last's (nb, nx).
-  int pos_end = 0, neg_begin = nx;
-  while (pos_end < nx && band_columns_.pos_end[std::size_t(pos_end)] > 0 && grid_.kx_invA(pos_end) >= 0)
-    ++pos_end;
-  while (neg_begin - 1 >= pos_end && band_columns_.pos_end[std::size_t(neg_begin - 1)] > 0)
-    --neg_begin;
+  auto cut = [&](int ix, cfloat* column) {
+    const int pos_end = band_columns_.pos_end[std::size_t(ix)], neg_begin = band_columns_.neg_begin[std::size_t(ix)];
+    for (int y = 0; y < pos_end; ++y)
+      column[y] *= scale;
+    std::fill(column + pos_end, column + neg_begin, cfloat(0.f, 0.f));
+    for (int y = neg_begin; y < ny; ++y)
+      column[y] *= scale;
+  };
+  band_columns_lo_.filter(t, cut);
+  band_columns_hi_.filter(t + band_x_.neg_begin, [&](int c, cfloat* column) { cut(band_x_.neg_begin + c, column); });
   parallel_for(std::size_t(ny), threads_, [&](std::size_t y0, std::size_t y1) {
     thread_local AlignedVector<cfloat> row_buffer;
     row_buffer.resize(std::size_t(nx));
@@ -457,7 +421,7 @@ void SlicePotential::band_limit(cfloat* t) {
       cfloat* r = nx % 2 == 0 ? row : row_buffer.data();  // as in real_rows
       if (r != row)
         std::copy_n(row, nx, r);
-      std::fill(r + pos_end, r + neg_begin, cfloat(0.f, 0.f));
+      std::fill(r + band_x_.pos_end, r + band_x_.neg_begin, cfloat(0.f, 0.f));
       row_fft_.inverse(r);
       if (r != row)
         std::copy_n(r, nx, row);

@@ -48,6 +48,18 @@ TEST_CASE("ColumnFft equals the DFT of every column, partial blocks and padded r
   }
 }
 
+namespace {
+// data ← data·scale inside the band, 0 outside.
+void cut_to_band(AlignedVector<cfloat>& data, const Grid& g, const BandRows& band, float scale) {
+  for (int iy = 0; iy < g.ny; ++iy) {
+    cfloat* row = data.data() + std::size_t(iy) * g.nx;
+    for (int ix = 0; ix < g.nx; ++ix)
+      row[ix] = ix < band.pos_end[std::size_t(iy)] || ix >= band.neg_begin[std::size_t(iy)] ? row[ix] * scale
+                                                                                          : cfloat(0.f, 0.f);
+  }
+}
+}  // namespace
+
 TEST_CASE("BandFft's pruned pair equals the full pair with the band limit applied", "[fft]") {
   Grid g;
   g.nx = 64;
@@ -63,11 +75,11 @@ TEST_CASE("BandFft's pruned pair equals the full pair with the band limit applie
   const BandRows band = make_band_rows(g);
   const BandFft pruned(g, band, 1);
   pruned.forward(a.data());
-  apply_band_limit(a.data(), g, band, 1.f / float(g.size()), 1);
+  cut_to_band(a, g, band, 1.f / float(g.size()));
   pruned.inverse(a.data());
   const Fft2D full(g.nx, g.ny, 1, FftRigor::Estimate);
   full.forward(b.data());
-  apply_band_limit(b.data(), g, band, 1.f, 1);
+  cut_to_band(b, g, band, 1.f);
   full.inverse(b.data());
   double worst = 0;
   for (std::size_t i = 0; i < a.size(); ++i)

@@ -1,6 +1,7 @@
 // The 2/3 band limit of a grid (docs/formulas.md §5) as row ranges, and the 2-D FFT pair pruned by
 // it: multislice steps and band-limited transmission functions both zero everything outside.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "epitem/fft.hpp"
@@ -25,12 +26,18 @@ class ColumnFft {
 public:
   ColumnFft() = default;
   ColumnFft(int n, int ncols, int pitch, int threads, FftRigor rigor = FftRigor::Measure);
-  void forward(cfloat* data) const { run(data, true); }  ///< data: the first column's top
-  void inverse(cfloat* data) const { run(data, false); }
+  void forward(cfloat* data) const { run(data, Pass::Forward, nullptr); }  ///< data: the first column's top
+  void inverse(cfloat* data) const { run(data, Pass::Inverse, nullptr); }
+  /// Forward, then between(c, values) on each transformed column c (0 … ncols − 1, n values),
+  /// then inverse, while the columns are still in the buffer.
+  void filter(cfloat* data, const std::function<void(int, cfloat*)>& between) const {
+    run(data, Pass::Filter, &between);
+  }
   bool empty() const { return ncols_ == 0; }
 
 private:
-  void run(cfloat* data, bool forward) const;
+  enum class Pass { Forward, Inverse, Filter };
+  void run(cfloat* data, Pass pass, const std::function<void(int, cfloat*)>* between) const;
   int n_ = 0, ncols_ = 0, pitch_ = 0, threads_ = 1;
   Fft1DMany block_, rest_;  // BLOCK columns, and the ncols % BLOCK left over
 };
@@ -50,8 +57,5 @@ private:
   ColumnFft cols_;
   Fft1DMany rows_lo_, rows_hi_;
 };
-
-/// data ← data·scale inside the band, 0 outside (rows split over threads).
-void apply_band_limit(cfloat* data, const Grid& g, const BandRows& band, float scale, int threads);
 
 }  // namespace epitem

@@ -83,7 +83,7 @@ public:
 
 private:
   int nx_ = 0, ny_ = 0, threads_ = 1;
-  FftRigor rigor_ = FftRigor::Measure;
+  void* plan_ = nullptr;  // cached plan, as Fft1DMany
 };
 
 /// Plans FFTW would reuse for an (nx, ny, threads) grid are made now (e.g. before timing).

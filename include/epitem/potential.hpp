@@ -65,8 +65,6 @@ public:
   static double memory_bytes(const Grid& grid, int n_species);
 
   const Grid& grid() const { return grid_; }
-  int fine_nx() const { return mx_; }  ///< oversampled gridding grid
-  int fine_ny() const { return my_; }
 
 private:
   void spread_rows(const std::vector<SliceAtom>& atoms, int species_a, int species_b);
@@ -86,9 +84,12 @@ private:
   int fine_dist_, half_dist_;                       // column buffers' column strides
   Fft1DMany fine_rows_, fine_columns_, half_columns_;
   RealInverseFft2D row_to_real_;                    // one row
-  Fft1DMany row_fft_, t_columns_;
+  Fft1DMany row_fft_;
   BandRows band_columns_;                           // the band limit by column (transposed)
-  std::vector<int> t_band_columns_;                 // columns with anything inside the band
+  struct {
+    int pos_end = 0, neg_begin = 0;                 // columns inside the band: [0, pos_end), [neg_begin, nx)
+  } band_x_;
+  ColumnFft band_columns_lo_, band_columns_hi_;     // the band-limit pair of those columns along y
   std::vector<AlignedVector<float>> form_;          // per species, column-major [kx·ny + iy]: (47.8776/A) f(|k|) / ĝ(kx) ĝ(ky)
   std::vector<float> deconv_x_, deconv_y_;          // 1/ĝ by |signed index| (for structure_factor)
   AlignedVector<cfloat> fine_, half_;

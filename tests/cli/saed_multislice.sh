@@ -36,10 +36,7 @@ for r in rows:
     if r['multislice_pixel'] != 'read':
         assert frac == 0 and float(r['intensity']) == 0, r
         continue
-    rx, ry = round(float(r['gx']) * Lx), round(float(r['gy']) * Ly)
-    col = (rx % nx + nx // 2) % nx
-    row = (ny - (ry % ny + ny // 2) % ny) % ny   # +ky up, row 0 at the top
-    ref = pix[row * nx + col]
+    ref = pix[tiff_pages.spot_index(float(r['gx']), float(r['gy']), Lx, Ly, nx, ny)]
     worst = max(worst, abs(frac / ref - 1))
     read += 1
     if r['phase'] != 'direct':
@@ -74,8 +71,7 @@ worst = 0.0
 for r in rows:
     if r['multislice_pixel'] != 'read':
         continue
-    rx, ry = round(float(r['gx']) * Lx), round(float(r['gy']) * Ly)
-    i = ((ny - (ry % ny + ny // 2) % ny) % ny) * nx + (rx % nx + nx // 2) % nx
+    i = tiff_pages.spot_index(float(r['gx']), float(r['gy']), Lx, Ly, nx, ny)
     ref = sum(p[i] for p in pages) / len(pages)
     worst = max(worst, abs(float(r['intensity_fraction']) / ref - 1))
 print(f"{len(pages)} thicknesses; worst relative difference {worst:.2e}")

@@ -34,3 +34,10 @@ def float_pages(path):
         nx, ny = tags[256][0], tags[257][0]
         out.append((nx, ny, struct.unpack(e + 'f' * (nx * ny), data[:4 * nx * ny])))
     return out
+
+
+def spot_index(gx, gy, extent_x, extent_y, nx, ny):
+    """Index in a diffraction page (000 at (nx/2, ny/2), +ky up, row 0 at the top) of the spot
+    g = (gx, gy) [1/Å] of a periodic cell extent_x × extent_y [Å]."""
+    rx, ry = round(gx * extent_x), round(gy * extent_y)
+    return ((ny - (ry % ny + ny // 2) % ny) % ny) * nx + (rx % nx + nx // 2) % nx
