@@ -48,13 +48,13 @@ double phonon_run(const AtomicModel& model, const MultisliceSpec& spec, bool spl
         int(by_config.size()),
         [&](int c) {
           parallel::ByteWriter w;
-          w.put_floats(by_config[std::size_t(c)]);
+          w.put_values(by_config[std::size_t(c)]);
           return w.bytes;
         },
         [&](int, const std::vector<char>& bytes) {
           parallel::ByteReader r(bytes);
           std::vector<float> v;
-          r.get_floats(v);
+          r.get_values(v);
           add(v);
         });
   } else {

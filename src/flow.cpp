@@ -657,8 +657,8 @@ FlowResult analyze_flow(const FrameSource& frames, const FrameTimes& times, cons
           for (const Peak& p : peaks[size_t(i)])
             w.put(p);
           if (i == 0)
-            w.put_floats(samples[0]);
-          w.put_floats(samples[size_t(i) + 1]);
+            w.put_values(samples[0]);
+          w.put_values(samples[size_t(i) + 1]);
           return w.bytes;
         },
         [&](int i, const std::vector<char>& bytes) {
@@ -678,8 +678,8 @@ FlowResult analyze_flow(const FrameSource& frames, const FrameTimes& times, cons
           for (Peak& p : peaks[size_t(i)])
             p = r.get<Peak>();
           if (i == 0)
-            r.get_floats(samples[0]);
-          r.get_floats(samples[size_t(i) + 1]);
+            r.get_values(samples[0]);
+          r.get_values(samples[size_t(i) + 1]);
         });
 
   // On rank 0 (every rank in one process): the registrations in frame order, the intensity map
@@ -768,7 +768,7 @@ FlowResult analyze_flow(const FrameSource& frames, const FrameTimes& times, cons
           if (speed_maps) {
             const Image& m = rank_maps[size_t(i)];
             w.put(m.nx).put(m.ny);
-            w.put_floats(m.pixels);
+            w.put_values(m.pixels);
             rank_maps[size_t(i)] = Image();
           }
           return w.bytes;
@@ -780,7 +780,7 @@ FlowResult analyze_flow(const FrameSource& frames, const FrameTimes& times, cons
             const int mx = r.get<int>(), my = r.get<int>();
             Image speed(mx, my);
             speed.pixel_size_A = px_A;
-            r.get_floats(speed.pixels);
+            r.get_values(speed.pixels);
             speed_maps(size_t(i), std::move(speed));
           }
         });

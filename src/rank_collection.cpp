@@ -8,7 +8,7 @@ namespace epitem {
 void put_image(parallel::ByteWriter& w, const Image& image) {
   w.put(image.nx).put(image.ny).put(image.pixel_size_A).put(image.pixel_size_invA);
   w.put(image.pixel_size_y_A).put(image.pixel_size_y_invA);
-  w.put_floats(image.pixels);
+  w.put_values(image.pixels);
 }
 
 Image get_image(parallel::ByteReader& r) {
@@ -18,7 +18,7 @@ Image get_image(parallel::ByteReader& r) {
   image.pixel_size_invA = r.get<double>();
   image.pixel_size_y_A = r.get<double>();
   image.pixel_size_y_invA = r.get<double>();
-  r.get_floats(image.pixels);
+  r.get_values(image.pixels);
   return image;
 }
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -107,19 +106,17 @@ MeanDiffraction mean_diffraction(const AtomicModel& model, const MultisliceSpec&
   });
   MultisliceReport& rep = out.report;
   if (split) {
-    const std::size_t n_bytes = grid.size() * sizeof(double);
     collect_configurations(
         rep,
         [&](int config, parallel::ByteWriter& w) {
-          const std::size_t head = w.bytes.size();
-          w.bytes.resize(head + n_bytes);
-          std::memcpy(w.bytes.data() + head, mine.at(config).data(), n_bytes);
+          w.put_values(mine.at(config));
           mine.erase(config);
         },
-        [&](int, parallel::ByteReader& r) {
-          std::vector<double> p(grid.size());
-          for (double& v : p)
-            v = r.get<double>();
+        [&](int config, parallel::ByteReader& r) {
+          std::vector<double> p;
+          r.get_values(p);
+          if (p.size() != grid.size())
+            fail("diffraction pattern of configuration ", config, ": ", p.size(), " values received");
           sum.add(p);
         });
   }

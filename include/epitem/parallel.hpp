@@ -85,10 +85,13 @@ struct ByteWriter {
     std::memcpy(bytes.data() + at, &value, sizeof(T));
     return *this;
   }
-  void put_floats(const std::vector<float>& values) {
+  /// A vector of plain values, its length first.
+  template <class T>
+  void put_values(const std::vector<T>& values) {
+    static_assert(std::is_trivially_copyable_v<T>);
     put(std::uint64_t(values.size()));
     const char* p = reinterpret_cast<const char*>(values.data());
-    bytes.insert(bytes.end(), p, p + values.size() * sizeof(float));
+    bytes.insert(bytes.end(), p, p + values.size() * sizeof(T));
   }
 };
 
@@ -103,9 +106,10 @@ struct ByteReader {
     std::memcpy(&value, take(sizeof(T)), sizeof(T));
     return value;
   }
-  void get_floats(std::vector<float>& values) {
+  template <class T>
+  void get_values(std::vector<T>& values) {
     values.resize(std::size_t(get<std::uint64_t>()));
-    std::memcpy(values.data(), take(values.size() * sizeof(float)), values.size() * sizeof(float));
+    std::memcpy(values.data(), take(values.size() * sizeof(T)), values.size() * sizeof(T));
   }
 
 private:
