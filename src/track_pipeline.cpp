@@ -110,21 +110,6 @@ struct Split {
   }
 };
 
-std::vector<char> spots_bytes(const std::vector<DetectedSpot>& spots) {
-  parallel::ByteWriter w;
-  w.put(std::uint64_t(spots.size()));
-  for (const auto& d : spots)
-    w.put(d);
-  return w.bytes;
-}
-
-std::vector<DetectedSpot> read_spots(parallel::ByteReader& r) {
-  std::vector<DetectedSpot> spots(size_t(r.get<std::uint64_t>()));
-  for (auto& d : spots)
-    d = r.get<DetectedSpot>();
-  return spots;
-}
-
 }  // namespace
 
 SpacingLabel label_from_match(const SpacingMatch& m) {
@@ -491,12 +476,15 @@ void find_track_geometry(const TrackInput& frames, const TrackSettings& s, const
     });
     if (split.on) {
       std::vector<std::vector<char>> bytes(idx.size());
-      for (size_t k = 0; k < mine.size(); ++k)
-        bytes[mine[k]] = spots_bytes(found[k].spots);
+      for (size_t k = 0; k < mine.size(); ++k) {
+        parallel::ByteWriter w;
+        w.put_values(found[k].spots);
+        bytes[mine[k]] = std::move(w.bytes);
+      }
       parallel::collect_in_order(int(idx.size()), [&](int k) { return std::move(bytes[size_t(k)]); },
                                  [&](int, const std::vector<char>& b) {
                                    parallel::ByteReader r(b);
-                                   pass1.push_back(read_spots(r));
+                                   r.get_values(pass1.emplace_back());
                                  });
     } else {
       for (auto& r : found)
@@ -536,10 +524,8 @@ void detect_and_link_tracks(const TrackInput& frames, const TrackSettings& s, co
     std::vector<std::vector<char>> bytes(frames.frame_count());
     for (size_t k = 0; k < mine.size(); ++k) {
       parallel::ByteWriter w;
-      w.bytes = spots_bytes(found[k].spots);
-      w.put(std::uint64_t(found[k].profile.size()));
-      for (double v : found[k].profile)
-        w.put(v);
+      w.put_values(found[k].spots);
+      w.put_values(found[k].profile);
       w.put(std::uint8_t(std::find(empty_frames.begin(), empty_frames.end(), int(mine[k])) != empty_frames.end()));
       bytes[mine[k]] = std::move(w.bytes);
     }
@@ -549,10 +535,8 @@ void detect_and_link_tracks(const TrackInput& frames, const TrackSettings& s, co
                                [&](int i, const std::vector<char>& b) {
                                  parallel::ByteReader r(b);
                                  FrameSpots f;
-                                 f.spots = read_spots(r);
-                                 f.profile.resize(size_t(r.get<std::uint64_t>()));
-                                 for (double& v : f.profile)
-                                   v = r.get<double>();
+                                 r.get_values(f.spots);
+                                 r.get_values(f.profile);
                                  if (r.get<std::uint8_t>())
                                    empty_frames.push_back(i);
                                  found.push_back(std::move(f));
